@@ -1,0 +1,144 @@
+"""Downloads from package mirrors into the verified cache.
+
+Each download is checked against the SHA256 and size that signed metadata gave for it before it
+enters the cache (see :mod:`bastion.cache._cache`); a file already in the cache is not fetched again,
+so a warm cache needs no network.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bastion import __version__
+from bastion._progress import Progress, Silent
+from bastion.cache._cache import Cache, Validator
+from bastion.errors import BastionError, NetworkError
+
+_CHUNK = 1 << 16
+_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    sha256: str
+    size: int
+    label: str  # what to call it in messages, e.g. "python3.11_3.11.2-6+deb12u9_amd64.deb"
+    validate: Validator | None = None  # a structural check before the file enters the cache
+
+
+class Fetcher:
+    def __init__(self, cache: Cache, *, progress: Progress | None = None, workers: int = 8, timeout: float = 60.0):
+        self.cache = cache
+        self.progress = progress or Silent()
+        self.workers = workers
+        self._client = httpx.Client(
+            timeout=timeout,
+            follow_redirects=True,
+            headers={"User-Agent": f"bastion/{__version__}"},
+            limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, url: str) -> bytes:
+        """Fetch a small document whole (InRelease). The caller verifies it."""
+        if url.startswith("file:"):
+            return _file_path(url).read_bytes()
+        response = self._request(url)
+        return response.content
+
+    def fetch(self, item: Download, task: int | None = None) -> Path:
+        """Download one file into the cache, verifying digest and size; return its cache path."""
+        cached = self.cache.lookup(item.sha256, item.size)
+        if cached is not None:
+            if task is not None:
+                self.progress.advance(task, item.size)
+            return cached
+        if item.url.startswith("file:"):
+            data = _file_path(item.url).read_bytes()
+            path = self.cache.put_bytes(data, item.sha256, where=item.label, validate=item.validate)
+            if task is not None:
+                self.progress.advance(task, item.size)
+            return path
+        for attempt in range(_RETRIES):
+            advanced = 0
+            try:
+                with (
+                    self._client.stream("GET", item.url) as response,
+                    self.cache.writer(item.sha256, item.size, where=item.label, validate=item.validate) as out,
+                ):
+                    _check_status(response, item.url)
+                    for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+                        # A peer that sends more than the signed size is cut off, not buffered.
+                        if out.size > item.size:
+                            break
+                        if task is not None:
+                            self.progress.advance(task, len(chunk))
+                            advanced += len(chunk)
+                return self.cache.path_for(item.sha256)
+            except httpx.TransportError as exc:
+                if task is not None and advanced:
+                    self.progress.advance(task, -advanced)
+                if attempt == _RETRIES - 1:
+                    raise NetworkError(f"cannot download {item.url}: {exc}", where=item.label) from None
+                time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def fetch_all(self, items: Sequence[Download], description: str = "Fetching packages") -> list[Path]:
+        """Download many files in parallel with one progress bar; fail on the first bad one."""
+        task = self.progress.task(description, total=sum(i.size for i in items))
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                futures = [pool.submit(self.fetch, item, task) for item in items]
+                results: list[Path] = []
+                first_error: BaseException | None = None
+                for future in futures:
+                    try:
+                        results.append(future.result())
+                    except BastionError as exc:
+                        first_error = first_error or exc
+                if first_error is not None:
+                    raise first_error
+                return results
+        finally:
+            self.progress.finish(task)
+
+    def _request(self, url: str) -> httpx.Response:
+        for attempt in range(_RETRIES):
+            try:
+                response = self._client.get(url)
+            except httpx.TransportError as exc:
+                if attempt == _RETRIES - 1:
+                    raise NetworkError(f"cannot reach {url}: {exc}") from None
+                time.sleep(0.5 * 2**attempt)
+                continue
+            _check_status(response, url)
+            return response
+        raise AssertionError("unreachable")
+
+
+def _check_status(response: httpx.Response, url: str) -> None:
+    if response.status_code == 404:
+        raise NetworkError(f"{url} not found (HTTP 404)")
+    if response.status_code >= 400:
+        raise NetworkError(f"{url}: HTTP {response.status_code}")
+
+
+def _file_path(url: str) -> Path:
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(url).path))
