@@ -77,7 +77,7 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 
 @dataclass(frozen=True)
-class TestKey:
+class SigningKey:
     gnupghome: Path
     keyring: Path  # binary keyring for gpgv
     fingerprint: str
@@ -92,7 +92,7 @@ class TestKey:
 
 
 @pytest.fixture(scope="session")
-def test_key(tmp_path_factory: pytest.TempPathFactory) -> TestKey:
+def test_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     if shutil.which("gpg") is None:
         pytest.skip("gpg is not installed (the README's test command installs gnupg)")
     home = tmp_path_factory.mktemp("gnupg")
@@ -112,4 +112,4 @@ def test_key(tmp_path_factory: pytest.TempPathFactory) -> TestKey:
         ["gpg", "--homedir", str(home), "--batch", "--export", fingerprint], capture_output=True, check=True
     ).stdout
     keyring.write_bytes(exported)
-    return TestKey(home, keyring, fingerprint)
+    return SigningKey(home, keyring, fingerprint)

@@ -18,7 +18,9 @@ def _index(text: str, arch: str = "amd64") -> PackageIndex:
         extra = "" if "Architecture:" in block else "Architecture: amd64\n"
         stanzas.append(f"{block}\n{extra}Filename: pool/{name}.deb\nSize: 1\nSHA256: {_SHA}\n")
     index = PackageIndex(arch)
-    index.add_rows(parse_packages("\n".join(stanzas).encode(), where="test"), "http://mirror.example/debian", "test")
+    index.add_rows(
+        parse_packages("\n".join(stanzas).encode(), where="test"), "http://mirror.example/debian", "test"
+    )
     return index
 
 
@@ -105,7 +107,7 @@ def test_unmet_relation_names_package_relation_and_what_is_available() -> None:
 
 
 def test_missing_requested_package() -> None:
-    with pytest.raises(ResolutionError, match="nope.*no such package"):
+    with pytest.raises(ResolutionError, match=r"nope.*no such package"):
         resolve(_index("Package: app\nVersion: 1"), ["nope"])
 
 

@@ -44,7 +44,9 @@ def test_reads_deb822_and_one_line_files_like_apt(tmp_path: Path) -> None:
         ("bad.list", "deb ftp://x bookworm main\n", "bad.list:1", "unsupported repository URI"),
     ],
 )
-def test_malformed_sources_name_file_and_line(tmp_path: Path, name: str, text: str, where: str, words: str) -> None:
+def test_malformed_sources_name_file_and_line(
+    tmp_path: Path, name: str, text: str, where: str, words: str
+) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / name).write_text(text)
     with pytest.raises(InputError) as caught:

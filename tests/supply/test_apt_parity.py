@@ -15,7 +15,17 @@ from bastion.debian import DEFAULT_PRUNE, host_sources, load_index, open_suites,
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
-PYTHON_SET = ["python3.11", "base-files", "netbase", "tzdata", "ca-certificates", "media-types", "libc6", "libssl3", "zlib1g"]
+PYTHON_SET = [
+    "python3.11",
+    "base-files",
+    "netbase",
+    "tzdata",
+    "ca-certificates",
+    "media-types",
+    "libc6",
+    "libssl3",
+    "zlib1g",
+]
 
 
 def _apt_set(arch: str, tmp: Path) -> set[str]:

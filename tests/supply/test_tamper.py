@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TestKey, run_cli, serve_directory
+from tests.conftest import SigningKey, run_cli, serve_directory
 from tests.supply.repo_slice import real_slice, signed_slice
 
 pytestmark = pytest.mark.mirror
 
 
-def _definition(path: Path, uri: str, packages: list[str], *, keyring: Path | None = None, extra: str = "") -> Path:
+def _definition(
+    path: Path, uri: str, packages: list[str], *, keyring: Path | None = None, extra: str = ""
+) -> Path:
     ring = f"  keyring: {keyring}\n" if keyring else ""
     path.write_text(
         "name: tamper\n"
@@ -65,8 +67,10 @@ def _flip(path: Path, offset: int) -> None:
 
 def _expect_refused(result: object, *words: str) -> None:
     assert result.code == 2, (result.code, result.stdout, result.stderr)  # type: ignore[attr-defined]
-    lines = [line for line in result.stderr.splitlines() if line.strip()]  # type: ignore[attr-defined]
+    # Progress notes may precede it; the diagnosis itself is one line.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # type: ignore[attr-defined]
     assert len(lines) == 1, result.stderr  # type: ignore[attr-defined]
+    assert result.stderr.rstrip().endswith(lines[0]), result.stderr  # type: ignore[attr-defined]
     for word in words:
         assert word in lines[0], lines[0]
 
@@ -85,7 +89,9 @@ def test_flipped_byte_in_inrelease_is_refused(tmp_path: Path, mirror: Path) -> N
     _flip(inrelease, inrelease.read_bytes().index(b"Codename: bookworm") + 11)
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
-        result = run_cli("fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home)
+        result = run_cli(
+            "fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home
+        )
     _expect_refused(result, "InRelease", "BAD")
     assert _cache_listing(home) == set()
 
@@ -95,7 +101,9 @@ def test_flipped_byte_in_packages_index_is_refused(tmp_path: Path, mirror: Path)
     _flip(index, 4096)
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
-        result = run_cli("fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home)
+        result = run_cli(
+            "fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home
+        )
     _expect_refused(result, "Packages", "SHA256")
     assert _cached_blobs(home) == set()
 
@@ -105,7 +113,9 @@ def test_flipped_byte_in_deb_is_refused(tmp_path: Path, mirror: Path) -> None:
     _flip(deb, deb.stat().st_size // 2)
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
-        result = run_cli("fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home)
+        result = run_cli(
+            "fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])), home=home
+        )
     _expect_refused(result, "netbase", "SHA256")
     # The verified index is cached; the damaged package is not, and no temporary file is left.
     (index,) = (mirror / "dists" / "bookworm" / "main" / "binary-amd64" / "by-hash" / "SHA256").iterdir()
@@ -113,7 +123,7 @@ def test_flipped_byte_in_deb_is_refused(tmp_path: Path, mirror: Path) -> None:
     assert not any(".tmp-" in p for p in _cache_listing(home))
 
 
-def test_release_signed_by_unknown_key_is_refused(tmp_path: Path, mirror: Path, test_key: TestKey) -> None:
+def test_release_signed_by_unknown_key_is_refused(tmp_path: Path, mirror: Path, test_key: SigningKey) -> None:
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
         definition = _definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"], keyring=test_key.keyring)
@@ -122,10 +132,18 @@ def test_release_signed_by_unknown_key_is_refused(tmp_path: Path, mirror: Path, 
     assert _cache_listing(home) == set()
 
 
-def test_expired_valid_until_is_refused_and_override_is_loud(tmp_path: Path, test_key: TestKey, mirror: Path) -> None:
+def test_expired_valid_until_is_refused_and_override_is_loud(
+    tmp_path: Path, test_key: SigningKey, mirror: Path
+) -> None:
     (deb,) = mirror.glob("pool/main/n/netbase/*.deb")
     now = datetime.now(UTC)
-    repo = signed_slice(tmp_path, test_key.clearsign, [deb], date=now - timedelta(days=30), valid_until=now - timedelta(days=1))
+    repo = signed_slice(
+        tmp_path,
+        test_key.clearsign,
+        [deb],
+        date=now - timedelta(days=30),
+        valid_until=now - timedelta(days=1),
+    )
     home = tmp_path / "home"
     with serve_directory(repo.parent) as base:
         definition = _definition(tmp_path / "d.yaml", f"{base}/repo", ["netbase"], keyring=test_key.keyring)
@@ -133,24 +151,34 @@ def test_expired_valid_until_is_refused_and_override_is_loud(tmp_path: Path, tes
         _expect_refused(result, "expired", "Valid-Until")
         assert _cache_listing(home) == set()
         override = _definition(
-            tmp_path / "o.yaml", f"{base}/repo", ["netbase"], keyring=test_key.keyring, extra="  allow-expired: true\n"
+            tmp_path / "o.yaml",
+            f"{base}/repo",
+            ["netbase"],
+            keyring=test_key.keyring,
+            extra="  allow-expired: true\n",
         )
         accepted = run_cli("fetch", str(override), home=home)
     assert accepted.code == 0, accepted.stderr
-    assert "warning" in accepted.stderr and "expired" in accepted.stderr and "allow-expired" in accepted.stderr
+    assert (
+        "warning" in accepted.stderr and "expired" in accepted.stderr and "allow-expired" in accepted.stderr
+    )
 
 
 def test_missing_package_is_refused(tmp_path: Path, mirror: Path) -> None:
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
-        result = run_cli("fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["no-such-package"])), home=home)
+        result = run_cli(
+            "fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["no-such-package"])), home=home
+        )
     _expect_refused(result, "no-such-package", "not available")
 
 
 def test_unsatisfiable_constraint_is_refused(tmp_path: Path, mirror: Path) -> None:
     home = tmp_path / "home"
     with serve_directory(mirror.parent) as base:
-        result = run_cli("fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase=99.0"])), home=home)
+        result = run_cli(
+            "fetch", str(_definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase=99.0"])), home=home
+        )
     _expect_refused(result, "netbase (= 99.0)", "versions 6.4")
 
 
@@ -163,7 +191,10 @@ def _traversal_deb(workdir: Path) -> Path:
     )
     (workdir / "payload").mkdir()
     (workdir / "payload" / "escaped").write_text("pwned\n")
-    subprocess.run(["tar", "-C", str(workdir / "control"), "-czf", str(workdir / "control.tar.gz"), "./control"], check=True)
+    subprocess.run(
+        ["tar", "-C", str(workdir / "control"), "-czf", str(workdir / "control.tar.gz"), "./control"],
+        check=True,
+    )
     subprocess.run(
         ["tar", "-C", str(workdir / "payload"), "--transform", "s,^\\./escaped,./../../escaped,", "-czf",
          str(workdir / "data.tar.gz"), "./escaped"],
@@ -171,11 +202,13 @@ def _traversal_deb(workdir: Path) -> Path:
     )  # fmt: skip
     (workdir / "debian-binary").write_text("2.0\n")
     deb = workdir / "evil_1.0_all.deb"
-    subprocess.run(["ar", "rc", str(deb), "debian-binary", "control.tar.gz", "data.tar.gz"], cwd=workdir, check=True)
+    subprocess.run(
+        ["ar", "rc", str(deb), "debian-binary", "control.tar.gz", "data.tar.gz"], cwd=workdir, check=True
+    )
     return deb
 
 
-def test_deb_with_path_traversal_is_refused_before_caching(tmp_path: Path, test_key: TestKey) -> None:
+def test_deb_with_path_traversal_is_refused_before_caching(tmp_path: Path, test_key: SigningKey) -> None:
     deb = _traversal_deb(tmp_path / "build")
     repo = signed_slice(tmp_path, test_key.clearsign, [deb])
     home = tmp_path / "home"

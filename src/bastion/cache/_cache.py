@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from bastion.errors import IntegrityError
 
@@ -62,7 +63,9 @@ class Cache:
                 yield hashing
                 raw.flush()
             if size is not None and hashing.size != size:
-                raise IntegrityError(f"size is {hashing.size} bytes, the signed index says {size}", where=where)
+                raise IntegrityError(
+                    f"size is {hashing.size} bytes, the signed index says {size}", where=where
+                )
             actual = hashing.hexdigest()
             if actual != sha256:
                 raise IntegrityError(f"SHA256 is {actual}, the signed index says {sha256}", where=where)
@@ -90,7 +93,7 @@ class Cache:
 class HashingWriter:
     """Counts and hashes what passes through to the underlying file."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0
@@ -98,7 +101,8 @@ class HashingWriter:
     def write(self, data: bytes) -> int:
         self._hash.update(data)
         self.size += len(data)
-        return self._raw.write(data)
+        written: int = self._raw.write(data)
+        return written
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

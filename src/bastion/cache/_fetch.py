@@ -35,7 +35,9 @@ class Download:
 
 
 class Fetcher:
-    def __init__(self, cache: Cache, *, progress: Progress | None = None, workers: int = 8, timeout: float = 60.0):
+    def __init__(
+        self, cache: Cache, *, progress: Progress | None = None, workers: int = 8, timeout: float = 60.0
+    ):
         self.cache = cache
         self.progress = progress or Silent()
         self.workers = workers
@@ -80,7 +82,9 @@ class Fetcher:
             try:
                 with (
                     self._client.stream("GET", item.url) as response,
-                    self.cache.writer(item.sha256, item.size, where=item.label, validate=item.validate) as out,
+                    self.cache.writer(
+                        item.sha256, item.size, where=item.label, validate=item.validate
+                    ) as out,
                 ):
                     _check_status(response, item.url)
                     for chunk in response.iter_bytes(_CHUNK):

@@ -1,16 +1,25 @@
 """Debian repositories: verified indices, versions and relations, resolution, and .deb files."""
 
 from bastion.debian._arch import debian_arch, oci_platform
+from bastion.debian._deb import DebArchive, DebEntry, read_control
 from bastion.debian._index import PackageIndex, PackageRecord
 from bastion.debian._release import Release, verify_inrelease
 from bastion.debian._repository import Suite, load_index, open_suites
 from bastion.debian._resolver import DEFAULT_PRUNE, Dropped, Reason, Resolution, parse_request, resolve
-from bastion.debian._sources import DEFAULT_KEYRING, Source, host_sources, parse_deb822_sources, parse_one_line_sources
+from bastion.debian._sources import (
+    DEFAULT_KEYRING,
+    Source,
+    host_sources,
+    parse_deb822_sources,
+    parse_one_line_sources,
+)
 from bastion.debian._version import Relation, compare_versions, parse_relations, version_satisfies
 
 __all__ = [
     "DEFAULT_KEYRING",
     "DEFAULT_PRUNE",
+    "DebArchive",
+    "DebEntry",
     "Dropped",
     "PackageIndex",
     "PackageRecord",
@@ -30,6 +39,7 @@ __all__ = [
     "parse_one_line_sources",
     "parse_relations",
     "parse_request",
+    "read_control",
     "resolve",
     "verify_inrelease",
     "version_satisfies",

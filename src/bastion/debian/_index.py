@@ -44,7 +44,7 @@ _FIELDS = (
 _FIELD_INDEX = {name: i for i, name in enumerate(_FIELDS)}
 # Field lines start at the beginning of a line; continuation lines start with a space (Policy §5.1),
 # so this never matches inside a Description.
-_FIELD_LINE = re.compile(r"^(%s):[ \t]*(.*)$" % "|".join(re.escape(f) for f in _FIELDS), re.MULTILINE)
+_FIELD_LINE = re.compile(r"^(" + "|".join(re.escape(f) for f in _FIELDS) + r"):[ \t]*(.*)$", re.MULTILINE)
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
 
 
@@ -107,7 +107,9 @@ def parse_packages(text: bytes, *, where: str) -> list[list[str]]:
         current[_FIELD_INDEX[key]] = match.group(2).strip()
     for row in rows:
         if not (row[1] and row[2] and row[7] and row[8] and row[9]):
-            raise IntegrityError(f"package {row[0]!r} lacks Version, Architecture, Filename, Size or SHA256", where=where)
+            raise IntegrityError(
+                f"package {row[0]!r} lacks Version, Architecture, Filename, Size or SHA256", where=where
+            )
     return rows
 
 
@@ -183,19 +185,19 @@ class PackageIndex:
                 continue
             seen.add(name)
             for record in self.candidates(name):
-                provided = _provided_version(record, virtual, self.architecture)
-                if provided is not False:
+                provides, provided = _provided_version(record, virtual, self.architecture)
+                if provides:
                     result.append((record, provided))
         return result
 
 
-def _provided_version(record: PackageRecord, virtual: str, arch: str) -> str | None | bool:
-    """The version ``record`` provides ``virtual`` at, None for unversioned, False if it does not."""
+def _provided_version(record: PackageRecord, virtual: str, arch: str) -> tuple[bool, str | None]:
+    """Whether ``record`` provides ``virtual``, and at which version (None: unversioned)."""
     for group in parse_relations(record.provides, arch) if record.provides else ():
         for rel in group:
             if rel.name == virtual:
-                return rel.version if rel.operator == "=" else None
-    return False
+                return True, (rel.version if rel.operator == "=" else None)
+    return False, None
 
 
 def _record(r: list[str], repository: str, suite: str) -> PackageRecord:
@@ -215,4 +217,8 @@ def _record(r: list[str], repository: str, suite: str) -> PackageRecord:
 def _sort_desc(records: list[PackageRecord]) -> list[PackageRecord]:
     if len(records) < 2:
         return records
-    return sorted(records, key=cmp_to_key(lambda a, b: compare_versions(b.version, a.version)))
+
+    def newer_first(a: PackageRecord, b: PackageRecord) -> int:
+        return compare_versions(b.version, a.version)
+
+    return sorted(records, key=cmp_to_key(newer_first))

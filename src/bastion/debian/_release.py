@@ -85,7 +85,13 @@ def verify_inrelease(
             raise IntegrityError(_gpgv_failure(status, keyring), where=where)
         release_text = out.read_bytes()
     signers = tuple(
-        sorted({line.split()[-1] for line in status if line.startswith("[GNUPG:] VALIDSIG") and len(line.split()) >= 3})
+        sorted(
+            {
+                line.split()[-1]
+                for line in status
+                if line.startswith("[GNUPG:] VALIDSIG") and len(line.split()) >= 3
+            }
+        )
     )
     if not signers:
         raise IntegrityError("gpgv reported no valid signature", where=where)
@@ -117,7 +123,9 @@ def _gpgv_failure(status: list[str], keyring: Path) -> str:
         if len(words) >= 2 and words[1] == "BADSIG":
             return "InRelease signature is BAD (the file was altered after signing)"
         if len(words) >= 2 and words[1] == "NO_PUBKEY":
-            return f"InRelease is signed by key {words[2] if len(words) > 2 else '?'} which is not in {keyring}"
+            return (
+                f"InRelease is signed by key {words[2] if len(words) > 2 else '?'} which is not in {keyring}"
+            )
         if len(words) >= 2 and words[1] in ("EXPKEYSIG", "REVKEYSIG"):
             return f"InRelease is signed by an expired or revoked key ({' '.join(words[2:3])})"
     if any("NODATA" in line for line in status):

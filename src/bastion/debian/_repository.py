@@ -93,9 +93,13 @@ def load_index(suites: list[Suite], arch: str, fetcher: Fetcher, parsed_cache: P
                 if suite.release.acquire_by_hash
                 else f"{suite.base}/dists/{suite.name}/{entry.path}"
             )
-            pending.append((suite, entry, Download(url, entry.sha256, entry.size, f"{suite.label} {entry.path}")))
+            pending.append(
+                (suite, entry, Download(url, entry.sha256, entry.size, f"{suite.label} {entry.path}"))
+            )
     if pending:
-        paths = fetcher.fetch_all([d for _, _, d in pending], description=f"Fetching package indices ({arch})")
+        paths = fetcher.fetch_all(
+            [d for _, _, d in pending], description=f"Fetching package indices ({arch})"
+        )
         for (suite, entry, download), path in zip(pending, paths, strict=True):
             rows = parse_packages(decompress(path.read_bytes(), entry.path), where=download.label)
             store_parsed(parsed_cache, entry.sha256, rows)

@@ -35,7 +35,9 @@ from bastion.errors import ResolutionError
 #: - ``install-info``: registers info pages from a dpkg trigger (and ``dpkg | install-info`` exists
 #:   only for that);
 #: - ``init-system-helpers``: ``deb-systemd-helper``/``update-rc.d`` called from postinst scripts.
-DEFAULT_PRUNE: frozenset[str] = frozenset({"debconf", "debconf-2.0", "cdebconf", "install-info", "init-system-helpers"})
+DEFAULT_PRUNE: frozenset[str] = frozenset(
+    {"debconf", "debconf-2.0", "cdebconf", "install-info", "init-system-helpers"}
+)
 
 _PRIORITY_RANK = {"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}
 
@@ -142,7 +144,9 @@ class _Resolver:
         if len(providers) == 1:
             return providers[0]
         available = self._describe(relation.name)
-        raise ResolutionError(f"requested package {relation} is not available for {self.index.architecture}: {available}")
+        raise ResolutionError(
+            f"requested package {relation} is not available for {self.index.architecture}: {available}"
+        )
 
     def _select(self, record: PackageRecord, reason: Reason) -> None:
         if record.name in self.selected:

@@ -34,7 +34,9 @@ class Source:
 
     def __post_init__(self) -> None:
         if not self.uri.startswith(("http://", "https://", "file:/")):
-            raise InputError(f"unsupported repository URI {self.uri!r} (http, https and file are)", where=self.origin)
+            raise InputError(
+                f"unsupported repository URI {self.uri!r} (http, https and file are)", where=self.origin
+            )
         if not self.suites:
             raise InputError("repository has no suites", where=self.origin)
         for suite in self.suites:
@@ -56,7 +58,11 @@ def host_sources(etc: Path = APT_ETC) -> list[Source]:
     sources: list[Source] = []
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")
-        sources.extend(parse_deb822_sources(text, str(path)) if path.suffix == ".sources" else parse_one_line_sources(text, str(path)))
+        sources.extend(
+            parse_deb822_sources(text, str(path))
+            if path.suffix == ".sources"
+            else parse_one_line_sources(text, str(path))
+        )
     if not sources:
         raise InputError(
             f"no apt sources found under {etc} and the definition names no repositories",
@@ -129,7 +135,9 @@ def parse_deb822_sources(text: str, origin: str) -> list[Source]:
         signed_by = para.get("Signed-By", "").strip()
         if "\n" in signed_by or signed_by.startswith("-----BEGIN"):
             raise InputError(
-                "an inline Signed-By key block is not supported", where=where, hint="name a keyring file instead"
+                "an inline Signed-By key block is not supported",
+                where=where,
+                hint="name a keyring file instead",
             )
         for uri in para["URIs"].split():
             sources.append(

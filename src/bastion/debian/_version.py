@@ -7,11 +7,12 @@ same pairs many times.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from debian.debian_support import version_compare as _debian_version_compare
 from debian.deb822 import PkgRelation
+from debian.debian_support import version_compare as _debian_version_compare
 
 # Debian Policy §7.1: the relation operators. `<` and `>` are obsolete spellings of `<=` and `>=`.
 _OPERATORS = {"<<", "<=", "=", ">=", ">>"}
@@ -79,7 +80,7 @@ def parse_relations(field: str, arch: str) -> tuple[OrGroup, ...]:
             if arch_restrictions and not _arch_matches(arch_restrictions, arch):
                 continue
             version = alt.get("version")
-            operator, wanted = (version if version else (None, None))
+            operator, wanted = version if version else (None, None)
             if operator is not None and operator not in _OPERATORS and operator not in ("<", ">"):
                 raise ValueError(f"unknown relation operator {operator!r} in {field!r}")
             alternatives.append(Relation(alt["name"], alt.get("archqual"), operator, wanted))
@@ -88,7 +89,7 @@ def parse_relations(field: str, arch: str) -> tuple[OrGroup, ...]:
     return tuple(groups)
 
 
-def _arch_matches(restrictions: list[object], arch: str) -> bool:
+def _arch_matches(restrictions: Sequence[object], arch: str) -> bool:
     enabled = [r for r in restrictions if getattr(r, "enabled", True)]
     if enabled:
         return any(getattr(r, "arch", None) in (arch, "any") for r in enabled)

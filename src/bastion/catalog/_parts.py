@@ -1,0 +1,305 @@
+"""The parts of a definition: contents, accounts, paths and image tests, and their overlay forms."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, StrictBool, Tag
+
+from bastion.catalog._types import (
+    AbsPath,
+    GroupName,
+    Id,
+    Matches,
+    Mode,
+    NonEmpty,
+    PackageSpec,
+    RepositoryUri,
+    RunAs,
+    SuiteName,
+    TestName,
+    UserName,
+    unique,
+)
+
+__all__ = [
+    "DEFAULT_KEYRING",
+    "UNION_TAGS",
+    "AbsentTest",
+    "Accounts",
+    "AccountsOverlay",
+    "CommandTest",
+    "Contents",
+    "ContentsOverlay",
+    "DirectoryEntry",
+    "FileEntry",
+    "FileTest",
+    "Group",
+    "ImageTest",
+    "Model",
+    "PathEntry",
+    "PathItem",
+    "Repository",
+    "SymlinkEntry",
+    "TestItem",
+    "User",
+    "item_key",
+]
+
+DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class Model(BaseModel):
+    """Base of every definition model: immutable, unknown keys refused, YAML keys in kebab-case."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=_kebab,
+        use_attribute_docstrings=True,
+    )
+
+
+# --- contents -------------------------------------------------------------------------------------
+
+
+class Repository(Model):
+    """One apt source: the equivalent of a deb822 ``.sources`` stanza."""
+
+    uri: RepositoryUri
+    """Base URI of the archive, e.g. ``http://mirror.example/debian``."""
+    suites: Annotated[tuple[SuiteName, ...], NonEmpty(), unique(str, "suite")]
+    components: Annotated[tuple[SuiteName, ...], NonEmpty(), unique(str, "component")] = ("main",)
+
+
+def _package_key(spec: str) -> str:
+    return spec.removeprefix("!").split("=", 1)[0]
+
+
+Packages = Annotated[tuple[PackageSpec, ...], unique(_package_key, "package")]
+Keyring = Annotated[str, Field(min_length=1, pattern=r"^[^\x00]+$")]
+
+
+class Contents(Model):
+    """What goes into the image: the packages and where they come from."""
+
+    repositories: Annotated[tuple[Repository, ...], NonEmpty()] | None = None
+    """Apt sources; when absent, the host's apt sources are used."""
+    keyring: Keyring = DEFAULT_KEYRING
+    """OpenPGP keyring the archive's InRelease must verify against (relative: to the definition)."""
+    allow_expired: StrictBool = False
+    """Accept an InRelease past its Valid-Until: only for pinned snapshots."""
+    packages: Packages = ()
+    """Packages to install with their dependencies; ``!name`` excludes a package."""
+
+    @property
+    def include(self) -> tuple[str, ...]:
+        """The packages asked for, without the exclusions."""
+        return tuple(spec for spec in self.packages if not spec.startswith("!"))
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        """The names of the excluded packages (without the ``!``)."""
+        return tuple(spec[1:] for spec in self.packages if spec.startswith("!"))
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+class User(Model):
+    name: UserName
+    uid: Id
+    gid: Id
+    home: AbsPath | None = None
+    """Home directory; ``/home/<name>`` when absent."""
+    shell: AbsPath = "/usr/sbin/nologin"
+
+    @property
+    def home_directory(self) -> str:
+        return self.home or f"/home/{self.name}"
+
+
+class Group(Model):
+    name: GroupName
+    gid: Id
+
+
+class Accounts(Model):
+    """Accounts added to the image's passwd and group files, beyond the built-in ones."""
+
+    users: Annotated[tuple[User, ...], unique(lambda user: user.name, "user")] = ()
+    groups: Annotated[tuple[Group, ...], unique(lambda group: group.name, "group")] = ()
+    run_as: RunAs = "65532"
+    """The image config's ``User``: a name or uid, optionally ``:group``."""
+
+
+# --- paths ----------------------------------------------------------------------------------------
+
+
+class DirectoryEntry(Model):
+    type: Literal["directory"]
+    path: AbsPath
+    mode: Mode = "0755"
+    uid: Id = 0
+    gid: Id = 0
+
+
+class FileEntry(Model):
+    type: Literal["file"]
+    path: AbsPath
+    mode: Mode = "0644"
+    uid: Id = 0
+    gid: Id = 0
+    content: str
+    """The file's text, written as UTF-8."""
+
+
+class SymlinkEntry(Model):
+    type: Literal["symlink"]
+    path: AbsPath
+    target: Annotated[str, Field(min_length=1, pattern=r"^[^\x00]+$")]
+
+
+# --- image tests ----------------------------------------------------------------------------------
+
+
+class FileTest(Model):
+    """The file exists (and contains a text, and has a mode)."""
+
+    name: TestName
+    file: AbsPath
+    contains: str | None = None
+    mode: Mode | None = None
+
+
+class AbsentTest(Model):
+    """Nothing exists at the path."""
+
+    name: TestName
+    absent: AbsPath
+
+
+class CommandTest(Model):
+    """The command runs in the image and exits as expected."""
+
+    name: TestName
+    command: Annotated[tuple[str, ...], NonEmpty()]
+    exit_code: Annotated[int, Strict(), Field(ge=0, le=255)] = 0
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+    user: RunAs | None = None
+    """Run as this user instead of the image's ``run-as``."""
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """Seconds."""
+
+
+# Tags of the tagged unions below. They appear in pydantic's error locations, which the loader
+# drops, so they are spelt so that they can never be confused with a key of the format.
+_REMOVAL = "~removal"
+_TEST_TAGS = {"file": "~file-test", "absent": "~absent-test", "command": "~command-test"}
+_TEST_CLASSES: dict[type[Model], str] = {
+    FileTest: "~file-test",
+    AbsentTest: "~absent-test",
+    CommandTest: "~command-test",
+}
+_PATH_TAGS = {"directory": "~directory", "file": "~file", "symlink": "~symlink"}
+_PATH_CLASSES: dict[type[Model], str] = {
+    DirectoryEntry: "~directory",
+    FileEntry: "~file",
+    SymlinkEntry: "~symlink",
+}
+UNION_TAGS = frozenset({_REMOVAL, "~item", *_TEST_TAGS.values(), *_PATH_TAGS.values()})
+
+
+def _test_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        present = [_TEST_TAGS[key] for key in _TEST_TAGS if key in value]
+        return present[0] if len(present) == 1 else None
+    if isinstance(value, str):
+        return _REMOVAL
+    return _TEST_CLASSES.get(type(value))
+
+
+def _path_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("type")
+        return _PATH_TAGS.get(kind) if isinstance(kind, str) else None
+    if isinstance(value, str):
+        return _REMOVAL
+    return _PATH_CLASSES.get(type(value))
+
+
+def _removal_tag(value: Any) -> str:
+    return _REMOVAL if isinstance(value, str) else "~item"
+
+
+_ONE_TEST = "a test has exactly one of 'file', 'absent' or 'command'"
+_ONE_PATH = "a path has 'type: directory', 'type: file' or 'type: symlink'"
+_REMOVE = ', or is "!key" to remove an inherited one'
+Removal = Annotated[str, Matches(r"^!.+$", "removal of an inherited item", "!no-shell")]
+
+ImageTest = Annotated[
+    Annotated[FileTest, Tag("~file-test")]
+    | Annotated[AbsentTest, Tag("~absent-test")]
+    | Annotated[CommandTest, Tag("~command-test")],
+    Discriminator(_test_tag, custom_error_type="test_kind", custom_error_message=_ONE_TEST),
+]
+TestItem = Annotated[
+    Annotated[FileTest, Tag("~file-test")]
+    | Annotated[AbsentTest, Tag("~absent-test")]
+    | Annotated[CommandTest, Tag("~command-test")]
+    | Annotated[Removal, Tag(_REMOVAL)],
+    Discriminator(_test_tag, custom_error_type="test_kind", custom_error_message=_ONE_TEST + _REMOVE),
+]
+PathEntry = Annotated[
+    Annotated[DirectoryEntry, Tag("~directory")]
+    | Annotated[FileEntry, Tag("~file")]
+    | Annotated[SymlinkEntry, Tag("~symlink")],
+    Discriminator(_path_tag, custom_error_type="path_kind", custom_error_message=_ONE_PATH),
+]
+PathItem = Annotated[
+    Annotated[DirectoryEntry, Tag("~directory")]
+    | Annotated[FileEntry, Tag("~file")]
+    | Annotated[SymlinkEntry, Tag("~symlink")]
+    | Annotated[Removal, Tag(_REMOVAL)],
+    Discriminator(_path_tag, custom_error_type="path_kind", custom_error_message=_ONE_PATH + _REMOVE),
+]
+UserItem = Annotated[
+    Annotated[User, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+]
+GroupItem = Annotated[
+    Annotated[Group, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+]
+
+
+def item_key(item: Any) -> str:
+    """The key an item of a keyed list merges on: a test's name, a path's path, an account's name."""
+    if isinstance(item, str):
+        return item.removeprefix("!")
+    key = item.path if isinstance(item, DirectoryEntry | FileEntry | SymlinkEntry) else item.name
+    assert isinstance(key, str)
+    return key
+
+
+# --- overlay forms --------------------------------------------------------------------------------
+
+
+class ContentsOverlay(Model):
+    """Changes to ``contents``: packages merge (see the module docs), the rest replaces."""
+
+    repositories: Annotated[tuple[Repository, ...], NonEmpty()] | None = None
+    keyring: Keyring | None = None
+    allow_expired: StrictBool | None = None
+    packages: Packages = ()
+
+
+class AccountsOverlay(Model):
+    """Changes to ``accounts``: users and groups merge by name, ``run-as`` replaces."""
+
+    users: Annotated[tuple[UserItem, ...], unique(item_key, "user")] = ()
+    groups: Annotated[tuple[GroupItem, ...], unique(item_key, "group")] = ()
+    run_as: RunAs | None = None

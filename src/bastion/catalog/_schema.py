@@ -1,0 +1,79 @@
+"""The definition's digest and its JSON schema.
+
+``python -m bastion.catalog docs/definition-schema.json`` regenerates the checked-in schema; a test
+fails when it drifts from the models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from bastion.catalog._model import Definition
+
+__all__ = ["definition_schema", "normalised_digest", "render_schema"]
+
+# Bump when the meaning of a definition changes without its content changing (a merge rule, say),
+# so that lock files made under the old meaning no longer match.
+_DIGEST_FORMAT = 1
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def normalised_digest(definition: Definition) -> str:
+    """``sha256:<hex>`` of the definition's meaning, not of its text.
+
+    The canonical JSON (sorted keys, compact) of the validated definition with every default
+    written out, and of each variant as merged. Comments, whitespace, key order and spellings that
+    normalise alike (``"755"`` and ``"0755"``, ``8080`` and ``8080/tcp``) do not change it; a change of
+    a default or of a merge rule does. The file's path is not part of it.
+    """
+    document = {
+        "format": _DIGEST_FORMAT,
+        "definition": definition.model_dump(mode="json", by_alias=True),
+        "variants": {
+            name: definition.variant(name).model_dump(mode="json", by_alias=True)
+            for name in definition.variant_names()
+        },
+    }
+    return "sha256:" + hashlib.sha256(_canonical(document)).hexdigest()
+
+
+def _drop_property_titles(node: Any) -> None:
+    """Pydantic titles each property after its name ("Work-Dir"), which adds nothing."""
+    if isinstance(node, dict):
+        for prop in node.get("properties", {}).values():
+            if isinstance(prop, dict):
+                prop.pop("title", None)
+        for child in node.values():
+            _drop_property_titles(child)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_property_titles(child)
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a definition file, from the models."""
+    schema = Definition.model_json_schema(by_alias=True, mode="validation")
+    _drop_property_titles(schema)
+    # Fields in the order a definition is written: name first, variants last.
+    properties = schema["properties"]
+    first, last = ("name", "image"), ("variants",)
+    schema["properties"] = {
+        **{key: properties[key] for key in first},
+        **{key: value for key, value in properties.items() if key not in (*first, *last)},
+        **{key: properties[key] for key in last},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "Bastion image definition",
+    }
+
+
+def render_schema() -> str:
+    """The schema as checked in at ``docs/definition-schema.json``."""
+    return json.dumps(definition_schema(), indent=2, ensure_ascii=False) + "\n"

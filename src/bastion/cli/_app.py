@@ -1,0 +1,36 @@
+"""The command tree. Each command group lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from bastion import __version__
+from bastion.cli import _supply
+
+app = typer.Typer(
+    name="bastion",
+    help="Build minimal, hardened, reproducible container images from Debian packages, and prove what is in them.\n\n"
+    "Exit codes: 0 ok, 1 findings or failed verification, 2 usage or input error, 3 internal error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Bastion."""
+
+
+_supply.register(app)

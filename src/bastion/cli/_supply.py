@@ -1,0 +1,157 @@
+"""``bastion lock``, ``bastion fetch``, ``bastion packages``: the verified package supply."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bastion.cache import Cache, Fetcher
+from bastion.catalog import load_definition
+from bastion.cli._console import RichProgress, info, stdout
+from bastion.config import Settings
+from bastion.lock import LockFile, fetch_packages, lock_path, plan, write_lock
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DefinitionArg = Annotated[Path, typer.Argument(help="Image definition (YAML).", show_default=False)]
+VariantOpt = Annotated[
+    list[str] | None,
+    typer.Option("--variant", help="Variant(s) to consider (default: all).", show_default=False),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="Comma-separated platforms (default: the definition's).")
+]
+LockedOpt = Annotated[
+    bool, typer.Option("--locked", help="Use exactly the lock file; fail if the definition changed since.")
+]
+FormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
+
+
+def _platforms(value: str | None) -> list[str] | None:
+    return [p.strip() for p in value.split(",") if p.strip()] if value else None
+
+
+def _selection(
+    lock: LockFile, variants: list[str] | None, platforms: list[str] | None
+) -> list[tuple[str, str]]:
+    return [
+        (v, p)
+        for v, per_platform in lock.variants.items()
+        if not variants or v in variants
+        for p in per_platform
+        if not platforms or p in platforms
+    ]
+
+
+def lock_command(definition: DefinitionArg) -> None:
+    """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json."""
+    settings = Settings.from_env()
+    spec = load_definition(definition)
+    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+        lock = plan(spec, settings, fetcher, locked=False)
+    path = lock_path(definition)
+    write_lock(lock, path)
+    for variant, per_platform in lock.variants.items():
+        for platform, locked in per_platform.items():
+            info(f"{variant} {platform}: {len(locked.packages)} packages")
+    stdout.print(str(path))
+
+
+def fetch_command(
+    definition: DefinitionArg,
+    locked: LockedOpt = False,
+    variant: VariantOpt = None,
+    platform: PlatformOpt = None,
+    output: FormatOpt = ListFormat.table,
+) -> None:
+    """Resolve DEFINITION (or read its lock) and download every package into the verified cache."""
+    settings = Settings.from_env()
+    spec = load_definition(definition)
+    platforms = _platforms(platform)
+    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+        lock = plan(spec, settings, fetcher, locked=locked, variants=variant, platforms=platforms)
+        selection = _selection(lock, variant, platforms)
+        paths = fetch_packages(lock, fetcher, selection)
+    rows = []
+    for v, p in selection:
+        for package in lock.platform(v, p).packages:
+            rows.append((v, p, package, paths[package.sha256]))
+    if output is ListFormat.json:
+        stdout.print_json(
+            json.dumps(
+                [
+                    {
+                        "variant": v,
+                        "platform": p,
+                        **pkg.model_dump(mode="json", by_alias=True),
+                        "path": str(path),
+                    }
+                    for v, p, pkg, path in rows
+                ]
+            )
+        )
+        return
+    table = Table("variant", "platform", "package", "version", "arch", "source", "size", "suite", box=None)
+    for v, p, pkg, _ in rows:
+        table.add_row(v, p, pkg.name, pkg.version, pkg.architecture, pkg.source, f"{pkg.size:,}", pkg.suite)
+    stdout.print(table)
+    info(f"{len(paths)} verified package files in {settings.cache_dir}")
+
+
+def packages_command(
+    definition: DefinitionArg,
+    locked: LockedOpt = False,
+    variant: VariantOpt = None,
+    platform: PlatformOpt = None,
+    output: FormatOpt = ListFormat.table,
+) -> None:
+    """Show what DEFINITION would install and why: the dependency path to each package."""
+    settings = Settings.from_env()
+    spec = load_definition(definition)
+    platforms = _platforms(platform)
+    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+        lock = plan(spec, settings, fetcher, locked=locked, variants=variant, platforms=platforms)
+    records = []
+    for v, p in _selection(lock, variant, platforms):
+        locked_platform = lock.platform(v, p)
+        parents = {pkg.name: pkg.required_by for pkg in locked_platform.packages}
+        for pkg in locked_platform.packages:
+            chain = [pkg.name]
+            while (parent := parents.get(chain[-1])) is not None and parent not in chain:
+                chain.append(parent)
+            records.append(
+                {
+                    "variant": v, "platform": p, "name": pkg.name, "version": pkg.version,
+                    "why": " -> ".join(reversed(chain)), "relation": pkg.relation,
+                }
+            )  # fmt: skip
+        for dropped in locked_platform.dropped:
+            records.append(
+                {
+                    "variant": v, "platform": p, "name": None, "version": None,
+                    "why": f"{dropped.parent}: '{dropped.relation}' not followed: {dropped.because}",
+                    "relation": dropped.relation,
+                }
+            )  # fmt: skip
+    if output is ListFormat.json:
+        stdout.print_json(json.dumps(records))
+        return
+    table = Table("variant", "platform", "package", "version", "why", box=None)
+    for r in records:
+        table.add_row(r["variant"], r["platform"], r["name"] or "-", r["version"] or "-", r["why"])
+    stdout.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lock")(lock_command)
+    app.command("fetch")(fetch_command)
+    app.command("packages")(packages_command)

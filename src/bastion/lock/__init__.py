@@ -1,0 +1,19 @@
+"""Lock files: resolve a definition once, then build exactly that set again and again."""
+
+from bastion.lock._lock import check_lock, create_lock, lock_path, read_lock, write_lock
+from bastion.lock._model import LOCK_VERSION, LockedPackage, LockedPlatform, LockFile
+from bastion.lock._plan import fetch_packages, plan
+
+__all__ = [
+    "LOCK_VERSION",
+    "LockFile",
+    "LockedPackage",
+    "LockedPlatform",
+    "check_lock",
+    "create_lock",
+    "fetch_packages",
+    "lock_path",
+    "plan",
+    "read_lock",
+    "write_lock",
+]

@@ -1,0 +1,232 @@
+"""Create, read and check lock files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from bastion.cache import Fetcher
+from bastion.debian import (
+    PackageIndex,
+    Resolution,
+    Source,
+    Suite,
+    debian_arch,
+    host_sources,
+    load_index,
+    open_suites,
+    resolve,
+)
+from bastion.errors import InputError, LockMismatchError
+from bastion.lock._model import (
+    LOCK_VERSION,
+    DefinitionRef,
+    DroppedRelation,
+    KeyringRef,
+    LockedPackage,
+    LockedPlatform,
+    LockedSuite,
+    LockFile,
+)
+
+if TYPE_CHECKING:
+    from bastion.catalog import Definition, Variant
+
+
+@dataclass(frozen=True)
+class ResolvedVariant:
+    name: str
+    suites: list[Suite]
+    platforms: dict[str, Resolution]
+
+
+def lock_path(definition_path: Path) -> Path:
+    """``catalog/python/python.yaml`` → ``catalog/python/python.lock.json``."""
+    return definition_path.with_name(definition_path.stem + ".lock.json")
+
+
+def variant_sources(variant: Variant, origin: str) -> list[Source]:
+    contents = variant.contents
+    if not contents.repositories:
+        return host_sources()
+    return [
+        Source(
+            uri=repo.uri,
+            suites=tuple(repo.suites),
+            components=tuple(repo.components),
+            origin=origin,
+        )
+        for repo in contents.repositories
+    ]
+
+
+def resolve_definition(
+    definition: Definition,
+    fetcher: Fetcher,
+    index_cache: Path,
+    *,
+    variants: Sequence[str] | None = None,
+    platforms: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[ResolvedVariant]:
+    """Resolve each variant of a definition for each of its platforms, from freshly verified indices."""
+    opened: dict[tuple[tuple[Source, ...], str, bool], list[Suite]] = {}
+    indices: dict[tuple[tuple[Source, ...], str, bool, str], PackageIndex] = {}
+    results: list[ResolvedVariant] = []
+    for name in variants or definition.variant_names():
+        variant = definition.variant(name)
+        sources = tuple(variant_sources(variant, str(definition.path)))
+        # The definition's keyring (default: Debian's archive keyring) is the trust anchor for every
+        # suite it names, including the host's sources.
+        keyring = str(definition.resolve_file(variant.contents.keyring))
+        key = (sources, keyring, variant.contents.allow_expired)
+        if key not in opened:
+            opened[key] = open_suites(
+                list(sources),
+                fetcher,
+                keyring=Path(keyring),
+                allow_expired=variant.contents.allow_expired,
+                now=now,
+            )
+        suites = opened[key]
+        resolved: dict[str, Resolution] = {}
+        for platform in platforms or variant.platforms:
+            arch = debian_arch(platform)
+            index = indices.get((*key, arch))
+            if index is None:
+                index = load_index(suites, arch, fetcher, index_cache)
+                indices[(*key, arch)] = index
+            resolved[platform] = resolve(index, list(variant.contents.packages))
+        results.append(ResolvedVariant(name, suites, resolved))
+    return results
+
+
+def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> LockFile:
+    suites: dict[tuple[str, str], Suite] = {}
+    for rv in resolved:
+        for suite in rv.suites:
+            suites[(suite.base, suite.name)] = suite
+    keyrings: dict[str, set[str]] = {}
+    for suite in suites.values():
+        keyrings.setdefault(str(suite.keyring), set()).update(suite.release.signers)
+    variants: dict[str, dict[str, LockedPlatform]] = {}
+    for rv in resolved:
+        variants[rv.name] = {
+            platform: LockedPlatform(
+                architecture=resolution.architecture,
+                packages=[_locked(resolution, p.name) for p in resolution.packages],
+                dropped=[
+                    DroppedRelation(parent=d.parent, relation=d.relation, because=d.because)
+                    for d in resolution.dropped
+                ],
+            )
+            for platform, resolution in rv.platforms.items()
+        }
+    from bastion.catalog import normalised_digest
+
+    return LockFile(
+        lock_version=LOCK_VERSION,
+        definition=DefinitionRef(path=definition.path.name, sha256=normalised_digest(definition)),
+        keyrings=[
+            KeyringRef(path=path, sha256=_file_sha256(Path(path)), fingerprints=sorted(fprs))
+            for path, fprs in sorted(keyrings.items())
+        ],
+        # Reproducible builds: the default SOURCE_DATE_EPOCH is the newest signed Release date the
+        # packages were resolved from, so two builds of one lock on different days agree.
+        source_date_epoch=int(max(s.release.date for s in suites.values()).timestamp()),
+        suites=[
+            LockedSuite(
+                repository=s.base,
+                suite=s.name,
+                codename=s.release.codename,
+                date=s.release.date.isoformat(),
+                valid_until=s.release.valid_until.isoformat() if s.release.valid_until else None,
+                inrelease_sha256=s.release.inrelease_sha256,
+                keyring=str(s.keyring),
+                signed_by=list(s.release.signers),
+            )
+            for _, s in sorted(suites.items())
+        ],
+        variants=variants,
+    )
+
+
+def _locked(resolution: Resolution, name: str) -> LockedPackage:
+    record = next(p for p in resolution.packages if p.name == name)
+    reason = resolution.reasons[name]
+    return LockedPackage(
+        name=record.name,
+        version=record.version,
+        architecture=record.architecture,
+        source=record.source,
+        source_version=record.source_version,
+        filename=record.filename,
+        sha256=record.sha256,
+        size=record.size,
+        repository=record.repository,
+        suite=record.suite,
+        required_by=reason.parent,
+        relation=reason.relation or None,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read keyring {path}: {exc.strerror}") from None
+
+
+def write_lock(lock: LockFile, path: Path) -> None:
+    text = json.dumps(lock.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def read_lock(path: Path) -> LockFile:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"no lock file at {path}", hint="run 'bastion lock' first") from None
+    except ValueError as exc:
+        raise InputError(f"lock file is not valid JSON: {exc}", where=str(path)) from None
+    try:
+        lock = LockFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"malformed lock file: {field}: {first['msg']}", where=str(path)) from None
+    if lock.lock_version != LOCK_VERSION:
+        raise InputError(
+            f"lock format version {lock.lock_version} is not supported (expected {LOCK_VERSION})",
+            where=str(path),
+        )
+    return lock
+
+
+def check_lock(definition: Definition, lock: LockFile, path: Path) -> None:
+    """``--locked``: refuse loudly when the definition changed since the lock was written."""
+    from bastion.catalog import normalised_digest
+
+    digest = normalised_digest(definition)
+    if digest != lock.definition.sha256:
+        raise LockMismatchError(
+            f"the definition changed since the lock was written (definition {digest}, lock {lock.definition.sha256})",
+            where=str(path),
+            hint="run 'bastion lock' to update it, or drop --locked",
+        )

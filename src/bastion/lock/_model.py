@@ -1,0 +1,94 @@
+"""The lock file: ``<definition>.lock.json``.
+
+Everything a build needs to fetch exactly the same bytes again, with no index and no network when
+the cache is warm: per variant and platform, every package with its source, file name, SHA256 and
+size, plus the signed suites it was resolved from and the keys that signed them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LOCK_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=lambda name: name.replace("_", "-"),
+    )
+
+
+class LockedPackage(_Model):
+    name: str
+    version: str
+    architecture: str
+    source: str
+    source_version: str
+    filename: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    repository: str
+    suite: str
+    required_by: str | None = None
+    relation: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.repository.rstrip('/')}/{self.filename}"
+
+
+class DroppedRelation(_Model):
+    parent: str
+    relation: str
+    because: str
+
+
+class LockedPlatform(_Model):
+    architecture: str
+    packages: list[LockedPackage]
+    dropped: list[DroppedRelation] = []
+
+
+class LockedSuite(_Model):
+    repository: str
+    suite: str
+    codename: str
+    date: str
+    valid_until: str | None = None
+    inrelease_sha256: str
+    keyring: str
+    signed_by: list[str]
+
+
+class KeyringRef(_Model):
+    path: str
+    sha256: str
+    fingerprints: list[str]  # keys from this keyring that signed the locked suites
+
+
+class DefinitionRef(_Model):
+    path: str
+    sha256: str
+
+
+class LockFile(_Model):
+    lock_version: int = LOCK_VERSION
+    definition: DefinitionRef
+    keyrings: list[KeyringRef]
+    source_date_epoch: int
+    suites: list[LockedSuite]
+    variants: dict[str, dict[str, LockedPlatform]]
+
+    def platform(self, variant: str, platform: str) -> LockedPlatform:
+        from bastion.errors import LockMismatchError
+
+        try:
+            return self.variants[variant][platform]
+        except KeyError:
+            raise LockMismatchError(
+                f"the lock has no entry for variant {variant!r} on {platform}",
+                hint="run 'bastion lock' again",
+            ) from None

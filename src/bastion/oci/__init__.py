@@ -1,0 +1,76 @@
+"""OCI images: a reproducible layer writer, image documents, the local store, and exports.
+
+The local store is one OCI image layout directory whose ``index.json`` tags images with full reference
+names (``bastion/python:3.11``) in the ``org.opencontainers.image.ref.name`` annotation. Everything
+written is deterministic: sorted tar entries with numeric owners and clamped mtimes, gzip without
+timestamp or name, and JSON documents in one canonical serialisation (:func:`canonical_json`).
+"""
+
+from bastion.oci._export import export_docker_archive, export_oci_dir
+from bastion.oci._files import BlobWriter
+from bastion.oci._image import put_image, put_index, select_manifest
+from bastion.oci._layer import Compression, Layer, LayerEntry, add_layer, write_layer, write_tar
+from bastion.oci._model import (
+    ANNOTATION_CREATED,
+    ANNOTATION_REF_NAME,
+    MEDIA_TYPE_CONFIG,
+    MEDIA_TYPE_EMPTY,
+    MEDIA_TYPE_INDEX,
+    MEDIA_TYPE_LAYER,
+    MEDIA_TYPE_LAYER_GZIP,
+    MEDIA_TYPE_LAYER_ZSTD,
+    MEDIA_TYPE_MANIFEST,
+    Descriptor,
+    HistoryEntry,
+    Index,
+    Manifest,
+    Platform,
+    RuntimeConfig,
+    canonical_json,
+    image_config,
+    image_index,
+    image_manifest,
+    parse_index,
+    parse_manifest,
+    rfc3339,
+)
+from bastion.oci._store import Store, check_ref
+
+__all__ = [
+    "ANNOTATION_CREATED",
+    "ANNOTATION_REF_NAME",
+    "MEDIA_TYPE_CONFIG",
+    "MEDIA_TYPE_EMPTY",
+    "MEDIA_TYPE_INDEX",
+    "MEDIA_TYPE_LAYER",
+    "MEDIA_TYPE_LAYER_GZIP",
+    "MEDIA_TYPE_LAYER_ZSTD",
+    "MEDIA_TYPE_MANIFEST",
+    "BlobWriter",
+    "Compression",
+    "Descriptor",
+    "HistoryEntry",
+    "Index",
+    "Layer",
+    "LayerEntry",
+    "Manifest",
+    "Platform",
+    "RuntimeConfig",
+    "Store",
+    "add_layer",
+    "canonical_json",
+    "check_ref",
+    "export_docker_archive",
+    "export_oci_dir",
+    "image_config",
+    "image_index",
+    "image_manifest",
+    "parse_index",
+    "parse_manifest",
+    "put_image",
+    "put_index",
+    "rfc3339",
+    "select_manifest",
+    "write_layer",
+    "write_tar",
+]

@@ -1,0 +1,253 @@
+"""Deterministic layer writer: the same entries always give the same tar, and the same blob.
+
+Rules (the reproducible-builds.org "archives" recipe, applied to OCI layers):
+
+* entries sorted lexically by path (a parent always sorts before its children); every parent directory
+  must be among the entries, so nothing is invented;
+* numeric owners only (``uname``/``gname`` empty), mode bits as given (setuid/setgid/sticky kept);
+* mtimes clamped to ``SOURCE_DATE_EPOCH``: ``min(mtime, source_date_epoch)``;
+* gzip header with mtime 0 and no file name, at a fixed compression level; zstd single-threaded at a
+  fixed level, without a content size in the frame header.
+
+Tar format: POSIX.1-2001 **pax**. It is the standard format (GNU tar's is not standardised), it stores
+paths and link targets of any length and any UTF-8 name losslessly, and large uids/sizes without the GNU
+base-256 extensions; every OCI consumer (Go ``archive/tar`` in containerd/Docker/skopeo, umoci) reads it.
+Python only emits a pax extended header when a field does not fit ustar, so ordinary entries are plain
+ustar headers.
+
+The diff_id (sha256 of the tar) depends only on the entries and the tar writer. The blob digest also
+depends on the compressor library (zlib or zlib-ng, libzstd) and is reproducible on one toolchain.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import zstandard
+
+from bastion.errors import InternalError
+from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, Descriptor
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from bastion.oci._store import Store
+
+GZIP_LEVEL = 6  # zlib's default; the same level must be used forever for digests to repeat
+ZSTD_LEVEL = 3  # libzstd's default
+_CHUNK = 1024 * 1024
+
+Kind = Literal["file", "dir", "symlink", "hardlink"]
+_TAR_TYPES: dict[str, bytes] = {
+    "file": tarfile.REGTYPE,
+    "dir": tarfile.DIRTYPE,
+    "symlink": tarfile.SYMTYPE,
+    "hardlink": tarfile.LNKTYPE,
+}
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """One filesystem object in a layer.
+
+    ``path`` is root-relative without a leading ``/``. ``linkname`` is the target of a symlink (as
+    stored) or the root-relative path of a hardlink's target. A file's content comes from ``source``
+    (read when the layer is written) or ``data``.
+    """
+
+    path: str
+    kind: Kind
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    linkname: str = ""
+    source: Path | None = None
+    data: bytes | None = None
+
+    def __post_init__(self) -> None:
+        parts = self.path.split("/")
+        if not self.path or any(p in ("", ".", "..") for p in parts) or "\0" in self.path:
+            raise InternalError(f"layer entry path must be root-relative and normalised: {self.path!r}")
+        if self.kind not in _TAR_TYPES:
+            raise InternalError(f"{self.path}: unknown entry kind {self.kind!r}")
+        if not 0 <= self.mode <= 0o7777:
+            raise InternalError(f"{self.path}: mode {self.mode:#o} is not permission bits only")
+        if self.uid < 0 or self.gid < 0 or self.mtime < 0:
+            raise InternalError(f"{self.path}: negative uid, gid or mtime")
+        has_content = self.source is not None or self.data is not None
+        if self.kind == "file" and (self.source is None) == (self.data is None):
+            raise InternalError(f"{self.path}: a file needs exactly one of source or data")
+        if self.kind != "file" and has_content:
+            raise InternalError(f"{self.path}: only files have content")
+        if (self.kind in ("symlink", "hardlink")) != bool(self.linkname):
+            raise InternalError(
+                f"{self.path}: linkname is for symlinks and hardlinks only, and required there"
+            )
+
+
+class Compression(enum.StrEnum):
+    GZIP = "gzip"
+    ZSTD = "zstd"
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPE_LAYER_GZIP if self is Compression.GZIP else MEDIA_TYPE_LAYER_ZSTD
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A written layer: its blob descriptor (compressed) and its diff_id (sha256 of the tar)."""
+
+    descriptor: Descriptor
+    diff_id: str
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class _HashingWriter(io.BufferedIOBase):
+    """Hashes and counts every byte on its way to ``sink``."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Buffer, /) -> int:
+        chunk = bytes(data)
+        self._sink.write(chunk)
+        self.hash.update(chunk)
+        self.size += len(chunk)
+        return len(chunk)
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+class _ZstdWriter:
+    """One zstd frame, single-threaded, no content size in the header: the same input, the same bytes."""
+
+    def __init__(self, sink: Sink) -> None:
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=False, threads=0)
+        self._cobj = compressor.compressobj()
+        self._sink = sink
+
+    def write(self, data: bytes, /) -> int:
+        if out := self._cobj.compress(data):
+            self._sink.write(out)
+        return len(data)
+
+    def finish(self) -> None:
+        self._sink.write(self._cobj.flush())
+
+
+def write_tar(entries: Iterable[LayerEntry], out: Sink, *, source_date_epoch: int) -> str:
+    """Write the entries as a deterministic pax tar to ``out``; return its sha256 digest (diff_id)."""
+    ordered = _ordered(entries)
+    hashing = _HashingWriter(out)
+    with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        for entry in ordered:
+            info = tarfile.TarInfo(entry.path)
+            info.type = _TAR_TYPES[entry.kind]
+            info.mode = entry.mode
+            info.uid, info.gid = entry.uid, entry.gid
+            info.uname = info.gname = ""
+            info.mtime = min(entry.mtime, source_date_epoch)
+            info.linkname = entry.linkname
+            info.devmajor = info.devminor = 0
+            if entry.kind != "file":
+                tar.addfile(info)
+            elif entry.data is not None:
+                info.size = len(entry.data)
+                tar.addfile(info, io.BytesIO(entry.data))
+            else:
+                assert entry.source is not None  # checked in LayerEntry
+                with entry.source.open("rb") as f:
+                    info.size = os.fstat(f.fileno()).st_size
+                    tar.addfile(info, f)
+    return hashing.digest
+
+
+def write_layer(
+    entries: Iterable[LayerEntry],
+    out: Sink,
+    *,
+    source_date_epoch: int,
+    compression: Compression = Compression.GZIP,
+) -> Layer:
+    """Write a compressed layer to ``out`` in one pass, computing diff_id, digest and size as it goes."""
+    blob = _HashingWriter(out)
+    if compression is Compression.GZIP:
+        # filename="" and mtime=0: no FNAME field and a zero MTIME in the gzip header (RFC 1952 2.3).
+        with gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=GZIP_LEVEL, filename="", mtime=0) as gz:
+            diff_id = write_tar(entries, gz, source_date_epoch=source_date_epoch)
+    else:
+        zst = _ZstdWriter(blob)
+        diff_id = write_tar(entries, zst, source_date_epoch=source_date_epoch)
+        zst.finish()
+    return Layer(Descriptor(compression.media_type, blob.digest, blob.size), diff_id)
+
+
+def add_layer(
+    store: Store,
+    entries: Iterable[LayerEntry],
+    *,
+    source_date_epoch: int,
+    compression: Compression = Compression.GZIP,
+) -> Layer:
+    """Write a layer straight into the store's blobs directory (never whole in memory) and publish it."""
+    with store.blob_writer(compression.media_type) as writer:
+        layer = write_layer(entries, writer, source_date_epoch=source_date_epoch, compression=compression)
+        writer.commit(layer.descriptor.digest, layer.descriptor.size)
+    return layer
+
+
+def _ordered(entries: Iterable[LayerEntry]) -> list[LayerEntry]:
+    """Sort entries, check parents and hardlink targets, and put each hardlink group's content first.
+
+    Extractors need a hardlink's target earlier in the archive. When a link sorts before its target,
+    the first path of the group (in archive order) carries the content and the others link to it; the
+    extracted tree is the same.
+    """
+    by_path: dict[str, LayerEntry] = {}
+    for entry in entries:
+        if entry.path in by_path:
+            raise InternalError(f"duplicate layer entry {entry.path!r}")
+        by_path[entry.path] = entry
+    for path in by_path:
+        parent = path.rpartition("/")[0]
+        if parent and (parent not in by_path or by_path[parent].kind != "dir"):
+            raise InternalError(f"layer entry {path!r} has no parent directory entry {parent!r}")
+    groups: dict[str, list[str]] = {}
+    for entry in by_path.values():
+        if entry.kind == "hardlink":
+            linked = by_path.get(entry.linkname)
+            if linked is None or linked.kind != "file":
+                raise InternalError(f"hardlink {entry.path!r} points to {entry.linkname!r}, not a file entry")
+            groups.setdefault(entry.linkname, [entry.linkname]).append(entry.path)
+    for target, members in groups.items():
+        first = min(members)
+        content = by_path[target]
+        for path in members:
+            if path == first:
+                by_path[path] = replace(content, path=path)
+            else:
+                by_path[path] = LayerEntry(
+                    path, "hardlink", content.mode, content.uid, content.gid, content.mtime, linkname=first
+                )
+    return [by_path[path] for path in sorted(by_path)]
