@@ -14,7 +14,14 @@ from datetime import datetime
 from pathlib import Path
 
 from bastion.cache import Download, Fetcher
-from bastion.debian._index import PackageIndex, decompress, load_parsed, parse_packages, store_parsed
+from bastion.debian._index import (
+    PackageIndex,
+    ParsedIndex,
+    decompress,
+    load_parsed,
+    parse_packages,
+    store_parsed,
+)
 from bastion.debian._release import IndexFile, Release, verify_inrelease
 from bastion.debian._sources import DEFAULT_KEYRING, Source
 from bastion.errors import InputError
@@ -83,9 +90,9 @@ def load_index(suites: list[Suite], arch: str, fetcher: Fetcher, parsed_cache: P
             continue
         for component in suite.source.components:
             entry = _pick_index(suite, component, arch)
-            rows = load_parsed(parsed_cache, entry.sha256)
-            if rows is not None:
-                index.add_rows(rows, suite.base, suite.name)
+            parsed = load_parsed(parsed_cache, entry.sha256)
+            if parsed is not None:
+                index.add(parsed, suite.base, suite.name)
                 continue
             directory = entry.path.rsplit("/", 1)[0]
             url = (
@@ -102,6 +109,7 @@ def load_index(suites: list[Suite], arch: str, fetcher: Fetcher, parsed_cache: P
         )
         for (suite, entry, download), path in zip(pending, paths, strict=True):
             rows = parse_packages(decompress(path.read_bytes(), entry.path), where=download.label)
-            store_parsed(parsed_cache, entry.sha256, rows)
-            index.add_rows(rows, suite.base, suite.name)
+            parsed = ParsedIndex.from_rows(rows)
+            store_parsed(parsed_cache, entry.sha256, parsed)
+            index.add(parsed, suite.base, suite.name)
     return index
