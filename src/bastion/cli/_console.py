@@ -18,7 +18,7 @@ from rich.progress import (
 
 # A pipe or a CI log gets whole lines: tables are not wrapped to a guessed terminal width.
 stdout = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 1000)
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 1000)
 
 
 class RichProgress:

@@ -1,0 +1,154 @@
+"""``bastion build``, ``images``, ``inspect``, ``export``: images in the local store."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bastion.build import build
+from bastion.catalog import load_definition
+from bastion.cli._console import RichProgress, info, stdout
+from bastion.cli._supply import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, _platforms
+from bastion.config import Settings
+from bastion.errors import InputError
+from bastion.oci import Store, export_docker_archive, export_oci_dir
+
+
+class BuildFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def build_command(
+    definition: DefinitionArg,
+    locked: LockedOpt = False,
+    variant: VariantOpt = None,
+    platform: PlatformOpt = None,
+    output: Annotated[
+        BuildFormat,
+        typer.Option(
+            "--format",
+            help="text: '<reference> <index digest>' per variant; json: with per-platform digests.",
+        ),
+    ] = BuildFormat.text,
+    skip_tests: Annotated[
+        bool, typer.Option("--skip-tests", help="Do not run the definition's image tests.")
+    ] = False,
+) -> None:
+    """Build DEFINITION's variants into the local store and tag them; prints one line per variant."""
+    settings = Settings.from_env()
+    spec = load_definition(definition)
+    with RichProgress() as progress:
+        results = build(
+            spec,
+            settings,
+            locked=locked,
+            variants=variant,
+            platforms=_platforms(platform),
+            run_tests=not skip_tests,
+            progress=progress,
+        )
+    if output is BuildFormat.json:
+        stdout.print_json(
+            json.dumps(
+                [
+                    {
+                        "variant": r.variant,
+                        "references": list(r.references),
+                        "digest": r.index.digest,
+                        "platforms": {
+                            p.platform: {
+                                "digest": p.manifest.digest,
+                                "packages": p.packages,
+                                "layers": p.layers,
+                            }
+                            for p in r.platforms
+                        },
+                    }
+                    for r in results
+                ]
+            )
+        )
+        return
+    for r in results:
+        stdout.print(f"{r.references[0]} {r.index.digest}")
+        for p in r.platforms:
+            info(f"  {p.platform}: {p.manifest.digest} ({p.packages} packages, {p.layers} layers)")
+
+
+def images_command() -> None:
+    """List the images in the local store."""
+    store = Store(Settings.from_env().store_dir)
+    table = Table("reference", "digest", "media type", box=None)
+    for ref, desc in sorted(store.list_tags().items()):
+        table.add_row(ref, desc.digest, desc.media_type.rsplit(".", 1)[-1].removesuffix("+json"))
+    stdout.print(table)
+
+
+def inspect_command(
+    image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
+) -> None:
+    """Print an image's index (or manifest), each platform's manifest and config, as JSON."""
+    store = Store(Settings.from_env().store_dir)
+    desc = store.resolve(image)
+    top = json.loads(store.read_blob(desc.digest))
+    result: dict[str, object] = {
+        "reference": image,
+        "digest": desc.digest,
+        "mediaType": desc.media_type,
+        "document": top,
+    }
+    manifests = []
+    for entry in top.get("manifests", []):
+        manifest = json.loads(store.read_blob(entry["digest"]))
+        config = json.loads(store.read_blob(manifest["config"]["digest"]))
+        manifests.append(
+            {
+                "platform": entry.get("platform"),
+                "digest": entry["digest"],
+                "manifest": manifest,
+                "config": config,
+            }
+        )
+    if manifests:
+        result["platforms"] = manifests
+    stdout.print_json(json.dumps(result))
+
+
+def export_command(
+    image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
+    destination: Annotated[str, typer.Argument(help="oci-dir://PATH[:TAG] or docker-archive://FILE.tar")],
+    platform: Annotated[
+        str | None, typer.Option("--platform", help="Export one platform only (required for docker-archive).")
+    ] = None,
+) -> None:
+    """Export an image for other tools: an OCI layout directory, or a docker-archive tar."""
+    store = Store(Settings.from_env().store_dir)
+    if destination.startswith("oci-dir://"):
+        rest = destination.removeprefix("oci-dir://")
+        path, _, tag = rest.partition(":")
+        desc = export_oci_dir(store, image, Path(path), tag or None, platform=platform)
+    elif destination.startswith("docker-archive://"):
+        if not platform:
+            raise InputError("docker-archive holds one platform: give --platform", where=destination)
+        desc = export_docker_archive(
+            store, image, Path(destination.removeprefix("docker-archive://")), platform
+        )
+    else:
+        raise InputError(
+            f"unknown export destination {destination!r}",
+            hint="use oci-dir://PATH[:TAG] or docker-archive://FILE.tar",
+        )
+    stdout.print(desc.digest)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build_command)
+    app.command("images")(images_command)
+    app.command("inspect")(inspect_command)
+    app.command("export")(export_command)
