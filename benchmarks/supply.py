@@ -14,32 +14,14 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from _measure import measure as _measure
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = ROOT / "catalog" / "python" / "python.yaml"
-
-
-def _measure(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
-    # Run through a tiny wrapper so ru_maxrss belongs to this one command.
-    wrapper = [sys.executable, "-c", _WRAPPER, json.dumps(cmd), str(cwd or "")]
-    out = subprocess.run(wrapper, env=env, capture_output=True, text=True, check=True).stdout
-    wall, rss = out.split()
-    return float(wall), float(rss)
-
-
-_WRAPPER = """
-import json, os, resource, subprocess, sys, time
-cmd = json.loads(sys.argv[1]); cwd = sys.argv[2] or None
-t = time.perf_counter()
-p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-w = time.perf_counter() - t
-if p.returncode: sys.exit(p.stderr.decode()[-2000:])
-print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-"""
 
 
 def main() -> None:
@@ -54,7 +36,9 @@ def main() -> None:
         warm_home = tmpdir / "warm"
         env_warm = {**base_env, "BASTION_HOME": str(warm_home)}
         _measure([*bastion, "lock", str(DEFINITION)], env_warm)
-        names = json.loads((DEFINITION.with_name("python.lock.json")).read_text())["variants"]["runtime"]["linux/amd64"]["packages"]
+        names = json.loads((DEFINITION.with_name("python.lock.json")).read_text())["variants"]["runtime"][
+            "linux/amd64"
+        ]["packages"]
         packages = [f"{p['name']}={p['version']}" for p in names]
         fetch = [*bastion, "fetch", str(DEFINITION), "--variant", "runtime", "--platform", "linux/amd64"]
         for run in range(args.runs):
@@ -67,7 +51,18 @@ def main() -> None:
                 _measure([*fetch, "--locked"], env_warm)
             )
             results.setdefault("bastion packages (resolve only), warm cache", []).append(
-                _measure([*bastion, "packages", str(DEFINITION), "--variant", "runtime", "--platform", "linux/amd64"], env_warm)
+                _measure(
+                    [
+                        *bastion,
+                        "packages",
+                        str(DEFINITION),
+                        "--variant",
+                        "runtime",
+                        "--platform",
+                        "linux/amd64",
+                    ],
+                    env_warm,
+                )
             )
             dl = tmpdir / f"apt{run}"
             dl.mkdir()
@@ -75,10 +70,14 @@ def main() -> None:
                 _measure(["apt-get", "download", "-q", *packages], base_env, cwd=dl)
             )
             shutil.rmtree(dl)
-    print(f"| what (python runtime set, {len(packages)} packages, amd64) | wall s (median of {args.runs}) | peak RSS MiB |")
+    print(
+        f"| what (python runtime set, {len(packages)} packages, amd64) | wall s (median of {args.runs}) | peak RSS MiB |"
+    )
     print("|---|---:|---:|")
     for what, runs in results.items():
-        print(f"| {what} | {statistics.median(w for w, _ in runs):.2f} | {statistics.median(r for _, r in runs):.0f} |")
+        print(
+            f"| {what} | {statistics.median(w for w, _ in runs):.2f} | {statistics.median(r for _, r in runs):.0f} |"
+        )
 
 
 if __name__ == "__main__":
