@@ -90,7 +90,7 @@ def main() -> None:
                         *mirrors,
                     ],
                     env,
-                )  # fmt: skip
+                )
             )
             out.unlink()
         # Image size: uncompressed layers vs the same packages unpacked with dpkg-deb.

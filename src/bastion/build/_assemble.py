@@ -1,0 +1,604 @@
+"""Assemble an image variant's root filesystem from verified .deb files, running no maintainer script.
+
+The result is a directory on disk (what image tests run against) and a tree of :class:`Node` (what the
+image layers are written from). The tree holds the image's truth: numeric owners and modes as the
+packages ship them. The directory is owned by whoever builds, and differs from the tree in two ways:
+it never has setuid or setgid bits, and its owner can always read files and enter, list and write
+directories (``u+r`` and ``u+rwx``), so a build never needs privileges.
+
+Steps, in order:
+
+1. Unpack the packages in the order given, as dpkg would with ``/usr`` merged (DEP 17): paths under
+   ``bin``, ``sbin`` and ``lib*`` land under ``usr/``, and the compat symlinks ``bin -> usr/bin`` ...
+   are made afterwards. A directory shipped by several packages keeps the first one's metadata (dpkg
+   keeps an existing directory); a later file, symlink or hardlink replaces an earlier one (dpkg would
+   want ``Replaces:``), recorded in :attr:`Rootfs.replaced`. Nothing is ever written through a symlink:
+   an entry whose parent is not a directory of the tree, or that would turn a directory into something
+   else or the reverse, is an :class:`~bastion.errors.UnsafeArchiveError`; as every directory is made
+   by us, no path resolution on disk can leave the root. Files are streamed to disk.
+2. The dpkg database. Runtime variants get what distroless images have and Syft, Trivy and Grype
+   read: ``/var/lib/dpkg/status.d/<name>``, each package's control file verbatim, and
+   ``status.d/<name>.md5sums``. Dev variants get a database dpkg and apt work with: ``status`` (each
+   control file with ``Status: install ok installed`` after its ``Package`` field, and a
+   ``Conffiles`` field with the md5 of each conffile as shipped), an empty ``available``, and
+   ``info/<name>.{list,md5sums,conffiles,shlibs,symbols}`` (``<name>:<arch>`` for ``Multi-Arch: same``).
+   The ``.list`` files hold the paths as installed here (``/usr/bin/bash``, not the ``/bin/bash``
+   the package ships). Maintainer scripts are not copied: they never ran.
+3. Accounts (:mod:`bastion.build._accounts`) and their home directories.
+4. Generated files: ``/etc/nsswitch.conf``, ``/usr/lib/os-release`` (with ``/etc/os-release`` linking
+   to it), ``/tmp`` 1777 and the CA bundle ``/etc/ssl/certs/ca-certificates.crt``.
+5. Runtime hardening (:mod:`bastion.build._harden`), for ``kind: runtime`` variants only.
+6. The definition's ``paths``, last, so the definition has the final word (also over hardening).
+
+Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion generates gets it exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+from bastion.build._accounts import NOLOGIN, account_files
+from bastion.build._harden import harden
+from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
+from bastion.debian._deb import DebArchive, DebEntry
+from bastion.errors import InputError, IntegrityError, InternalError, UnsafeArchiveError
+from bastion.oci import LayerEntry
+
+__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "assemble"]
+
+BASTION = "bastion"  # the owner of every path Bastion generates or changes
+_CHUNK = 1 << 18
+_AHEAD = 32  # chunks in flight between an archive reader and the writer: 8 MiB at most
+_READERS = 2  # threads reading archives ahead of the writer
+# DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
+_MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_ALWAYS_MERGED = frozenset({"bin", "sbin", "lib"})
+_DPKG_DIRS = (
+    "var/lib/dpkg/info",
+    "var/lib/dpkg/updates",
+    "var/lib/dpkg/triggers",
+    "var/lib/dpkg/alternatives",
+)
+_INFO_MEMBERS = ("md5sums", "conffiles", "shlibs", "symbols")
+_CA_DIR = "usr/share/ca-certificates/"
+_CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+_NSSWITCH = b"""\
+# Written by Bastion: accounts come from the files in /etc, host names from /etc/hosts and DNS.
+passwd:         files
+group:          files
+shadow:         files
+gshadow:        files
+
+hosts:          files dns
+networks:       files
+
+protocols:      files
+services:       files
+ethers:         files
+rpc:            files
+"""
+
+
+@dataclass(frozen=True)
+class PackageInput:
+    """A verified .deb to unpack, with what the lock file says about it."""
+
+    name: str
+    version: str
+    architecture: str
+    source: str
+    source_version: str
+    deb: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class OsRelease:
+    """What ``/usr/lib/os-release`` says: the image's name and version, and the Debian release."""
+
+    name: str
+    version: str
+    debian_version: str
+    codename: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """One path of the image: its layer entry and who put it there (a package, or ``bastion``)."""
+
+    entry: LayerEntry
+    owner: str
+
+
+@dataclass
+class Rootfs:
+    """An assembled root filesystem: the directory ``root`` and the tree ``nodes`` (path -> node).
+
+    ``nodes`` holds every path, parent directories included, without a leading ``/``; a file's
+    ``entry.source`` is its copy under ``root``. ``removed`` lists what hardening removed as
+    ``(path, reason)`` (a removed directory stands for its contents), ``stripped`` the paths whose
+    setuid/setgid bits hardening cleared, and ``replaced`` the ``(path, old owner, new owner)`` of
+    every path one package or Bastion wrote over another's.
+    """
+
+    root: Path
+    nodes: dict[str, Node]
+    removed: list[tuple[str, str]] = field(default_factory=list)
+    stripped: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str, str]] = field(default_factory=list)
+    _links: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for path, node in self.nodes.items():
+            if node.entry.kind == "hardlink":
+                self._links.setdefault(node.entry.linkname, set()).add(path)
+
+    def put(self, node: Node) -> None:
+        """Add ``node`` to the tree (not the disk), replacing whatever was at its path."""
+        path = node.entry.path
+        self._forget(path)
+        self.nodes[path] = node
+        if node.entry.kind == "hardlink":
+            self._links.setdefault(node.entry.linkname, set()).add(path)
+
+    def _forget(self, path: str) -> None:
+        old = self.nodes.pop(path, None)
+        if old is not None and old.entry.kind == "hardlink":
+            self._links.get(old.entry.linkname, set()).discard(path)
+        survivors = sorted(link for link in self._links.pop(path, ()) if link in self.nodes)
+        if survivors:  # the first surviving link takes over the content (its inode on disk has it)
+            first, *rest = survivors
+            kept = self.nodes[first]
+            content = replace(kept.entry, kind="file", linkname="", source=self.root / first)
+            self.nodes[first] = Node(content, kept.owner)
+            for link in rest:
+                self.nodes[link] = Node(
+                    replace(self.nodes[link].entry, linkname=first), self.nodes[link].owner
+                )
+            if rest:
+                self._links[first] = set(rest)
+
+    def discard(self, doomed: dict[str, str]) -> None:
+        """Remove ``doomed`` (path -> reason; a directory's contents must be in it too) from the tree
+        and the disk, and record the topmost paths in :attr:`removed`."""
+        for path in sorted(doomed, reverse=True):  # contents before their directory
+            node = self.nodes.get(path)
+            if node is None:
+                continue
+            target = self.root / path
+            if node.entry.kind == "dir":
+                target.rmdir()
+            else:
+                target.unlink()
+            self._forget(path)
+        for path in sorted(doomed):
+            if path.rpartition("/")[0] not in doomed:
+                self.removed.append((path, doomed[path]))
+
+
+def _canonical(path: str) -> str:
+    """A definition's absolute path as a tree path, with ``/usr`` merged: ``/bin/x`` -> ``usr/bin/x``."""
+    parts = path.strip("/").split("/")
+    return "/".join(["usr", *parts] if parts[0] in _MERGED else parts)
+
+
+# A package as unpacked: its control members, its paths in archive order, its conffiles' md5 by path.
+_Unpacked = tuple[PackageInput, dict[str, bytes], list[str], dict[str, str]]
+
+
+class _Builder:
+    def __init__(self, root: Path, source_date_epoch: int) -> None:
+        self.fs = Rootfs(root, {})
+        self.epoch = source_date_epoch
+
+    # --- low-level writes ----------------------------------------------------------------------
+
+    def _parents(self, path: str, owner: str, where: str) -> None:
+        """Check that ``path``'s parent is a directory of the tree (so are its ancestors, as only
+        directories ever get children); make it, and its missing ancestors, if it is missing."""
+        parent = path.rpartition("/")[0]
+        if not parent:
+            return
+        node = self.fs.nodes.get(parent)
+        if node is None:
+            self._parents(parent, owner, where)
+            self._mkdir(parent, 0o755, 0, 0, owner, self.epoch)
+        elif node.entry.kind != "dir":
+            raise UnsafeArchiveError(f"{parent!r} is a {node.entry.kind}, not a directory", where=where)
+
+    def _clear(self, path: str, kind: str, owner: str, where: str) -> bool:
+        """Make room at ``path`` for a ``kind``; False when an existing directory is kept (merged)."""
+        self._parents(path, owner, where)
+        old = self.fs.nodes.get(path)
+        if old is None:
+            return True
+        if old.entry.kind == "dir" or kind == "dir":
+            if old.entry.kind == kind:
+                return False
+            what = f"would replace the {old.entry.kind} {path!r} of {old.owner} with a {kind}"
+            raise UnsafeArchiveError(what, where=where)
+        (self.fs.root / path).unlink()
+        self.fs._forget(path)
+        if old.owner != owner:
+            self.fs.replaced.append((path, old.owner, owner))
+        return True
+
+    def _mkdir(self, path: str, mode: int, uid: int, gid: int, owner: str, mtime: int) -> None:
+        target = self.fs.root / path
+        target.mkdir()
+        target.chmod(mode & 0o1777 | 0o700)
+        self.fs.put(Node(LayerEntry(path, "dir", mode, uid, gid, min(mtime, self.epoch)), owner))
+
+    def _write(
+        self,
+        path: str,
+        stream: _Stream,
+        mode: int,
+        uid: int,
+        gid: int,
+        owner: str,
+        mtime: int,
+        hash: bool = False,
+    ) -> str:
+        """Stream a file to disk; return the md5 of its content if asked (dpkg's conffile hash)."""
+        target = self.fs.root / path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        digest = hashlib.md5(usedforsecurity=False)
+        entry = LayerEntry(path, "file", mode, uid, gid, min(mtime, self.epoch), source=target)
+        self.fs.put(Node(entry, owner))
+        with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                out.write(chunk)
+                if hash:
+                    digest.update(chunk)
+            os.fchmod(out.fileno(), mode & 0o1777 | 0o400)
+        if not hash:
+            return ""
+        return digest.hexdigest()
+
+    def _symlink(self, path: str, target: str, owner: str, mtime: int, uid: int = 0, gid: int = 0) -> None:
+        (self.fs.root / path).symlink_to(target)
+        entry = LayerEntry(path, "symlink", 0o777, uid, gid, min(mtime, self.epoch), linkname=target)
+        self.fs.put(Node(entry, owner))
+
+    # --- what Bastion generates ----------------------------------------------------------------
+
+    def generate(self, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
+        """Write a file Bastion generates, replacing a package's file at that path."""
+        self._clear(path, "file", BASTION, path)
+        self._write(path, _Bytes(data), mode, uid, gid, BASTION, self.epoch)
+
+    def directory(self, path: str, mode: int, uid: int = 0, gid: int = 0) -> None:
+        """Make a directory, or give an existing one this mode and owner."""
+        if self._clear(path, "dir", BASTION, path):
+            self._mkdir(path, mode, uid, gid, BASTION, self.epoch)
+            return
+        node = self.fs.nodes[path]
+        if (node.entry.mode, node.entry.uid, node.entry.gid) != (mode, uid, gid):
+            (self.fs.root / path).chmod(mode & 0o1777 | 0o700)
+            self.fs.put(Node(replace(node.entry, mode=mode, uid=uid, gid=gid), BASTION))
+
+    def symlink(self, path: str, target: str) -> None:
+        self._clear(path, "symlink", BASTION, path)
+        self._symlink(path, target, BASTION, self.epoch)
+
+    # --- packages ------------------------------------------------------------------------------
+
+    def unpack(self, packages: Sequence[PackageInput]) -> list[_Unpacked]:
+        """Unpack the packages in order; return each one's control members, paths and conffiles' md5."""
+        unpacked: list[_Unpacked] = []
+        with _ReadAhead(packages) as archives:
+            for package in packages:
+                members = archives.members()
+                shipped = _field(members.get("control", b""), "Package")
+                if shipped != package.name:
+                    raise IntegrityError(
+                        f"is package {shipped!r}, not {package.name!r}", where=package.deb.name
+                    )
+                conffiles = {line.split()[-1].lstrip("/") for line in _lines(members.get("conffiles", b""))}
+                paths: list[str] = []
+                hashes: dict[str, str] = {}
+                while (entry := archives.entry()) is not None:
+                    paths.append(entry.path)
+                    stream = archives if entry.kind == "file" else None
+                    where = f"{package.deb.name}:{entry.path}"
+                    digest = self._entry(package.name, entry, stream, where, hash=entry.path in conffiles)
+                    if digest:
+                        hashes[entry.path] = digest
+                unpacked.append((package, members, paths, hashes))
+        return unpacked
+
+    def _entry(self, owner: str, entry: DebEntry, stream: _Stream | None, where: str, *, hash: bool) -> str:
+        if not self._clear(entry.path, entry.kind, owner, where):
+            return ""  # a directory already there: the first package's metadata stays
+        if entry.kind == "dir":
+            self._mkdir(entry.path, entry.mode, entry.uid, entry.gid, owner, entry.mtime)
+        elif entry.kind == "file":
+            assert stream is not None  # DebArchive gives every file a stream
+            return self._write(entry.path, stream, entry.mode, entry.uid, entry.gid, owner, entry.mtime, hash)
+        elif entry.kind == "symlink":
+            self._symlink(entry.path, entry.linkname, owner, entry.mtime, entry.uid, entry.gid)
+        else:
+            linked = self.fs.nodes.get(entry.linkname)
+            if linked is None or linked.entry.kind != "file":
+                raise UnsafeArchiveError(f"hardlink target {entry.linkname!r} is not a file", where=where)
+            os.link(self.fs.root / entry.linkname, self.fs.root / entry.path, follow_symlinks=False)
+            mtime = min(entry.mtime, self.epoch)
+            layer = LayerEntry(
+                entry.path, "hardlink", entry.mode, entry.uid, entry.gid, mtime, entry.linkname
+            )
+            self.fs.put(Node(layer, owner))
+        return ""
+
+    def dpkg_database(self, unpacked: list[_Unpacked], *, dev: bool) -> None:
+        """The dpkg database for the packages unpacked (see step 2 of the module docs)."""
+        admin = "var/lib/dpkg"
+        for path in (admin, f"{admin}/status.d") if not dev else (admin, *_DPKG_DIRS):
+            if path not in self.fs.nodes:
+                self.directory(path, 0o755)
+        if not dev:
+            for package, members, _, _ in unpacked:
+                self.generate(f"{admin}/status.d/{package.name}", members["control"])
+                if "md5sums" in members:
+                    self.generate(f"{admin}/status.d/{package.name}.md5sums", members["md5sums"])
+            return
+        stanzas = []
+        for package, members, paths, hashes in sorted(unpacked, key=lambda u: (u[0].name, u[0].architecture)):
+            control = members["control"]
+            stanzas.append(_status_stanza(control, members.get("conffiles", b""), hashes))
+            stem = package.name
+            if _field(control, "Multi-Arch") == "same":
+                stem += f":{_field(control, 'Architecture')}"
+            listing = "/.\n" + "".join(f"/{path}\n" for path in paths)
+            self.generate(f"{admin}/info/{stem}.list", listing.encode())
+            for member in _INFO_MEMBERS:
+                if member in members:
+                    self.generate(f"{admin}/info/{stem}.{member}", members[member])
+        self.generate(f"{admin}/info/format", b"1\n")  # info/ names are "<name>:<arch>" for M-A: same
+        self.generate(f"{admin}/status", b"\n".join(stanzas))
+        self.generate(f"{admin}/available", b"")
+
+    def compat_symlinks(self) -> None:
+        """``bin -> usr/bin`` and the like; ``lib64`` and the other multilib ones only when needed."""
+        for name in _MERGED:
+            merged = f"usr/{name}"
+            if merged not in self.fs.nodes:
+                if name not in _ALWAYS_MERGED:
+                    continue
+                self.directory(merged, 0o755)
+            self.symlink(name, merged)
+
+    def ca_bundle(self) -> None:
+        """What ``update-ca-certificates`` makes for the default selection: every ``.crt`` shipped
+        under ``/usr/share/ca-certificates``, concatenated in path order."""
+        certs = sorted(
+            path
+            for path, node in self.fs.nodes.items()
+            if path.startswith(_CA_DIR) and path.endswith(".crt") and node.entry.kind in ("file", "hardlink")
+        )
+        parts = [(self.fs.root / path).read_bytes() for path in certs]
+        self.generate(_CA_BUNDLE, b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts if p))
+
+    def definition_paths(self, variant: Variant) -> None:
+        for item in variant.paths:
+            path = _canonical(item.path)
+            if not path:
+                raise InputError("paths: '/' is the root, not a path to create")
+            try:
+                if isinstance(item, DirectoryEntry):
+                    self.directory(path, int(item.mode, 8), item.uid, item.gid)
+                elif isinstance(item, FileEntry):
+                    self.generate(path, item.content.encode(), int(item.mode, 8), item.uid, item.gid)
+                else:
+                    self.symlink(path, item.target)
+            except UnsafeArchiveError as err:
+                raise InputError(f"paths: {item.path}: {err.message}") from None
+
+
+class _Stream(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Stopped(Exception):
+    """The writer went away; the reading thread ends."""
+
+
+class _ReadAhead:
+    """Reads the archives in ``_READERS`` threads, ahead of the writer, so that decompressing (which
+    releases the GIL) overlaps writing to disk. Each package has its own queue of at most ``_AHEAD``
+    chunks of ``_CHUNK`` bytes, so files are still streamed, and the writer takes the packages in order.
+    Items: per package ``("members", dict)``, then per entry ``("entry", DebEntry)`` followed, for a file,
+    by ``("chunk", bytes)`` items ending with an empty one; ``("entry", None)`` ends the package. An
+    exception in a reader is raised in the writer when it reaches that package."""
+
+    def __init__(self, packages: Sequence[PackageInput]) -> None:
+        self._packages = packages
+        self._queues: list[queue.Queue[tuple[str, Any]]] = [queue.Queue(maxsize=_AHEAD) for _ in packages]
+        self._current = 0
+        self._next = iter(range(len(packages)))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, name="deb-reader", daemon=True) for _ in range(_READERS)
+        ]
+
+    def __enter__(self) -> _ReadAhead:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _put(self, index: int, item: tuple[str, Any]) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queues[index].put(item, timeout=0.05)
+                return
+        raise _Stopped
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                index = next(self._next, None)
+            if index is None:
+                return
+            try:
+                with DebArchive(self._packages[index].deb, usrmerge=True) as deb:
+                    self._put(index, ("members", deb.control_members()))
+                    for entry, stream in deb.iter_data():
+                        self._put(index, ("entry", entry))
+                        while stream is not None and (chunk := stream.read(_CHUNK)):
+                            self._put(index, ("chunk", chunk))
+                        if stream is not None:
+                            self._put(index, ("chunk", b""))
+                self._put(index, ("entry", None))
+            except _Stopped:
+                return
+            except BaseException as exc:  # handed to the writer, which raises it
+                with contextlib.suppress(_Stopped):
+                    self._put(index, ("error", exc))
+                return
+
+    def _get(self, kind: str) -> Any:
+        got, value = self._queues[self._current].get()
+        if got == "error":
+            raise value
+        if got != kind:
+            raise InternalError(f"archive reader sent {got!r}, expected {kind!r}")
+        if got == "entry" and value is None:
+            self._current += 1
+        return value
+
+    def members(self) -> dict[str, bytes]:
+        return cast(dict[str, bytes], self._get("members"))
+
+    def entry(self) -> DebEntry | None:
+        return cast(DebEntry | None, self._get("entry"))
+
+    def read(self, size: int = -1, /) -> bytes:
+        """The current file's next chunk; empty at its end."""
+        return cast(bytes, self._get("chunk"))
+
+
+class _Bytes:
+    """Bytes read in one go, as a stream for :meth:`_Builder._write`."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def read(self, size: int = -1, /) -> bytes:
+        data, self._data = self._data or b"", None
+        return data
+
+
+def _lines(data: bytes) -> list[str]:
+    """The non-blank lines of a control member."""
+    return [line for line in data.decode("utf-8", "surrogateescape").splitlines() if line.strip()]
+
+
+def _field(control: bytes, name: str) -> str:
+    match = re.search(
+        rb"^" + re.escape(name.encode()) + rb":[ \t]*(\S*)", control, re.MULTILINE | re.IGNORECASE
+    )
+    return match.group(1).decode() if match else ""
+
+
+def _status_stanza(control: bytes, conffiles: bytes, hashes: dict[str, str]) -> bytes:
+    """A control file as a dpkg status stanza: installed, with its conffiles' md5 (dpkg(1) keeps them
+    to tell a conffile changed locally from one changed by an upgrade)."""
+    lines = control.rstrip(b"\n").split(b"\n")
+    at = next((i + 1 for i, line in enumerate(lines) if line.lower().startswith(b"package:")), 1)
+    lines.insert(at, b"Status: install ok installed")
+    listed = []
+    for line in _lines(conffiles):  # "[flags...] /path", dpkg 1.20 added flags
+        path = line.split()[-1].lstrip("/")
+        if path in hashes:
+            listed.append(f" /{path} {hashes[path]}".encode())
+    if listed:
+        lines += [b"Conffiles:", *listed]
+    return b"\n".join(lines) + b"\n"
+
+
+def _os_release(info: OsRelease) -> bytes:
+    """os-release(5) naming Bastion; ``ID_LIKE`` and ``VERSION_ID`` let scanners match Debian data."""
+
+    def quote(value: str) -> str:
+        return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
+
+    def ident(value: str) -> str:  # IMAGE_ID and IMAGE_VERSION allow [a-z0-9._-]
+        return re.sub(r"[^a-z0-9._-]+", "-", value.lower()).strip("-") or "unknown"
+
+    debian = f"{info.debian_version} ({info.codename})"
+    lines = [
+        f"PRETTY_NAME={quote(f'Bastion {info.name} (Debian {info.debian_version} {info.codename})')}",
+        'NAME="Bastion"',
+        "ID=bastion",
+        "ID_LIKE=debian",
+        f"VERSION={quote(debian)}",
+        f"VERSION_ID={quote(info.debian_version)}",
+        f"VERSION_CODENAME={ident(info.codename)}",
+        f"IMAGE_ID={ident(info.name)}",
+        f"IMAGE_VERSION={ident(info.version)}",
+    ]
+    return "".join(f"{line}\n" for line in lines).encode()
+
+
+def assemble(
+    packages: Sequence[PackageInput],
+    variant: Variant,
+    root: Path,
+    *,
+    source_date_epoch: int,
+    os_release: OsRelease,
+) -> Rootfs:
+    """Assemble ``variant``'s root filesystem from ``packages`` into the new directory ``root``.
+
+    ``root`` is created (its parents too); an existing one must be an empty directory. Raises
+    :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a symlink or
+    swap a directory for something else, :class:`~bastion.errors.IntegrityError` for a .deb that is
+    corrupt or not the package named, and :class:`~bastion.errors.InputError` for accounts or paths
+    of the definition that cannot apply. On error ``root`` is left as it is, for the caller to remove.
+    """
+    if root.exists() and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+        raise InputError("the assembly directory exists and is not an empty directory", where=str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    builder = _Builder(root, source_date_epoch)
+    unpacked = builder.unpack(packages)
+    builder.compat_symlinks()
+    dev = variant.kind is VariantKind.DEV
+    builder.dpkg_database(unpacked, dev=dev)
+    root_shell = NOLOGIN
+    if dev:
+        shells = ("usr/bin/bash", "usr/bin/sh")
+        root_shell = next((f"/bin/{p.rpartition('/')[2]}" for p in shells if p in builder.fs.nodes), NOLOGIN)
+    accounts = account_files(variant.accounts, root_shell=root_shell, source_date_epoch=source_date_epoch)
+    builder.generate("etc/passwd", accounts.passwd)
+    builder.generate("etc/group", accounts.group)
+    builder.generate("etc/shadow", accounts.shadow, 0o640, 0, accounts.shadow_gid)
+    builder.generate("etc/gshadow", accounts.gshadow, 0o640, 0, accounts.shadow_gid)
+    for home in accounts.homes:
+        if home.path not in builder.fs.nodes:
+            builder.directory(home.path, 0o700, home.uid, home.gid)
+    builder.generate("etc/nsswitch.conf", _NSSWITCH)
+    builder.generate("usr/lib/os-release", _os_release(os_release))
+    builder.symlink("etc/os-release", "../usr/lib/os-release")
+    builder.directory("tmp", 0o1777)
+    if any(package.name == "ca-certificates" for package in packages):
+        builder.ca_bundle()
+    if not dev:
+        harden(builder.fs)
+    builder.definition_paths(variant)
+    return builder.fs

@@ -1,0 +1,255 @@
+"""The main job: a definition in, tagged multi-platform images in the local store out.
+
+For each variant: the exact package set (from the lock with ``locked``, else freshly resolved and
+written to the lock), verified package files from the cache, then for each platform an assembled
+root filesystem (no maintainer scripts), the definition's image tests in a bwrap sandbox, layers
+written deterministically, and finally one image index over the platforms, tagged.
+
+Reproducibility: every timestamp is clamped to ``SOURCE_DATE_EPOCH`` (the definition's
+``source-date-epoch``, else the lock's, which is the newest signed Release date it was resolved
+from), so the same lock gives the same index digest on any day.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bastion import __version__
+from bastion._progress import Progress, Silent
+from bastion.build._assemble import OsRelease, PackageInput, Rootfs, assemble
+from bastion.build._imagetest import TestOutcome, run_image_tests
+from bastion.build._layers import plan_layers
+from bastion.cache import Cache, Fetcher
+from bastion.catalog import Definition, Variant
+from bastion.config import Settings
+from bastion.errors import BastionError, ExitCode
+from bastion.lock import LockedPackage, LockedPlatform, fetch_packages, lock_path, plan, write_lock
+from bastion.oci import (
+    Descriptor,
+    HistoryEntry,
+    Layer,
+    Platform,
+    RuntimeConfig,
+    Store,
+    add_layer,
+    put_image,
+    put_index,
+    rfc3339,
+)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+class ImageTestFailed(BastionError):
+    """A definition's image test failed: the image is not tagged (exit code 1, a failed verification)."""
+
+    exit_code = ExitCode.FINDINGS
+
+
+@dataclass(frozen=True)
+class BuiltPlatform:
+    platform: str
+    manifest: Descriptor
+    packages: int
+    layers: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class BuiltVariant:
+    variant: str
+    references: tuple[str, ...]
+    index: Descriptor
+    platforms: tuple[BuiltPlatform, ...]
+    tests: tuple[TestOutcome, ...] = field(default=())
+
+
+def build(
+    definition: Definition,
+    settings: Settings,
+    *,
+    locked: bool = False,
+    variants: Sequence[str] | None = None,
+    platforms: Sequence[str] | None = None,
+    run_tests: bool = True,
+    progress: Progress | None = None,
+) -> list[BuiltVariant]:
+    progress = progress or Silent()
+    store = Store(settings.store_dir)
+    chosen = list(variants or definition.variant_names())
+    with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+        # Without --locked the whole definition is resolved (every variant and platform: cheap) and
+        # the lock rewritten, so a lock is never partial; only the chosen images are fetched and built.
+        lock = plan(
+            definition,
+            settings,
+            fetcher,
+            locked=locked,
+            variants=chosen if locked else None,
+            platforms=platforms if locked else None,
+        )
+        if not locked:
+            write_lock(lock, lock_path(definition.path))
+        selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
+        debs = fetch_packages(lock, fetcher, selection)
+    results = []
+    for name in chosen:
+        variant = definition.variant(name)
+        epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
+        built = [
+            _build_platform(
+                variant,
+                platform,
+                lock.platform(name, platform),
+                debs,
+                store,
+                settings,
+                epoch,
+                run_tests,
+                progress,
+            )
+            for platform in (platforms or variant.platforms)
+        ]
+        index = put_index(store, [b.manifest for b in built])
+        references = tuple(f"{variant.image}:{tag}" for tag in variant.tags)
+        for ref in references:
+            store.tag(ref, index)
+        results.append(BuiltVariant(name, references, index, tuple(built)))
+    return results
+
+
+def _build_platform(
+    variant: Variant,
+    platform: str,
+    locked: LockedPlatform,
+    debs: dict[str, Path],
+    store: Store,
+    settings: Settings,
+    epoch: int,
+    run_tests: bool,
+    progress: Progress,
+) -> BuiltPlatform:
+    packages = [
+        PackageInput(p.name, p.version, p.architecture, p.source, p.source_version, debs[p.sha256], p.sha256)
+        for p in locked.packages
+    ]
+    settings.home.mkdir(parents=True, exist_ok=True)
+    work = settings.home / "work"
+    work.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{variant.name}-", dir=work) as tmp:
+        task = progress.task(f"Assembling {variant.image} {variant.name} {platform}", total=None)
+        rootfs = assemble(
+            packages,
+            variant,
+            Path(tmp) / "rootfs",
+            source_date_epoch=epoch,
+            os_release=OsRelease(
+                name=variant.image, version=variant.tags[0], debian_version="12", codename="bookworm"
+            ),
+        )
+        progress.finish(task)
+        runtime = _runtime_config(variant, epoch)
+        if run_tests and variant.tests and platform == _host_platform():
+            _run_tests(variant, platform, rootfs, runtime)
+        elif run_tests and variant.tests:
+            progress.warn(
+                f"{variant.name} {platform}: image tests skipped (not the host's platform; no emulation)"
+            )
+        layers: list[Layer] = []
+        history: list[HistoryEntry] = []
+        order = [p.name for p in _dependency_order(locked)]
+        for plan_ in plan_layers(rootfs.nodes, order):
+            layers.append(add_layer(store, plan_.entries, source_date_epoch=epoch))
+            history.append(HistoryEntry(created_by=f"bastion {__version__}", comment=plan_.description))
+        manifest = put_image(
+            store,
+            platform=Platform.parse(platform),
+            layers=layers,
+            runtime=runtime,
+            source_date_epoch=epoch,
+            history=history,
+        )
+    return BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
+
+
+def _dependency_order(locked: LockedPlatform) -> list[LockedPackage]:
+    """Packages ordered by how deep they sit below the requested ones, deepest (most shared) first."""
+    parents = {p.name: p.required_by for p in locked.packages}
+
+    def depth(name: str) -> int:
+        seen = 0
+        while (parent := parents.get(name)) is not None and seen < len(parents):
+            name, seen = parent, seen + 1
+        return seen
+
+    return sorted(locked.packages, key=lambda p: (-depth(p.name), p.name))
+
+
+def _runtime_config(variant: Variant, epoch: int) -> RuntimeConfig:
+    env = {"PATH": DEFAULT_PATH, "SSL_CERT_FILE": CA_BUNDLE, **variant.environment}
+    labels = {
+        "org.opencontainers.image.created": rfc3339(epoch),
+        "org.opencontainers.image.title": variant.image,
+        "org.opencontainers.image.version": variant.tags[0],
+        "org.opencontainers.image.vendor": "Bastion",
+        "dev.bastion.variant": variant.name,
+        **variant.labels,
+    }
+    return RuntimeConfig(
+        user=variant.accounts.run_as,
+        env=tuple(f"{k}={v}" for k, v in env.items()),
+        entrypoint=tuple(variant.entrypoint or ()),
+        cmd=tuple(variant.cmd or ()),
+        working_dir=variant.work_dir or "",
+        exposed_ports=tuple(variant.ports or ()),
+        labels=labels,
+        stop_signal=variant.stop_signal or "",
+    )
+
+
+def _apply_owners(rootfs: Rootfs) -> None:
+    """Give the work tree the image's numeric owners, so tests see what the image's user will see
+    (``/home/nonroot`` is 0700 and must belong to 65532). Only root can; others test as-is."""
+    if os.geteuid() != 0:
+        return
+    for path, node in rootfs.nodes.items():
+        entry = node.entry
+        if entry.uid or entry.gid:
+            os.lchown(rootfs.root / path, entry.uid, entry.gid)
+
+
+def _run_tests(variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig) -> None:
+    _apply_owners(rootfs)
+    env = dict(item.split("=", 1) for item in runtime.env)
+    outcomes = run_image_tests(
+        rootfs.root, variant.tests, user=runtime.user, env=env, workdir=runtime.working_dir
+    )
+    failed = [o for o in outcomes if not o.passed]
+    if failed:
+        first = failed[0]
+        raise ImageTestFailed(
+            f"image test {first.name!r} failed: {first.detail}"
+            + (
+                f" (and {len(failed) - 1} more: {', '.join(o.name for o in failed[1:])})"
+                if len(failed) > 1
+                else ""
+            ),
+            where=f"{variant.image} {variant.name} {platform}",
+        )
+
+
+def _host_platform() -> str:
+    import platform as _platform
+
+    machine = _platform.machine()
+    return {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(machine, f"linux/{machine}")
+
+
+def clean_work(settings: Settings) -> None:
+    shutil.rmtree(settings.home / "work", ignore_errors=True)

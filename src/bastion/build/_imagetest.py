@@ -1,0 +1,486 @@
+"""Run an image's declared tests against its assembled root filesystem.
+
+File and absent tests look at the root filesystem on disk, resolving symbolic links as the kernel would
+inside the image (an absolute target is relative to the image's root, ``..`` stops at it), so no link
+can lead outside. Command and HTTP tests run in a ``bwrap`` sandbox: every namespace unshared (so the
+network is loopback only), the image read-only, a fresh ``/proc``, ``/dev`` and ``/tmp``, the image's
+user, and only the given environment. The image needs no shell.
+
+Run as root (as CI does), the sandbox runs as the image's uid on the host too (``setpriv`` before
+``bwrap``), so the owners and modes on disk apply to it as they will in the image: a ``0600`` file owned
+by root is unreadable, a ``0700`` home owned by 65532 is its own. Run as another user, bwrap maps the
+image's uid to that user: what that user owns is the image user's, the rest nobody's. Either way,
+supplementary groups are not set.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bastion.catalog import AbsentTest, CommandTest, FileTest
+from bastion.errors import InputError, InternalError
+
+__all__ = ["HttpTest", "TestOutcome", "run_image_tests"]
+
+# Linux's MAXSYMLINKS (include/linux/namei.h): more links than this in one lookup is ELOOP.
+_MAX_SYMLINKS = 40
+# What Docker sets when the image's environment has no PATH.
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session")
+# Mounted fresh in the sandbox, so never taken from the image; then its root is made read-only.
+_SANDBOX_DIRS = frozenset({"proc", "dev", "tmp"})
+_FRESH = ("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--remount-ro", "/")  # noqa: S108
+_TAIL = 400
+_NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1), linux/nsfs.h
+_SPAWN = 10.0  # seconds nsenter and Python may take to start, on top of the HTTP client's timeout
+
+
+@dataclass(frozen=True)
+class HttpTest:
+    """Start ``command`` in the image; once it listens on ``port``, ``GET path`` must answer as expected."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    command: tuple[str, ...]
+    port: int
+    path: str = "/"
+    status: int = 200
+    body_contains: str | None = None
+    user: str | None = None
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.command or not 0 < self.port < 65536 or self.timeout <= 0:
+            raise InputError(f"HTTP test {self.name!r} needs a command, a port in 1..65535 and a timeout > 0")
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """The result of one test; ``detail`` says why it failed (expected against got)."""
+
+    __test__ = False
+
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+#: What :func:`run_image_tests` runs: the tests a definition declares, and HTTP tests.
+ImageCheck = FileTest | AbsentTest | CommandTest | HttpTest
+
+
+class _Failed(Exception):
+    """A test cannot even be run; the message is its outcome's detail."""
+
+
+def run_image_tests(
+    rootfs: Path, tests: Sequence[ImageCheck], *, user: str, env: Mapping[str, str], workdir: str
+) -> list[TestOutcome]:
+    """Run ``tests`` against the root filesystem at ``rootfs``, in order, one outcome per test.
+
+    ``user`` is the image config's ``User`` (``uid``, ``name``, ``name:group`` or ``uid:gid``, names
+    looked up in the image's own ``/etc/passwd`` and ``/etc/group``); a test's own ``user`` wins.
+    ``env`` and ``workdir`` are the image config's environment and working directory.
+    """
+    if not rootfs.is_dir():
+        raise InputError(f"{rootfs} is not a directory", where="image tests")
+    sandboxed = [test for test in tests if isinstance(test, HttpTest | CommandTest)]
+    with _Sandbox.open(rootfs, env=env, workdir=workdir or "/", needed=bool(sandboxed)) as sandbox:
+        outcomes = []
+        for test in tests:
+            try:
+                outcomes.append(_run_one(rootfs, sandbox, test, user))
+            except _Failed as failure:
+                outcomes.append(TestOutcome(test.name, False, str(failure)))
+        return outcomes
+
+
+def _run_one(rootfs: Path, sandbox: _Sandbox, test: ImageCheck, user: str) -> TestOutcome:
+    if isinstance(test, HttpTest):
+        return sandbox.http(test, _resolve_user(rootfs, test.user or user))
+    if isinstance(test, CommandTest):
+        return sandbox.command(test, _resolve_user(rootfs, test.user or user))
+    if isinstance(test, AbsentTest):
+        return _absent(rootfs, test)
+    if isinstance(test, FileTest):
+        return _file(rootfs, test)
+    raise InputError(f"test {getattr(test, 'name', test)!r} is of no kind this runner knows")
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def _resolve(rootfs: Path, path: str, *, follow_last: bool) -> Path:
+    """The host path of ``path`` in the image, every symlink resolved inside ``rootfs`` (the last one
+    only with ``follow_last``). The result need not exist."""
+    pending = deque(part for part in path.split("/") if part not in ("", "."))
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.popleft()
+        if part == "..":
+            if resolved:  # ".." at the root is the root, as in a chroot
+                resolved.pop()
+            continue
+        here = rootfs.joinpath(*resolved, part)
+        if here.is_symlink() and (pending or follow_last):
+            links += 1
+            if links > _MAX_SYMLINKS:
+                raise _Failed(f"{path}: too many levels of symbolic links (a loop?)")
+            target = str(here.readlink())
+            if target.startswith("/"):
+                resolved.clear()
+            pending.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
+        else:
+            resolved.append(part)
+    return rootfs.joinpath(*resolved)
+
+
+def _absent(rootfs: Path, test: AbsentTest) -> TestOutcome:
+    where = _resolve(rootfs, test.absent, follow_last=False)
+    try:
+        info = where.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return TestOutcome(test.name, True)
+    shown = "/" + where.relative_to(rootfs).as_posix()
+    kind = _kind(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        kind += f" to {str(where.readlink())!r}"
+    via = "" if shown == test.absent else f" (at {shown})"
+    return TestOutcome(test.name, False, f"expected nothing at {test.absent}, found a {kind}{via}")
+
+
+def _file(rootfs: Path, test: FileTest) -> TestOutcome:
+    where = _resolve(rootfs, test.file, follow_last=True)
+    try:
+        info = where.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        dangling = _resolve(rootfs, test.file, follow_last=False).is_symlink()
+        why = "it is a dangling symbolic link" if dangling else "nothing is there"
+        return TestOutcome(test.name, False, f"expected a file at {test.file}, {why}")
+    problems = []
+    if test.mode is not None and stat.S_IMODE(info.st_mode) != int(test.mode, 8):
+        problems.append(f"mode: expected {test.mode}, got {stat.S_IMODE(info.st_mode):04o}")
+    if test.contains is not None:
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(
+                f"expected a regular file to search for {test.contains!r}, got a {_kind(info.st_mode)}"
+            )
+        else:
+            try:
+                text = where.read_bytes().decode("utf-8", errors="replace")
+            except OSError as error:
+                raise _Failed(f"{test.file}: cannot read it: {error.strerror}") from None
+            if test.contains not in text:
+                problems.append(f"expected it to contain {test.contains!r}, got {_head(text)}")
+    return TestOutcome(test.name, not problems, f"{test.file}: " + "; ".join(problems) if problems else "")
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISLNK: "symbolic link", stat.S_ISDIR: "directory", stat.S_ISREG: "regular file"}
+    return next((name for check, name in kinds.items() if check(mode)), "special file")
+
+
+def _head(text: str) -> str:
+    return repr(text[:_TAIL]) + ("..." if len(text) > _TAIL else "")
+
+
+def _tail(text: str) -> str:
+    return ("..." if len(text) > _TAIL else "") + repr(text[-_TAIL:])
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+def _database(rootfs: Path, path: str) -> list[list[str]]:
+    """The entries of the image's passwd or group file (never the host's), split on ':'."""
+    try:
+        text = _resolve(rootfs, path, follow_last=True).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _resolve_user(rootfs: Path, spec: str) -> tuple[int, int]:
+    """The uid and gid the image's ``User`` means, as runc resolves it (libcontainer/user.GetExecUser):
+    no user is root, and a uid missing from /etc/passwd runs with gid 0."""
+    name, _, group = (spec or "0").partition(":")
+    passwd = [
+        e for e in _database(rootfs, "/etc/passwd") if len(e) >= 4 and e[2].isdigit() and e[3].isdigit()
+    ]
+    entry = next((e for e in passwd if (e[2] if name.isdigit() else e[0]) == name), None)
+    if entry is None and not name.isdigit():
+        raise _Failed(f"user {name!r} is not in the image's /etc/passwd")
+    uid, gid = (int(name), 0) if entry is None else (int(entry[2]), int(entry[3]))
+    if group.isdigit():
+        gid = int(group)
+    elif group:
+        groups = [
+            e for e in _database(rootfs, "/etc/group") if len(e) >= 3 and e[0] == group and e[2].isdigit()
+        ]
+        if not groups:
+            raise _Failed(f"group {group!r} is not in the image's /etc/group")
+        gid = int(groups[0][2])
+    return uid, gid
+
+
+# --- the sandbox ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """A sandboxed process, started by :meth:`_Sandbox.running`."""
+
+    process: subprocess.Popen[bytes]
+    status: IO[bytes]  # bwrap's --json-status-fd: child-pid first, exit-code once the command ran
+    stdout: IO[bytes]
+    stderr: IO[bytes]
+    child_pid: int | None = None
+    pid_namespace: int | None = None
+
+    def read_status(self, deadline: float) -> dict[str, int]:
+        """The next JSON document bwrap writes, {} at its end or at the deadline."""
+        ready, _, _ = select.select([self.status], [], [], max(0.0, deadline - time.monotonic()))
+        line = self.status.readline() if ready else b""
+        found: dict[str, int] = json.loads(line) if line.strip() else {}
+        self.child_pid = found.get("child-pid", self.child_pid)
+        self.pid_namespace = found.get("pid-namespace", self.pid_namespace)
+        return found
+
+    def output(self) -> tuple[str, str]:
+        texts = []
+        for stream in (self.stdout, self.stderr):
+            stream.seek(0)
+            texts.append(stream.read().decode("utf-8", errors="replace"))
+        return texts[0], texts[1]
+
+    def kill(self) -> None:
+        """Kill bwrap's process group if it still runs, then the sandbox's init if it outlived it (it
+        should not: --die-with-parent); its pid namespace, and every process in it, go with it."""
+        if self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        for _ in range(500):
+            if self.child_pid is None or not _alive_in(self.child_pid, self.pid_namespace):
+                return
+            with suppress(ProcessLookupError):
+                os.kill(self.child_pid, signal.SIGKILL)
+            time.sleep(0.01)
+
+
+def _alive_in(pid: int, pid_namespace: int | None) -> bool:
+    """Whether ``pid`` runs in that pid namespace (a pid may be reused; a zombie, left to the host's init
+    to reap, is dead)."""
+    try:
+        ours = Path(f"/proc/{pid}/ns/pid").stat().st_ino == pid_namespace
+        return ours and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+
+
+class _Sandbox:
+    def __init__(self, rootfs: Path, env: Mapping[str, str], workdir: str, mountpoint: Path | None) -> None:
+        self.rootfs = rootfs
+        self.env = {"PATH": _DEFAULT_PATH, **env}
+        self.workdir = workdir
+        self.mountpoint = mountpoint
+
+    @classmethod
+    @contextmanager
+    def open(cls, rootfs: Path, *, env: Mapping[str, str], workdir: str, needed: bool) -> Iterator[_Sandbox]:
+        as_root = needed and os.geteuid() == 0
+        tools = ["bwrap", "nsenter", *(["unshare", "setpriv", "mount"] if as_root else [])] if needed else []
+        if missing := [tool for tool in tools if shutil.which(tool) is None]:
+            raise InternalError(
+                f"{', '.join(missing)} not found: image tests run in a bubblewrap sandbox",
+                hint="apt-get install bubblewrap util-linux mount",
+            )
+        # As root, the image's top-level entries are bind-mounted here (in a private mount namespace) for the
+        # image's uid to reach them whatever the modes of rootfs and the directories above it; under /tmp,
+        # which bwrap needs anyway.
+        mountpoint = Path(tempfile.mkdtemp(prefix="bastion-imagetest-", dir="/tmp")) if as_root else None
+        try:
+            if mountpoint:
+                mountpoint.chmod(0o755)
+            yield cls(rootfs, env, workdir, mountpoint)
+        finally:
+            if mountpoint:  # never rmtree: were a bind mount visible here, it would delete the image
+                for stub in mountpoint.iterdir():
+                    stub.rmdir() if stub.is_dir() else stub.unlink()
+                mountpoint.rmdir()
+
+    def _argv(self, command: Sequence[str], uid: int, gid: int, status_fd: int) -> list[str]:
+        root = self.mountpoint or self.rootfs
+        argv, binds = [*_BWRAP, "--json-status-fd", str(status_fd)], []
+        # The image's top level, entry by entry, over a tmpfs root made read-only at the end: the image
+        # needs no /proc, /dev or /tmp of its own to mount on.
+        for entry in sorted(os.scandir(self.rootfs), key=lambda e: e.name):
+            if entry.name in _SANDBOX_DIRS:
+                continue
+            if entry.is_symlink():
+                argv += ["--symlink", str(Path(entry.path).readlink()), f"/{entry.name}"]
+            else:
+                argv += ["--ro-bind", str(root / entry.name), f"/{entry.name}"]
+                binds += [entry.path, str(root / entry.name)]
+                if self.mountpoint and not (stub := root / entry.name).exists():
+                    stub.mkdir() if entry.is_dir() else stub.touch()
+        argv += [*_FRESH, "--uid", str(uid), "--gid", str(gid), "--chdir", self.workdir, "--clearenv"]
+        for key, value in self.env.items():
+            argv += ["--setenv", key, value]
+        argv += ["--", *command]
+        if self.mountpoint is None:
+            return argv
+        # As root: bind the image where the image's uid can reach it, then become that uid, so that bwrap's
+        # user namespace maps it to itself on the host rather than to root.
+        script = (
+            'while [ "$1" != -- ]; do mount --bind -- "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"'
+        )
+        become = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+        unshare = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]
+        return [*unshare, *binds, "--", *become, *argv]
+
+    @contextmanager
+    def running(self, command: Sequence[str], uid: int, gid: int) -> Iterator[_Run]:
+        """Start ``command`` in the sandbox; on leaving, it is killed if it still runs."""
+        with ExitStack() as stack:
+            status_read, status_write = os.pipe()
+            status = stack.enter_context(os.fdopen(status_read, "rb"))
+            stdout = stack.enter_context(tempfile.TemporaryFile())
+            stderr = stack.enter_context(tempfile.TemporaryFile())
+            try:
+                process = subprocess.Popen(
+                    self._argv(command, uid, gid, status_write), stdin=subprocess.DEVNULL,
+                    stdout=stdout, stderr=stderr, pass_fds=(status_write,), start_new_session=True,
+                )  # fmt: skip
+            finally:
+                os.close(status_write)
+            run = _Run(process, status, stdout, stderr)
+            try:
+                yield run
+            finally:
+                run.kill()
+
+    def command(self, test: CommandTest, user: tuple[int, int]) -> TestOutcome:
+        timed_out = False
+        with self.running(test.command, *user) as run:
+            try:
+                run.process.wait(timeout=test.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                run.kill()
+            status: dict[str, int] = {}
+            while found := run.read_status(time.monotonic()):
+                status |= found
+            stdout, stderr = run.output()
+        if timed_out:
+            return TestOutcome(test.name, False, f"timed out after {test.timeout:g}s and was killed; "
+                               f"stdout {_tail(stdout)}, stderr {_tail(stderr)}")  # fmt: skip
+        if "exit-code" not in status:
+            return TestOutcome(test.name, False, f"could not start {test.command[0]!r}: {_tail(stderr)}")
+        problems = []
+        if status["exit-code"] != test.exit_code:
+            problems.append(f"exit code: expected {test.exit_code}, got {status['exit-code']}")
+        for label, wanted, got in (
+            ("stdout", test.stdout_contains, stdout),
+            ("stderr", test.stderr_contains, stderr),
+        ):
+            if wanted is not None and wanted not in got:
+                problems.append(f"{label}: expected to contain {wanted!r}, got {_tail(got)}")
+        if problems and not any(p.startswith("stderr") for p in problems):
+            problems.append(f"stderr {_tail(stderr)}")
+        return TestOutcome(test.name, not problems, "; ".join(problems))
+
+    def http(self, test: HttpTest, user: tuple[int, int]) -> TestOutcome:
+        deadline = time.monotonic() + test.timeout
+        with self.running(test.command, *user) as run:
+            run.read_status(deadline)
+            if run.child_pid is None:
+                raise _Failed(f"the sandbox did not start: {_tail(run.output()[1])}")
+            while not _listening(run.child_pid, test.port):
+                if run.process.poll() is not None:
+                    raise _Failed(f"{test.command[0]!r} exited with {run.process.returncode} before anything "
+                                  f"listened on port {test.port}; stderr {_tail(run.output()[1])}")  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise _Failed(f"nothing listened on 127.0.0.1:{test.port} within {test.timeout:g}s; "
+                                  f"stderr {_tail(run.output()[1])}")  # fmt: skip
+                time.sleep(0.05)
+            status, body = self._get(run.child_pid, test, max(1.0, deadline - time.monotonic()))
+        problems = []
+        if status != test.status:
+            problems.append(f"status: expected {test.status}, got {status}")
+        if test.body_contains is not None and test.body_contains not in body:
+            problems.append(f"body: expected to contain {test.body_contains!r}, got {_head(body)}")
+        return TestOutcome(
+            test.name, not problems, f"GET {test.path}: " + "; ".join(problems) if problems else ""
+        )
+
+    def _get(self, child_pid: int, test: HttpTest, timeout: float) -> tuple[int, str]:
+        """GET the path from inside the sandbox's network namespace, with the host's Python."""
+        net = f"/proc/{child_pid}/ns/net"
+        with ExitStack() as stack:
+            enter, keep = ["nsenter", f"--net={net}"], []
+            if os.geteuid() != 0:
+                # A user may enter the namespace only from the user namespace that owns it (bwrap's first
+                # one, which no process is left in): ioctl_ns(2) NS_GET_USERNS gives it.
+                owner = fcntl.ioctl(stack.enter_context(Path(net).open("rb")).fileno(), _NS_GET_USERNS)
+                stack.callback(os.close, owner)
+                enter, keep = [*enter, f"--user=/proc/self/fd/{owner}", "--preserve-credentials"], [owner]
+            try:
+                done = subprocess.run(
+                    [*enter, "--", sys.executable, "-I", "-c", _CLIENT, str(test.port), test.path, str(timeout)],
+                    capture_output=True, timeout=timeout + _SPAWN, check=False, pass_fds=keep,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                raise _Failed(f"GET {test.path} on port {test.port}: no answer within {timeout:g}s") from None
+        if done.returncode != 0:
+            error = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            raise _Failed(
+                f"GET {test.path} on port {test.port} failed: {error[-1] if error else done.returncode}"
+            )
+        answer = json.loads(done.stdout)
+        return int(answer["status"]), str(answer["body"])
+
+
+# Runs in the sandbox's network namespace: plain http.client, so no proxy from the environment applies.
+_CLIENT = """
+import http.client, json, sys
+port, path, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+connection.request("GET", path)
+response = connection.getresponse()
+body = response.read(1 << 20).decode("utf-8", errors="replace")
+json.dump({"status": response.status, "body": body}, sys.stdout)
+"""
+
+
+def _listening(pid: int, port: int) -> bool:
+    """Whether a TCP socket listens on ``port`` for 127.0.0.1 in the network namespace of ``pid``."""
+    # proc(5) /proc/net/tcp: addresses are the kernel's words in hex, ports big-endian hex; 0A is LISTEN.
+    loopback = format(int.from_bytes(socket.inet_aton("127.0.0.1"), sys.byteorder), "08X")
+    accepted = {f"00000000:{port:04X}", f"{loopback}:{port:04X}", f"{'0' * 32}:{port:04X}"}
+    for table in ("tcp", "tcp6"):
+        with suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 3 and fields[3] == "0A" and fields[1] in accepted:
+                    return True
+    return False

@@ -1,0 +1,121 @@
+"""Issue 3, "Shown when done": the main job through the real command line, on real packages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO_ROOT, run_cli
+
+pytestmark = [pytest.mark.mirror, pytest.mark.slow]
+
+
+def _copy_definition(name: str, tmp: Path) -> Path:
+    target = tmp / name / f"{name}.yaml"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "catalog" / name / f"{name}.yaml", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def python_runtime(tmp_path_factory: pytest.TempPathFactory, cached_home: Path) -> tuple[Path, Path]:
+    """The python runtime image for amd64, built once into a fresh store sharing the test cache."""
+    tmp = tmp_path_factory.mktemp("python")
+    definition = _copy_definition("python", tmp)
+    home = tmp / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    result = run_cli("build", str(definition), "--variant", "runtime", "--platform", "linux/amd64", home=home)
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith("bastion/python:3.11 sha256:"), result.stdout
+    return definition, home
+
+
+def test_two_locked_builds_from_empty_stores_give_the_same_index_digest(
+    tmp_path: Path, cached_home: Path
+) -> None:
+    definition = _copy_definition("static", tmp_path)
+    lock_home = tmp_path / "lock-home"
+    assert run_cli("lock", str(definition), home=lock_home).code == 0
+    digests = []
+    for run in range(2):
+        home = tmp_path / f"home{run}"  # empty store and empty cache: nothing shared but the lock
+        result = run_cli("build", str(definition), "--locked", "--format", "json", home=home)
+        assert result.code == 0, result.stderr
+        (built,) = json.loads(result.stdout)
+        assert set(built["platforms"]) == {"linux/amd64", "linux/arm64"}
+        digests.append(built["digest"])
+    assert digests[0] == digests[1]
+
+
+def test_runtime_image_is_hardened_and_runs_as_nonroot(python_runtime: tuple[Path, Path]) -> None:
+    _, home = python_runtime
+    inspected = json.loads(run_cli("inspect", "bastion/python:3.11", home=home).stdout)
+    (platform,) = inspected["platforms"]
+    config = platform["config"]["config"]
+    assert config["User"] == "65532"
+    assert "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" in config["Env"]
+    assert config["Entrypoint"] == ["/usr/bin/python3.11"]
+    layers = platform["manifest"]["layers"]
+    assert 2 <= len(layers) <= 8
+
+
+def test_exported_image_reads_with_skopeo_and_umoci(
+    python_runtime: tuple[Path, Path], tmp_path: Path
+) -> None:
+    if not (shutil.which("skopeo") and shutil.which("umoci")):
+        pytest.skip("skopeo and umoci are installed by the README's test command")
+    _, home = python_runtime
+    out = tmp_path / "oci"
+    result = run_cli(
+        "export", "bastion/python:3.11", f"oci-dir://{out}:3.11", "--platform", "linux/amd64", home=home
+    )
+    assert result.code == 0, result.stderr
+    raw = subprocess.run(["skopeo", "inspect", f"oci:{out}:3.11"], capture_output=True, text=True, check=True)
+    assert json.loads(raw.stdout)["Architecture"] == "amd64"
+    subprocess.run(
+        ["skopeo", "copy", f"oci:{out}:3.11", f"oci:{tmp_path / 'copy'}:3.11"],
+        capture_output=True,
+        check=True,
+    )
+    bundle = tmp_path / "bundle"
+    subprocess.run(
+        ["umoci", "unpack", "--rootless", "--image", f"{out}:3.11", str(bundle)],
+        capture_output=True,
+        check=True,
+    )
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "usr" / "bin" / "python3.11").is_file()
+    assert not (rootfs / "usr" / "bin" / "sh").exists() and not (rootfs / "bin" / "sh").exists()
+    assert not (rootfs / "usr" / "bin" / "dpkg").exists() and not (rootfs / "usr" / "bin" / "apt").exists()
+    assert (rootfs / "var" / "lib" / "dpkg" / "status.d" / "python3.11").is_file()
+    passwd = (rootfs / "etc" / "passwd").read_text()
+    assert "nonroot:x:65532:65532" in passwd
+    setuid = [
+        p for p in rootfs.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_mode & 0o6000
+    ]
+    assert setuid == []
+    docker = tmp_path / "image.tar"
+    result = run_cli(
+        "export", "bastion/python:3.11", f"docker-archive://{docker}", "--platform", "linux/amd64", home=home
+    )
+    assert result.code == 0, result.stderr
+    subprocess.run(["skopeo", "inspect", f"docker-archive:{docker}"], capture_output=True, check=True)
+
+
+def test_failing_image_test_fails_the_build_and_names_the_test(tmp_path: Path, cached_home: Path) -> None:
+    definition = _copy_definition("static", tmp_path)
+    definition.write_text(
+        definition.read_text() + "  - {name: impossible, file: /etc/passwd, contains: no-such-account}\n"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    result = run_cli("build", str(definition), "--platform", "linux/amd64", home=home)
+    assert result.code == 1, result.stderr
+    assert "image test 'impossible' failed" in result.stderr
+    listing = run_cli("images", home=home)
+    assert "bastion/static" not in listing.stdout

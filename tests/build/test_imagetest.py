@@ -1,0 +1,268 @@
+"""Image tests against real root filesystems: file and absent tests on a layout of links built here;
+command and HTTP tests in a real bwrap sandbox with Debian's busybox-static (from the host's mirror)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bastion.build._imagetest import HttpTest, TestOutcome, run_image_tests
+from bastion.catalog import AbsentTest, CommandTest, FileTest
+from bastion.errors import InputError, InternalError
+
+BUSYBOX = "/bin/busybox"
+ENV = {"HOME": "/home/nonroot", "GREETING": "hi there"}
+
+
+def run(rootfs: Path, *tests: object, user: str = "65532", workdir: str = "/") -> dict[str, TestOutcome]:
+    outcomes = run_image_tests(rootfs, tests, user=user, env=ENV, workdir=workdir)  # type: ignore[arg-type]
+    assert [outcome.name for outcome in outcomes] == [test.name for test in tests]  # type: ignore[attr-defined]
+    return {outcome.name: outcome for outcome in outcomes}
+
+
+def command(name: str, *argv: str, **fields: object) -> CommandTest:
+    """A command test as a definition file gives it (keys in kebab-case)."""
+    keys = {key.replace("_", "-"): value for key, value in fields.items()}
+    return CommandTest.model_validate({"name": name, "command": argv, **keys})
+
+
+def sh(name: str, script: str, **fields: object) -> CommandTest:
+    """A command test through the test image's busybox shell (the runner itself never needs one)."""
+    return command(name, BUSYBOX, "sh", "-c", script, **fields)
+
+
+def processes_with(argv: Sequence[str]) -> list[int]:
+    """Host pids whose command line is exactly ``argv``."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == wanted:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+# --- files, no sandbox ----------------------------------------------------------------------------
+
+
+def test_file_tests_pass_through_links_resolved_inside_the_image(layout_rootfs: Path) -> None:
+    outcomes = run(
+        layout_rootfs,
+        FileTest(name="plain", file="/etc/os-release", contains="ID=bastion-test", mode="0644"),
+        FileTest(name="absolute-link", file="/etc/absolute", contains="Bastion test image"),
+        FileTest(name="via-bin", file="/bin/accounts", contains="nonroot:x:65532"),
+        FileTest(name="secret-mode", file="/etc/secret", mode="0600"),
+        FileTest(name="directory", file="/bin", mode="0755"),
+    )
+    assert all(outcome.passed for outcome in outcomes.values()), outcomes
+
+
+def test_file_tests_fail_with_expected_and_got(layout_rootfs: Path) -> None:
+    outcomes = run(
+        layout_rootfs,
+        FileTest(name="missing", file="/etc/nothing"),
+        FileTest(name="text", file="/etc/os-release", contains="ID=debian"),
+        FileTest(name="mode", file="/etc/secret", mode="0644"),
+        FileTest(name="escape", file="/etc/escape"),
+        FileTest(name="dangling", file="/bin/dangling"),
+        FileTest(name="loop", file="/etc/loop-a"),
+        FileTest(name="not-a-file", file="/etc", contains="x"),
+    )
+    assert not any(outcome.passed for outcome in outcomes.values())
+    assert outcomes["missing"].detail == "expected a file at /etc/nothing, nothing is there"
+    assert "expected it to contain 'ID=debian', got 'ID=bastion-test" in outcomes["text"].detail
+    assert outcomes["mode"].detail == "/etc/secret: mode: expected 0644, got 0600"
+    # The host has /etc/hostname; the link must not reach it.
+    assert Path("/etc/hostname").exists()
+    assert "dangling symbolic link" in outcomes["escape"].detail
+    assert "dangling symbolic link" in outcomes["dangling"].detail
+    assert "too many levels of symbolic links" in outcomes["loop"].detail
+    assert "got a directory" in outcomes["not-a-file"].detail
+
+
+def test_absent_tests(layout_rootfs: Path) -> None:
+    outcomes = run(
+        layout_rootfs,
+        AbsentTest(name="no-shell", absent="/bin/sh"),
+        AbsentTest(name="no-bash", absent="/usr/bin/bash"),
+        AbsentTest(name="under-a-file", absent="/etc/passwd/x"),
+        AbsentTest(name="ash", absent="/bin/ash"),
+        AbsentTest(name="dangling", absent="/bin/dangling"),
+        AbsentTest(name="file", absent="/etc/os-release"),
+        AbsentTest(name="loop", absent="/etc/loop-a/x"),
+    )
+    assert [name for name, outcome in outcomes.items() if outcome.passed] == [
+        "no-shell",
+        "no-bash",
+        "under-a-file",
+    ]
+    assert (
+        outcomes["ash"].detail
+        == "expected nothing at /bin/ash, found a symbolic link to 'busybox' (at /usr/bin/ash)"
+    )
+    assert "symbolic link to '/nonexistent'" in outcomes["dangling"].detail
+    assert outcomes["file"].detail == "expected nothing at /etc/os-release, found a regular file"
+    assert "too many levels" in outcomes["loop"].detail
+
+
+def test_file_tests_need_no_sandbox_and_commands_need_bwrap(
+    layout_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    assert run(layout_rootfs, AbsentTest(name="no-shell", absent="/bin/sh"))["no-shell"].passed
+    with pytest.raises(InternalError) as raised:
+        run(layout_rootfs, command("true", "/bin/true"))
+    assert raised.value.hint == "apt-get install bubblewrap util-linux mount"
+
+
+def test_rootfs_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        run(tmp_path / "missing", AbsentTest(name="no-shell", absent="/bin/sh"))
+
+
+# --- commands in the sandbox ----------------------------------------------------------------------
+
+
+@pytest.mark.mirror
+def test_commands_pass_and_fail_with_expected_and_got(busybox_rootfs: Path) -> None:
+    outcomes = run(
+        busybox_rootfs,
+        command("echo", BUSYBOX, "echo", "hello", stdout_contains="hello"),
+        command("exit", BUSYBOX, "false"),
+        command("stdout", BUSYBOX, "echo", "hello", stdout_contains="goodbye"),
+        command("stderr", BUSYBOX, "cat", "/nothing", exit_code=1, stderr_contains="No such file"),
+        command("missing", "/usr/bin/nothing"),
+    )
+    assert outcomes["echo"].passed and outcomes["stderr"].passed
+    assert outcomes["exit"].detail.startswith("exit code: expected 0, got 1")
+    assert "stdout: expected to contain 'goodbye', got 'hello\\n'" in outcomes["stdout"].detail
+    assert not outcomes["missing"].passed
+    assert "could not start '/usr/bin/nothing'" in outcomes["missing"].detail
+    assert "No such file or directory" in outcomes["missing"].detail
+
+
+@pytest.mark.mirror
+def test_users_come_from_the_images_own_account_files(busybox_rootfs: Path) -> None:
+    ids = "echo ids=$(id -u):$(id -g)"
+    outcomes = run(
+        busybox_rootfs,
+        sh("default", ids, stdout_contains="ids=65532:65532"),
+        sh("name", ids, user="www", stdout_contains="ids=101:102"),
+        sh("name-group", ids, user="www:staff", stdout_contains="ids=101:50"),
+        sh("uid-gid", ids, user="65532:50", stdout_contains="ids=65532:50"),
+        sh("unknown-uid", ids, user="12345", stdout_contains="ids=12345:0"),  # as runc: gid 0
+        sh("root", ids, user="root", stdout_contains="ids=0:0"),
+        sh("ghost", ids, user="ghost"),
+        sh("no-group", ids, user="www:ghosts"),
+    )
+    assert [name for name, outcome in outcomes.items() if not outcome.passed] == ["ghost", "no-group"], (
+        outcomes
+    )
+    assert outcomes["ghost"].detail == "user 'ghost' is not in the image's /etc/passwd"
+    assert outcomes["no-group"].detail == "group 'ghosts' is not in the image's /etc/group"
+    image_user = run(busybox_rootfs, sh("image-user", ids, stdout_contains="ids=101:102"), user="www")
+    no_user = run(busybox_rootfs, sh("no-user", ids, stdout_contains="ids=0:0"), user="")  # as Docker: root
+    assert image_user["image-user"].passed and no_user["no-user"].passed, (image_user, no_user)
+
+
+@pytest.mark.mirror
+def test_the_sandbox_has_no_network_a_read_only_image_and_only_the_given_environment(
+    busybox_rootfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BASTION_LEAK", "from the host")
+    outcomes = run(
+        busybox_rootfs,
+        sh("only-loopback", 'test "$(ip -o link | wc -l)" = 1 && ip -o link', stdout_contains="lo:"),
+        sh(
+            "no-route",
+            "nc -w 2 192.0.2.1 80 </dev/null",
+            exit_code=1,
+            stderr_contains="Network is unreachable",
+        ),
+        sh("read-only", "touch /etc/new", exit_code=1, stderr_contains="Read-only file system"),
+        sh("tmp", "touch /tmp/new && stat -c %a /tmp", stdout_contains="1777"),
+        sh(
+            "env",
+            'echo "$HOME|$GREETING|$PATH|${BASTION_LEAK:-none}"',
+            stdout_contains="/home/nonroot|hi there|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|none",
+        ),
+        sh("no-leak", 'echo "${BASTION_LEAK:-none}"', stdout_contains="none"),
+        sh("workdir", "pwd", stdout_contains="/www"),
+        workdir="/www",
+    )
+    assert all(outcome.passed for outcome in outcomes.values()), outcomes
+
+
+@pytest.mark.mirror
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user, the image's uid is mapped to that user")
+def test_as_root_the_image_user_meets_the_owners_and_modes_on_disk(busybox_rootfs: Path) -> None:
+    before = set(Path("/tmp").glob("bastion-imagetest-*"))
+    outcomes = run(
+        busybox_rootfs,
+        sh("secret", "cat /etc/secret", exit_code=1, stderr_contains="Permission denied"),
+        sh("root-reads", "cat /etc/secret", user="root", stdout_contains="top secret"),
+        sh("root-home", "ls /root", exit_code=1, stderr_contains="Permission denied"),
+        sh("own-home", "ls -ldn /home/nonroot", stdout_contains="65532    65532"),
+        sh("other-home", "ls /home/nonroot", user="www", exit_code=1, stderr_contains="Permission denied"),
+    )
+    assert all(outcome.passed for outcome in outcomes.values()), outcomes
+    assert set(Path("/tmp").glob("bastion-imagetest-*")) == before
+
+
+@pytest.mark.mirror
+def test_a_timeout_kills_the_whole_sandbox(busybox_rootfs: Path) -> None:
+    started = time.monotonic()
+    outcome = run(busybox_rootfs, sh("slow", "sleep 986 & exec sleep 987", timeout=1.0))["slow"]
+    assert time.monotonic() - started < 8
+    assert not outcome.passed
+    assert outcome.detail.startswith("timed out after 1s and was killed")
+    assert processes_with([BUSYBOX, "sleep", "986"]) == processes_with(["sleep", "986"]) == []
+    assert processes_with(["sleep", "987"]) == []
+
+
+# --- HTTP in the sandbox --------------------------------------------------------------------------
+
+HTTPD = (BUSYBOX, "httpd", "-f", "-p", "18080", "-h", "/www")
+
+
+@pytest.mark.mirror
+def test_http_tests_against_busybox_httpd(busybox_rootfs: Path) -> None:
+    outcomes = run(
+        busybox_rootfs,
+        HttpTest(name="index", command=HTTPD, port=18080, body_contains="hello from bastion"),
+        HttpTest(name="body", command=HTTPD, port=18080, body_contains="goodbye", timeout=10),
+        HttpTest(name="status", command=HTTPD, port=18080, path="/missing", timeout=10),
+        HttpTest(name="not-found", command=HTTPD, port=18080, path="/missing", status=404, timeout=10),
+        HttpTest(name="as-www", command=HTTPD, port=18080, user="www", timeout=10),
+    )
+    assert [name for name, outcome in outcomes.items() if not outcome.passed] == ["body", "status"], outcomes
+    assert outcomes["body"].detail == (
+        "GET /: body: expected to contain 'goodbye', got '<h1>hello from bastion</h1>\\n'"
+    )
+    assert outcomes["status"].detail == "GET /missing: status: expected 200, got 404"
+    assert processes_with(HTTPD) == []
+
+
+@pytest.mark.mirror
+def test_http_tests_fail_clearly_when_nothing_listens(busybox_rootfs: Path) -> None:
+    started = time.monotonic()
+    outcomes = run(
+        busybox_rootfs,
+        HttpTest(name="silent", command=(BUSYBOX, "sleep", "985"), port=18080, timeout=2),
+        HttpTest(name="exits", command=(BUSYBOX, "false"), port=18080, timeout=10),
+        HttpTest(name="other-port", command=HTTPD, port=18081, timeout=2),
+    )
+    assert time.monotonic() - started < 15
+    assert outcomes["silent"].detail.startswith("nothing listened on 127.0.0.1:18080 within 2s")
+    assert outcomes["exits"].detail.startswith(
+        "'/bin/busybox' exited with 1 before anything listened on port 18080"
+    )
+    assert outcomes["other-port"].detail.startswith("nothing listened on 127.0.0.1:18081 within 2s")
+    assert processes_with([BUSYBOX, "sleep", "985"]) == processes_with(HTTPD) == []
