@@ -5,6 +5,7 @@ one clear line, exit code 2, and nothing added to the cache."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -219,3 +220,25 @@ def test_deb_with_path_traversal_is_refused_before_caching(tmp_path: Path, test_
     index = repo / "dists" / "bookworm" / "main" / "binary-amd64" / "Packages.xz"
     assert _cached_blobs(home) == {hashlib.sha256(index.read_bytes()).hexdigest()}
     assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_locked_fetch_with_warm_cache_needs_no_network(tmp_path: Path, mirror: Path) -> None:
+    home = tmp_path / "home"
+    with serve_directory(mirror.parent) as base:
+        definition = _definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase", "media-types"])
+        assert run_cli("lock", str(definition), home=home).code == 0
+        assert run_cli("fetch", str(definition), "--locked", home=home).code == 0
+    # The server is gone: every URL in the lock now fails to connect, so only the cache can answer.
+    result = run_cli("fetch", str(definition), "--locked", "--format", "json", home=home)
+    assert result.code == 0, result.stderr
+    assert {row["name"] for row in json.loads(result.stdout)} == {"netbase", "media-types"}
+
+
+def test_locked_refuses_a_changed_definition(tmp_path: Path, mirror: Path) -> None:
+    home = tmp_path / "home"
+    with serve_directory(mirror.parent) as base:
+        definition = _definition(tmp_path / "d.yaml", f"{base}/debian", ["netbase"])
+        assert run_cli("lock", str(definition), home=home).code == 0
+        _definition(definition, f"{base}/debian", ["netbase", "media-types"])
+        result = run_cli("fetch", str(definition), "--locked", home=home)
+    _expect_refused(result, "definition changed since the lock was written")
