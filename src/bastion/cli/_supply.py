@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +54,19 @@ def _selection(
     ]
 
 
+@contextmanager
+def _planned(
+    definition: Path, locked: bool, variants: list[str] | None, platform: str | None
+) -> Iterator[tuple[Settings, LockFile, list[tuple[str, str]], Fetcher]]:
+    """Load the definition and its exact package set; the fetcher stays open inside the block."""
+    settings = Settings.from_env()
+    spec = load_definition(definition)
+    platforms = _platforms(platform)
+    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+        lock = plan(spec, settings, fetcher, locked=locked, variants=variants, platforms=platforms)
+        yield settings, lock, _selection(lock, variants, platforms), fetcher
+
+
 def lock_command(definition: DefinitionArg) -> None:
     """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json."""
     settings = Settings.from_env()
@@ -74,12 +89,7 @@ def fetch_command(
     output: FormatOpt = ListFormat.table,
 ) -> None:
     """Resolve DEFINITION (or read its lock) and download every package into the verified cache."""
-    settings = Settings.from_env()
-    spec = load_definition(definition)
-    platforms = _platforms(platform)
-    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=locked, variants=variant, platforms=platforms)
-        selection = _selection(lock, variant, platforms)
+    with _planned(definition, locked, variant, platform) as (settings, lock, selection, fetcher):
         paths = fetch_packages(lock, fetcher, selection)
     rows = []
     for v, p in selection:
@@ -115,13 +125,10 @@ def packages_command(
     output: FormatOpt = ListFormat.table,
 ) -> None:
     """Show what DEFINITION would install and why: the dependency path to each package."""
-    settings = Settings.from_env()
-    spec = load_definition(definition)
-    platforms = _platforms(platform)
-    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=locked, variants=variant, platforms=platforms)
+    with _planned(definition, locked, variant, platform) as (_, lock, selection, _fetcher):
+        pass
     records = []
-    for v, p in _selection(lock, variant, platforms):
+    for v, p in selection:
         locked_platform = lock.platform(v, p)
         parents = {pkg.name: pkg.required_by for pkg in locked_platform.packages}
         for pkg in locked_platform.packages:
