@@ -35,30 +35,24 @@ Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion genera
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import queue
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, cast
 
 from bastion.build._accounts import NOLOGIN, account_files
 from bastion.build._harden import harden
+from bastion.build._readahead import CHUNK, Bytes, ReadAhead, Stream
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
-from bastion.debian._deb import DebArchive, DebEntry
-from bastion.errors import InputError, IntegrityError, InternalError, UnsafeArchiveError
+from bastion.debian._deb import DebEntry
+from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.oci import LayerEntry
 
 __all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "assemble"]
 
 BASTION = "bastion"  # the owner of every path Bastion generates or changes
-_CHUNK = 1 << 18
-_AHEAD = 32  # chunks in flight between an archive reader and the writer: 8 MiB at most
-_READERS = 2  # threads reading archives ahead of the writer
 # DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
 _MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ALWAYS_MERGED = frozenset({"bin", "sbin", "lib"})
@@ -241,7 +235,7 @@ class _Builder:
     def _write(
         self,
         path: str,
-        stream: _Stream,
+        stream: Stream,
         mode: int,
         uid: int,
         gid: int,
@@ -256,7 +250,7 @@ class _Builder:
         entry = LayerEntry(path, "file", mode, uid, gid, min(mtime, self.epoch), source=target)
         self.fs.put(Node(entry, owner))
         with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(CHUNK):
                 out.write(chunk)
                 if hash:
                     digest.update(chunk)
@@ -275,7 +269,7 @@ class _Builder:
     def generate(self, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
         """Write a file Bastion generates, replacing a package's file at that path."""
         self._clear(path, "file", BASTION, path)
-        self._write(path, _Bytes(data), mode, uid, gid, BASTION, self.epoch)
+        self._write(path, Bytes(data), mode, uid, gid, BASTION, self.epoch)
 
     def directory(self, path: str, mode: int, uid: int = 0, gid: int = 0) -> None:
         """Make a directory, or give an existing one this mode and owner."""
@@ -296,7 +290,7 @@ class _Builder:
     def unpack(self, packages: Sequence[PackageInput]) -> list[_Unpacked]:
         """Unpack the packages in order; return each one's control members, paths and conffiles' md5."""
         unpacked: list[_Unpacked] = []
-        with _ReadAhead(packages) as archives:
+        with ReadAhead(packages) as archives:
             for package in packages:
                 members = archives.members()
                 shipped = _field(members.get("control", b""), "Package")
@@ -317,7 +311,7 @@ class _Builder:
                 unpacked.append((package, members, paths, hashes))
         return unpacked
 
-    def _entry(self, owner: str, entry: DebEntry, stream: _Stream | None, where: str, *, hash: bool) -> str:
+    def _entry(self, owner: str, entry: DebEntry, stream: Stream | None, where: str, *, hash: bool) -> str:
         if not self._clear(entry.path, entry.kind, owner, where):
             return ""  # a directory already there: the first package's metadata stays
         if entry.kind == "dir":
@@ -402,105 +396,6 @@ class _Builder:
                     self.symlink(path, item.target)
             except UnsafeArchiveError as err:
                 raise InputError(f"paths: {item.path}: {err.message}") from None
-
-
-class _Stream(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class _Stopped(Exception):
-    """The writer went away; the reading thread ends."""
-
-
-class _ReadAhead:
-    """Reads the archives in ``_READERS`` threads, ahead of the writer, so that decompressing (which
-    releases the GIL) overlaps writing to disk. Each package has its own queue of at most ``_AHEAD``
-    chunks of ``_CHUNK`` bytes, so files are still streamed, and the writer takes the packages in order.
-    Items: per package ``("members", dict)``, then per entry ``("entry", DebEntry)`` followed, for a file,
-    by ``("chunk", bytes)`` items ending with an empty one; ``("entry", None)`` ends the package. An
-    exception in a reader is raised in the writer when it reaches that package."""
-
-    def __init__(self, packages: Sequence[PackageInput]) -> None:
-        self._packages = packages
-        self._queues: list[queue.Queue[tuple[str, Any]]] = [queue.Queue(maxsize=_AHEAD) for _ in packages]
-        self._current = 0
-        self._next = iter(range(len(packages)))
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, name="deb-reader", daemon=True) for _ in range(_READERS)
-        ]
-
-    def __enter__(self) -> _ReadAhead:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _put(self, index: int, item: tuple[str, Any]) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(queue.Full):
-                self._queues[index].put(item, timeout=0.05)
-                return
-        raise _Stopped
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                index = next(self._next, None)
-            if index is None:
-                return
-            try:
-                with DebArchive(self._packages[index].deb, usrmerge=True) as deb:
-                    self._put(index, ("members", deb.control_members()))
-                    for entry, stream in deb.iter_data():
-                        self._put(index, ("entry", entry))
-                        while stream is not None and (chunk := stream.read(_CHUNK)):
-                            self._put(index, ("chunk", chunk))
-                        if stream is not None:
-                            self._put(index, ("chunk", b""))
-                self._put(index, ("entry", None))
-            except _Stopped:
-                return
-            except BaseException as exc:  # handed to the writer, which raises it
-                with contextlib.suppress(_Stopped):
-                    self._put(index, ("error", exc))
-                return
-
-    def _get(self, kind: str) -> Any:
-        got, value = self._queues[self._current].get()
-        if got == "error":
-            raise value
-        if got != kind:
-            raise InternalError(f"archive reader sent {got!r}, expected {kind!r}")
-        if got == "entry" and value is None:
-            self._current += 1
-        return value
-
-    def members(self) -> dict[str, bytes]:
-        return cast(dict[str, bytes], self._get("members"))
-
-    def entry(self) -> DebEntry | None:
-        return cast(DebEntry | None, self._get("entry"))
-
-    def read(self, size: int = -1, /) -> bytes:
-        """The current file's next chunk; empty at its end."""
-        return cast(bytes, self._get("chunk"))
-
-
-class _Bytes:
-    """Bytes read in one go, as a stream for :meth:`_Builder._write`."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
-
-    def read(self, size: int = -1, /) -> bytes:
-        data, self._data = self._data or b"", None
-        return data
 
 
 def _lines(data: bytes) -> list[str]:
