@@ -7,8 +7,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import click
+import typer
 import typer.main
+from typer.exceptions import TyperException
 
 from bastion.cli._app import app
 from bastion.cli._console import stderr
@@ -21,14 +22,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.main(
             args=list(argv) if argv is not None else None, prog_name="bastion", standalone_mode=False
         )
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show(file=sys.stderr)
-        sys.exit(ExitCode.USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         stderr.print("bastion: interrupted")
         sys.exit(130)
+    except TyperException as exc:  # usage errors: unknown option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            stderr.print(f"usage error: {exc}", highlight=False)
+        sys.exit(ExitCode.USAGE)
     except BastionError as exc:
         stderr.print(f"[bold red]error:[/] {exc.diagnostic()}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
