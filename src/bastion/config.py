@@ -33,7 +33,3 @@ class Settings:
     @property
     def store_dir(self) -> Path:
         return self.home / "store"
-
-    @property
-    def layer_cache_dir(self) -> Path:
-        return self.home / "cache" / "layers"

@@ -13,22 +13,21 @@ from), so the same lock gives the same index digest on any day.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bastion import __version__
 from bastion._progress import Progress, Silent
 from bastion.build._assemble import OsRelease, PackageInput, Rootfs, assemble
-from bastion.build._imagetest import TestOutcome, run_image_tests
+from bastion.build._imagetest import run_image_tests
 from bastion.build._layers import plan_layers
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import Definition, Variant
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode
-from bastion.lock import LockedPackage, LockedPlatform, fetch_packages, lock_path, plan, write_lock
+from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, lock_path, plan, write_lock
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
@@ -67,7 +66,6 @@ class BuiltVariant:
     references: tuple[str, ...]
     index: Descriptor
     platforms: tuple[BuiltPlatform, ...]
-    tests: tuple[TestOutcome, ...] = field(default=())
 
 
 def build(
@@ -98,10 +96,12 @@ def build(
             write_lock(lock, lock_path(definition.path))
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
         debs = fetch_packages(lock, fetcher, selection)
+    codename, debian_version = _debian_release(lock)
     results = []
     for name in chosen:
         variant = definition.variant(name)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
+        os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
         built = [
             _build_platform(
                 variant,
@@ -111,6 +111,7 @@ def build(
                 store,
                 settings,
                 epoch,
+                os_release,
                 run_tests,
                 progress,
             )
@@ -132,6 +133,7 @@ def _build_platform(
     store: Store,
     settings: Settings,
     epoch: int,
+    os_release: OsRelease,
     run_tests: bool,
     progress: Progress,
 ) -> BuiltPlatform:
@@ -149,9 +151,7 @@ def _build_platform(
             variant,
             Path(tmp) / "rootfs",
             source_date_epoch=epoch,
-            os_release=OsRelease(
-                name=variant.image, version=variant.tags[0], debian_version="12", codename="bookworm"
-            ),
+            os_release=os_release,
         )
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)
@@ -176,6 +176,19 @@ def _build_platform(
             history=history,
         )
     return BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
+
+
+# Debian's release numbers by codename (https://www.debian.org/releases/); os-release's VERSION_ID is
+# what scanners match vulnerability data on, so an unknown codename leaves it empty rather than guess.
+_DEBIAN_VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14"}
+
+
+def _debian_release(lock: LockFile) -> tuple[str, str]:
+    """The Debian codename and version the packages came from, read from the locked suites
+    (``bookworm-security`` and ``bookworm-updates`` belong to ``bookworm``)."""
+    codenames = sorted({s.codename.split("-", 1)[0] for s in lock.suites if s.codename})
+    codename = codenames[0] if len(codenames) == 1 else "+".join(codenames)
+    return codename, _DEBIAN_VERSIONS.get(codename, "")
 
 
 def _dependency_order(locked: LockedPlatform) -> list[LockedPackage]:
@@ -249,7 +262,3 @@ def _host_platform() -> str:
 
     machine = _platform.machine()
     return {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(machine, f"linux/{machine}")
-
-
-def clean_work(settings: Settings) -> None:
-    shutil.rmtree(settings.home / "work", ignore_errors=True)

@@ -2,8 +2,7 @@
 
 A file enters the cache only after its SHA256 and size have been checked, and only by an atomic
 rename of a complete temporary file in the same directory: a reader sees a whole, verified file or
-nothing, and an interrupted download leaves at most a ``.tmp-*`` file that is never read and is
-removed by :meth:`Cache.clean_temporary`.
+nothing, and an interrupted download leaves at most a ``.tmp-*`` file that is never read.
 """
 
 from __future__ import annotations
@@ -80,14 +79,6 @@ class Cache:
         with self.writer(sha256, len(data), where=where, validate=validate) as out:
             out.write(data)
         return self.path_for(sha256)
-
-    def clean_temporary(self) -> int:
-        removed = 0
-        if self._blobs.is_dir():
-            for tmp in self._blobs.glob("*/.tmp-*"):
-                tmp.unlink(missing_ok=True)
-                removed += 1
-        return removed
 
 
 class HashingWriter:

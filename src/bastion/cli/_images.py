@@ -13,7 +13,7 @@ from rich.table import Table
 from bastion.build import build
 from bastion.catalog import load_definition
 from bastion.cli._console import RichProgress, info, stdout
-from bastion.cli._supply import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, _platforms
+from bastion.cli._options import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, split_platforms
 from bastion.config import Settings
 from bastion.errors import InputError
 from bastion.oci import Store, export_docker_archive, export_oci_dir
@@ -49,7 +49,7 @@ def build_command(
             settings,
             locked=locked,
             variants=variant,
-            platforms=_platforms(platform),
+            platforms=split_platforms(platform),
             run_tests=not skip_tests,
             progress=progress,
         )

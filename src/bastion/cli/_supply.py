@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,31 +13,17 @@ from rich.table import Table
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import load_definition
 from bastion.cli._console import RichProgress, info, stdout
+from bastion.cli._options import (
+    DefinitionArg,
+    FormatOpt,
+    ListFormat,
+    LockedOpt,
+    PlatformOpt,
+    VariantOpt,
+    split_platforms,
+)
 from bastion.config import Settings
 from bastion.lock import LockFile, fetch_packages, lock_path, plan, write_lock
-
-
-class ListFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-DefinitionArg = Annotated[Path, typer.Argument(help="Image definition (YAML).", show_default=False)]
-VariantOpt = Annotated[
-    list[str] | None,
-    typer.Option("--variant", help="Variant(s) to consider (default: all).", show_default=False),
-]
-PlatformOpt = Annotated[
-    str | None, typer.Option("--platform", help="Comma-separated platforms (default: the definition's).")
-]
-LockedOpt = Annotated[
-    bool, typer.Option("--locked", help="Use exactly the lock file; fail if the definition changed since.")
-]
-FormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
-
-
-def _platforms(value: str | None) -> list[str] | None:
-    return [p.strip() for p in value.split(",") if p.strip()] if value else None
 
 
 def _selection(
@@ -61,7 +45,7 @@ def _planned(
     """Load the definition and its exact package set; the fetcher stays open inside the block."""
     settings = Settings.from_env()
     spec = load_definition(definition)
-    platforms = _platforms(platform)
+    platforms = split_platforms(platform)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
         lock = plan(spec, settings, fetcher, locked=locked, variants=variants, platforms=platforms)
         yield settings, lock, _selection(lock, variants, platforms), fetcher

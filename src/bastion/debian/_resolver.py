@@ -75,14 +75,16 @@ class Resolution:
 
     def path(self, name: str) -> list[str]:
         """The dependency path from a requested package down to ``name``."""
-        chain = [name]
-        seen = {name}
-        reason = self.reasons[name]
-        while reason.parent is not None and reason.parent not in seen:
-            chain.append(reason.parent)
-            seen.add(reason.parent)
-            reason = self.reasons[reason.parent]
-        return list(reversed(chain))
+        return _chain(self.reasons, name)
+
+
+def _chain(reasons: dict[str, Reason], name: str) -> list[str]:
+    chain = [name]
+    reason = reasons.get(name)
+    while reason is not None and reason.parent is not None and reason.parent not in chain:
+        chain.append(reason.parent)
+        reason = reasons.get(reason.parent)
+    return list(reversed(chain))
 
 
 def parse_request(item: str) -> tuple[str, str | None, bool]:
@@ -189,7 +191,7 @@ class _Resolver:
         available = "; ".join(f"{rel.name}: {self._describe(rel.name)}" for rel in group)
         raise ResolutionError(
             f"{parent.name} {parent.version} {field_name} '{text}' cannot be satisfied ({available})",
-            where=f"{self.index.architecture}: {' -> '.join(self._path(parent.name))}",
+            where=f"{self.index.architecture}: {' -> '.join(_chain(self.reasons, parent.name))}",
         )
 
     def _installable(self, rel: Relation) -> PackageRecord | None:
@@ -227,11 +229,3 @@ class _Resolver:
         if name in self.excluded:
             parts.append("excluded")
         return "; ".join(parts) or "no such package"
-
-    def _path(self, name: str) -> list[str]:
-        chain = [name]
-        reason = self.reasons.get(name)
-        while reason is not None and reason.parent is not None and reason.parent not in chain:
-            chain.append(reason.parent)
-            reason = self.reasons.get(reason.parent)
-        return list(reversed(chain))

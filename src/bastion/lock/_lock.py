@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bastion.cache import Fetcher
+from bastion.catalog import normalised_digest
 from bastion.debian import (
     PackageIndex,
+    PackageRecord,
     Resolution,
     Source,
     Suite,
@@ -123,7 +125,7 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
         variants[rv.name] = {
             platform: LockedPlatform(
                 architecture=resolution.architecture,
-                packages=[_locked(resolution, p.name) for p in resolution.packages],
+                packages=[_locked(resolution, p) for p in resolution.packages],
                 dropped=[
                     DroppedRelation(parent=d.parent, relation=d.relation, because=d.because)
                     for d in resolution.dropped
@@ -131,8 +133,6 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
             )
             for platform, resolution in rv.platforms.items()
         }
-    from bastion.catalog import normalised_digest
-
     return LockFile(
         lock_version=LOCK_VERSION,
         definition=DefinitionRef(path=definition.path.name, sha256=normalised_digest(definition)),
@@ -160,9 +160,8 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
     )
 
 
-def _locked(resolution: Resolution, name: str) -> LockedPackage:
-    record = next(p for p in resolution.packages if p.name == name)
-    reason = resolution.reasons[name]
+def _locked(resolution: Resolution, record: PackageRecord) -> LockedPackage:
+    reason = resolution.reasons[record.name]
     return LockedPackage(
         name=record.name,
         version=record.version,
@@ -221,8 +220,6 @@ def read_lock(path: Path) -> LockFile:
 
 def check_lock(definition: Definition, lock: LockFile, path: Path) -> None:
     """``--locked``: refuse loudly when the definition changed since the lock was written."""
-    from bastion.catalog import normalised_digest
-
     digest = normalised_digest(definition)
     if digest != lock.definition.sha256:
         raise LockMismatchError(

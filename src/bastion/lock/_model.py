@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bastion.errors import LockMismatchError
+
 LOCK_VERSION = 1
 
 
@@ -83,8 +85,6 @@ class LockFile(_Model):
     variants: dict[str, dict[str, LockedPlatform]]
 
     def platform(self, variant: str, platform: str) -> LockedPlatform:
-        from bastion.errors import LockMismatchError
-
         try:
             return self.variants[variant][platform]
         except KeyError:
