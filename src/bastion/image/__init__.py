@@ -1,0 +1,6 @@
+"""Images opened for scanning, from any source: the local store, ``oci-dir://``, ``docker-archive://``,
+a registry, or ``fs://DIR``."""
+
+from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
+
+__all__ = ["FileInfo", "FileKind", "ImageTarget", "LayerInfo"]
