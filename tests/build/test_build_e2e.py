@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import REPO_ROOT, run_cli
 
+from bastion.build._build import _host_platform
+
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
 
@@ -119,3 +121,44 @@ def test_failing_image_test_fails_the_build_and_names_the_test(tmp_path: Path, c
     assert "image test 'impossible' failed" in result.stderr
     listing = run_cli("images", home=home)
     assert "bastion/static" not in listing.stdout
+
+
+def _fresh_home(tmp_path: Path, cached_home: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    return home
+
+
+def test_nginx_serves_on_8080_as_nonroot_and_a_wrong_page_fails_the_build(
+    tmp_path: Path, cached_home: Path
+) -> None:
+    definition = _copy_definition("nginx", tmp_path)
+    shutil.copyfile(REPO_ROOT / "catalog/nginx/nginx.lock.json", definition.with_suffix(".lock.json"))
+    home = _fresh_home(tmp_path, cached_home)
+    built = run_cli("build", str(definition), "--locked", "--platform", "linux/amd64", home=home)
+    assert built.code == 0, built.stderr
+    assert built.stdout.startswith("bastion/nginx:1.22 sha256:"), built.stdout
+    image = json.loads(run_cli("inspect", "bastion/nginx:1.22", home=home).stdout)["platforms"][0]
+    config = image["config"]["config"]
+    assert config["User"] == "65532"
+    assert config["ExposedPorts"] == {"8080/tcp": {}}
+
+    # The same image with a page that is not there: the HTTP test really fetched and compared.
+    definition.write_text(definition.read_text().replace('"Welcome to nginx!"', '"Welcome to apache!"'))
+    failed = run_cli("build", str(definition), "--platform", "linux/amd64", home=home)
+    assert failed.code == 1, failed.stderr
+    assert "image test 'serves-index-on-8080' failed" in failed.stderr
+    assert "Welcome to apache!" in failed.stderr
+
+
+def test_structure_tests_run_for_other_platforms_without_emulation(tmp_path: Path, cached_home: Path) -> None:
+    other = "linux/arm64" if _host_platform() == "linux/amd64" else "linux/amd64"
+    definition = _copy_definition("static", tmp_path)
+    definition.write_text(
+        definition.read_text() + "  - {name: impossible, file: /etc/passwd, contains: no-such-account}\n"
+    )
+    result = run_cli("build", str(definition), "--platform", other, home=_fresh_home(tmp_path, cached_home))
+    assert result.code == 1, result.stderr
+    assert f"static runtime {other}" in result.stderr or other in result.stderr
+    assert "image test 'impossible' failed" in result.stderr

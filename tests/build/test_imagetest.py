@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bastion.build._imagetest import HttpTest, TestOutcome, run_image_tests
-from bastion.catalog import AbsentTest, CommandTest, FileTest
+from bastion.build._imagetest import TestOutcome, run_image_tests
+from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
 BUSYBOX = "/bin/busybox"
@@ -236,11 +236,11 @@ HTTPD = (BUSYBOX, "httpd", "-f", "-p", "18080", "-h", "/www")
 def test_http_tests_against_busybox_httpd(busybox_rootfs: Path) -> None:
     outcomes = run(
         busybox_rootfs,
-        HttpTest(name="index", command=HTTPD, port=18080, body_contains="hello from bastion"),
-        HttpTest(name="body", command=HTTPD, port=18080, body_contains="goodbye", timeout=10),
-        HttpTest(name="status", command=HTTPD, port=18080, path="/missing", timeout=10),
-        HttpTest(name="not-found", command=HTTPD, port=18080, path="/missing", status=404, timeout=10),
-        HttpTest(name="as-www", command=HTTPD, port=18080, user="www", timeout=10),
+        HttpTest(name="index", http="/", start=HTTPD, port=18080, **{"body-contains": "hello from bastion"}),
+        HttpTest(name="body", http="/", start=HTTPD, port=18080, timeout=10, **{"body-contains": "goodbye"}),
+        HttpTest(name="status", http="/missing", start=HTTPD, port=18080, timeout=10),
+        HttpTest(name="not-found", http="/missing", start=HTTPD, port=18080, status=404, timeout=10),
+        HttpTest(name="as-www", http="/", start=HTTPD, port=18080, user="www", timeout=10),
     )
     assert [name for name, outcome in outcomes.items() if not outcome.passed] == ["body", "status"], outcomes
     assert outcomes["body"].detail == (
@@ -255,9 +255,9 @@ def test_http_tests_fail_clearly_when_nothing_listens(busybox_rootfs: Path) -> N
     started = time.monotonic()
     outcomes = run(
         busybox_rootfs,
-        HttpTest(name="silent", command=(BUSYBOX, "sleep", "985"), port=18080, timeout=2),
-        HttpTest(name="exits", command=(BUSYBOX, "false"), port=18080, timeout=10),
-        HttpTest(name="other-port", command=HTTPD, port=18081, timeout=2),
+        HttpTest(name="silent", http="/", start=(BUSYBOX, "sleep", "985"), port=18080, timeout=2),
+        HttpTest(name="exits", http="/", start=(BUSYBOX, "false"), port=18080, timeout=10),
+        HttpTest(name="other-port", http="/", start=HTTPD, port=18081, timeout=2),
     )
     assert time.monotonic() - started < 15
     assert outcomes["silent"].detail.startswith("nothing listened on 127.0.0.1:18080 within 2s")

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bastion.catalog import AbsentTest, CommandTest, FileTest
+from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
-__all__ = ["HttpTest", "TestOutcome", "run_image_tests"]
+__all__ = ["ImageCheck", "TestOutcome", "run_image_tests"]
 
 # Linux's MAXSYMLINKS (include/linux/namei.h): more links than this in one lookup is ELOOP.
 _MAX_SYMLINKS = 40
@@ -53,26 +53,6 @@ _SPAWN = 10.0  # seconds nsenter and Python may take to start, on top of the HTT
 
 
 @dataclass(frozen=True)
-class HttpTest:
-    """Start ``command`` in the image; once it listens on ``port``, ``GET path`` must answer as expected."""
-
-    __test__ = False  # not a pytest test class
-
-    name: str
-    command: tuple[str, ...]
-    port: int
-    path: str = "/"
-    status: int = 200
-    body_contains: str | None = None
-    user: str | None = None
-    timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not self.command or not 0 < self.port < 65536 or self.timeout <= 0:
-            raise InputError(f"HTTP test {self.name!r} needs a command, a port in 1..65535 and a timeout > 0")
-
-
-@dataclass(frozen=True)
 class TestOutcome:
     """The result of one test; ``detail`` says why it failed (expected against got)."""
 
@@ -83,7 +63,7 @@ class TestOutcome:
     detail: str = ""
 
 
-#: What :func:`run_image_tests` runs: the tests a definition declares, and HTTP tests.
+#: What :func:`run_image_tests` runs: the tests a definition declares.
 ImageCheck = FileTest | AbsentTest | CommandTest | HttpTest
 
 
@@ -366,6 +346,11 @@ class _Sandbox:
             status = stack.enter_context(os.fdopen(status_read, "rb"))
             stdout = stack.enter_context(tempfile.TemporaryFile())
             stderr = stack.enter_context(tempfile.TemporaryFile())
+            if os.geteuid() == 0:
+                # As runc does (libcontainer's fixStdioPermissions): the image's user owns its stdout and
+                # stderr, so that re-opening them (nginx's ``access_log /dev/stdout``) is allowed.
+                for stream in (stdout, stderr):
+                    os.fchown(stream.fileno(), uid, gid)
             try:
                 process = subprocess.Popen(
                     self._argv(command, uid, gid, status_write), stdin=subprocess.DEVNULL,
@@ -411,13 +396,13 @@ class _Sandbox:
 
     def http(self, test: HttpTest, user: tuple[int, int]) -> TestOutcome:
         deadline = time.monotonic() + test.timeout
-        with self.running(test.command, *user) as run:
+        with self.running(test.start, *user) as run:
             run.read_status(deadline)
             if run.child_pid is None:
                 raise _Failed(f"the sandbox did not start: {_tail(run.output()[1])}")
             while not _listening(run.child_pid, test.port):
                 if run.process.poll() is not None:
-                    raise _Failed(f"{test.command[0]!r} exited with {run.process.returncode} before anything "
+                    raise _Failed(f"{test.start[0]!r} exited with {run.process.returncode} before anything "
                                   f"listened on port {test.port}; stderr {_tail(run.output()[1])}")  # fmt: skip
                 if time.monotonic() > deadline:
                     raise _Failed(f"nothing listened on 127.0.0.1:{test.port} within {test.timeout:g}s; "
@@ -430,7 +415,7 @@ class _Sandbox:
         if test.body_contains is not None and test.body_contains not in body:
             problems.append(f"body: expected to contain {test.body_contains!r}, got {_head(body)}")
         return TestOutcome(
-            test.name, not problems, f"GET {test.path}: " + "; ".join(problems) if problems else ""
+            test.name, not problems, f"GET {test.http}: " + "; ".join(problems) if problems else ""
         )
 
     def _get(self, child_pid: int, test: HttpTest, timeout: float) -> tuple[int, str]:
@@ -446,15 +431,15 @@ class _Sandbox:
                 enter, keep = [*enter, f"--user=/proc/self/fd/{owner}", "--preserve-credentials"], [owner]
             try:
                 done = subprocess.run(
-                    [*enter, "--", sys.executable, "-I", "-c", _CLIENT, str(test.port), test.path, str(timeout)],
+                    [*enter, "--", sys.executable, "-I", "-c", _CLIENT, str(test.port), test.http, str(timeout)],
                     capture_output=True, timeout=timeout + _SPAWN, check=False, pass_fds=keep,
                 )  # fmt: skip
             except subprocess.TimeoutExpired:
-                raise _Failed(f"GET {test.path} on port {test.port}: no answer within {timeout:g}s") from None
+                raise _Failed(f"GET {test.http} on port {test.port}: no answer within {timeout:g}s") from None
         if done.returncode != 0:
             error = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise _Failed(
-                f"GET {test.path} on port {test.port} failed: {error[-1] if error else done.returncode}"
+                f"GET {test.http} on port {test.port} failed: {error[-1] if error else done.returncode}"
             )
         answer = json.loads(done.stdout)
         return int(answer["status"]), str(answer["body"])

@@ -35,6 +35,7 @@ __all__ = [
     "FileEntry",
     "FileTest",
     "Group",
+    "HttpTest",
     "ImageTest",
     "Model",
     "PathEntry",
@@ -197,14 +198,37 @@ class CommandTest(Model):
     """Seconds."""
 
 
+class HttpTest(Model):
+    """A server started in the image answers ``GET http`` on loopback as expected (the sandbox has a
+    network namespace of its own with only ``lo``)."""
+
+    name: TestName
+    http: Annotated[str, Field(pattern=r"^/[\x21-\x7e]*$")]
+    """The path to GET, e.g. ``/`` or ``/index.html?x=1``."""
+    start: Annotated[tuple[str, ...], NonEmpty()]
+    """The server command, run in the foreground as the image's user (or ``user``)."""
+    port: Annotated[int, Strict(), Field(ge=1, le=65535)]
+    status: Annotated[int, Strict(), Field(ge=100, le=599)] = 200
+    body_contains: str | None = None
+    user: RunAs | None = None
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Seconds, from start to answer."""
+
+
 # Tags of the tagged unions below. They appear in pydantic's error locations, which the loader
 # drops, so they are spelt so that they can never be confused with a key of the format.
 _REMOVAL = "~removal"
-_TEST_TAGS = {"file": "~file-test", "absent": "~absent-test", "command": "~command-test"}
+_TEST_TAGS = {
+    "file": "~file-test",
+    "absent": "~absent-test",
+    "command": "~command-test",
+    "http": "~http-test",
+}
 _TEST_CLASSES: dict[type[Model], str] = {
     FileTest: "~file-test",
     AbsentTest: "~absent-test",
     CommandTest: "~command-test",
+    HttpTest: "~http-test",
 }
 _PATH_TAGS = {"directory": "~directory", "file": "~file", "symlink": "~symlink"}
 _PATH_CLASSES: dict[type[Model], str] = {
@@ -237,7 +261,7 @@ def _removal_tag(value: Any) -> str:
     return _REMOVAL if isinstance(value, str) else "~item"
 
 
-_ONE_TEST = "a test has exactly one of 'file', 'absent' or 'command'"
+_ONE_TEST = "a test has exactly one of 'file', 'absent', 'command' or 'http'"
 _ONE_PATH = "a path has 'type: directory', 'type: file' or 'type: symlink'"
 _REMOVE = ', or is "!key" to remove an inherited one'
 Removal = Annotated[str, Matches(r"^!.+$", "removal of an inherited item", "!no-shell")]
@@ -245,13 +269,15 @@ Removal = Annotated[str, Matches(r"^!.+$", "removal of an inherited item", "!no-
 ImageTest = Annotated[
     Annotated[FileTest, Tag("~file-test")]
     | Annotated[AbsentTest, Tag("~absent-test")]
-    | Annotated[CommandTest, Tag("~command-test")],
+    | Annotated[CommandTest, Tag("~command-test")]
+    | Annotated[HttpTest, Tag("~http-test")],
     Discriminator(_test_tag, custom_error_type="test_kind", custom_error_message=_ONE_TEST),
 ]
 TestItem = Annotated[
     Annotated[FileTest, Tag("~file-test")]
     | Annotated[AbsentTest, Tag("~absent-test")]
     | Annotated[CommandTest, Tag("~command-test")]
+    | Annotated[HttpTest, Tag("~http-test")]
     | Annotated[Removal, Tag(_REMOVAL)],
     Discriminator(_test_tag, custom_error_type="test_kind", custom_error_message=_ONE_TEST + _REMOVE),
 ]
