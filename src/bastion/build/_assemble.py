@@ -45,6 +45,7 @@ from pathlib import Path
 from bastion.build._accounts import NOLOGIN, account_files
 from bastion.build._harden import harden
 from bastion.build._readahead import CHUNK, Bytes, ReadAhead, Stream
+from bastion.build._release import OsRelease
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
 from bastion.debian._deb import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
@@ -93,16 +94,6 @@ class PackageInput:
     source_version: str
     deb: Path
     sha256: str
-
-
-@dataclass(frozen=True)
-class OsRelease:
-    """What ``/usr/lib/os-release`` says: the image's name and version, and the Debian release."""
-
-    name: str
-    version: str
-    debian_version: str
-    codename: str
 
 
 @dataclass(frozen=True)

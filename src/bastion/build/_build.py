@@ -17,17 +17,17 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion import __version__
 from bastion._progress import Progress, Silent
-from bastion.build._assemble import OsRelease, PackageInput, Rootfs, assemble
-from bastion.build._imagetest import ImageCheck, run_image_tests
-from bastion.build._layers import plan_layers
+from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
+from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode
-from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, lock_path, plan, write_lock
+from bastion.lock import LockedPackage, LockedPlatform, fetch_packages, lock_path, plan, write_lock
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
@@ -40,6 +40,10 @@ from bastion.oci import (
     put_index,
     rfc3339,
 )
+
+if TYPE_CHECKING:
+    from bastion.build._assemble import Rootfs
+    from bastion.build._imagetest import ImageCheck
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -58,6 +62,7 @@ class BuiltPlatform:
     packages: int
     layers: int
     removed: int
+    cached: bool = False  # the same recipe was built before: nothing was assembled or written
 
 
 @dataclass(frozen=True)
@@ -76,10 +81,17 @@ def build(
     variants: Sequence[str] | None = None,
     platforms: Sequence[str] | None = None,
     run_tests: bool = True,
+    use_cache: bool = True,
     progress: Progress | None = None,
 ) -> list[BuiltVariant]:
+    """Build the chosen variants and platforms of ``definition`` into the local store and tag them.
+
+    With ``use_cache`` a platform image whose recipe was built before (and is still whole in the
+    store, and passed the same tests) is taken as it is (:mod:`bastion.build._cache`).
+    """
     progress = progress or Silent()
     store = Store(settings.store_dir)
+    cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
     with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
         # Without --locked the whole definition is resolved (every variant and platform: cheap) and
@@ -96,7 +108,7 @@ def build(
             write_lock(lock, lock_path(definition.path))
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
         debs = fetch_packages(lock, fetcher, selection)
-    codename, debian_version = _debian_release(lock)
+    codename, debian_version = debian_release(lock)
     results = []
     for name in chosen:
         variant = definition.variant(name)
@@ -113,6 +125,7 @@ def build(
                 epoch,
                 os_release,
                 run_tests,
+                cache,
                 progress,
             )
             for platform in (platforms or variant.platforms)
@@ -135,8 +148,18 @@ def _build_platform(
     epoch: int,
     os_release: OsRelease,
     run_tests: bool,
+    cache: BuildCache | None,
     progress: Progress,
 ) -> BuiltPlatform:
+    tests = _tests_for(variant, platform, progress) if run_tests else ()
+    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release)
+    tested = tests_digest(tests) if tests else None
+    if cache is not None and (hit := cache.get(key, tests=tested)) is not None:
+        return BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
+    # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
+    from bastion.build._assemble import PackageInput, assemble
+    from bastion.build._layers import plan_layers
+
     packages = [
         PackageInput(p.name, p.version, p.architecture, p.source, p.source_version, debs[p.sha256], p.sha256)
         for p in locked.packages
@@ -155,18 +178,8 @@ def _build_platform(
         )
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)
-        if run_tests and variant.tests:
-            tests = variant.tests
-            if platform != _host_platform():
-                # Structure checks read files; commands would need emulation, which Bastion does not use.
-                tests = tuple(t for t in tests if isinstance(t, FileTest | AbsentTest))
-                if skipped := len(variant.tests) - len(tests):
-                    progress.warn(
-                        f"{variant.name} {platform}: {skipped} command/HTTP test(s) skipped "
-                        "(not the host's platform; no emulation)"
-                    )
-            if tests:
-                _run_tests(variant, platform, rootfs, runtime, tests)
+        if tests:
+            _run_tests(variant, platform, rootfs, runtime, tests)
         layers: list[Layer] = []
         history: list[HistoryEntry] = []
         order = [p.name for p in _dependency_order(locked)]
@@ -181,20 +194,24 @@ def _build_platform(
             source_date_epoch=epoch,
             history=history,
         )
-    return BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
+    built = BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
+    if cache is not None:
+        cache.put(key, CachedPlatform(manifest, built.packages, built.layers, built.removed, tested))
+    return built
 
 
-# Debian's release numbers by codename (https://www.debian.org/releases/); os-release's VERSION_ID is
-# what scanners match vulnerability data on, so an unknown codename leaves it empty rather than guess.
-_DEBIAN_VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14"}
-
-
-def _debian_release(lock: LockFile) -> tuple[str, str]:
-    """The Debian codename and version the packages came from, read from the locked suites
-    (``bookworm-security`` and ``bookworm-updates`` belong to ``bookworm``)."""
-    codenames = sorted({s.codename.split("-", 1)[0] for s in lock.suites if s.codename})
-    codename = codenames[0] if len(codenames) == 1 else "+".join(codenames)
-    return codename, _DEBIAN_VERSIONS.get(codename, "")
+def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[ImageCheck, ...]:
+    """The variant's tests that can run for ``platform``: structure checks read files and run
+    anywhere; commands would need emulation, which Bastion does not use."""
+    if platform == _host_platform():
+        return variant.tests
+    tests = tuple(t for t in variant.tests if isinstance(t, FileTest | AbsentTest))
+    if skipped := len(variant.tests) - len(tests):
+        progress.warn(
+            f"{variant.name} {platform}: {skipped} command/HTTP test(s) skipped "
+            "(not the host's platform; no emulation)"
+        )
+    return tests
 
 
 def _dependency_order(locked: LockedPlatform) -> list[LockedPackage]:
@@ -246,6 +263,8 @@ def _apply_owners(rootfs: Rootfs) -> None:
 def _run_tests(
     variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, tests: Sequence[ImageCheck]
 ) -> None:
+    from bastion.build._imagetest import run_image_tests
+
     _apply_owners(rootfs)
     env = dict(item.split("=", 1) for item in runtime.env)
     outcomes = run_image_tests(rootfs.root, tests, user=runtime.user, env=env, workdir=runtime.working_dir)

@@ -7,19 +7,22 @@ so a warm cache needs no network.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from bastion import __version__
 from bastion._progress import Progress, Silent
 from bastion.cache._cache import Cache, Validator
 from bastion.errors import BastionError, NetworkError
+
+if TYPE_CHECKING:
+    import httpx
 
 _CHUNK = 1 << 16
 _RETRIES = 3
@@ -41,15 +44,28 @@ class Fetcher:
         self.cache = cache
         self.progress = progress or Silent()
         self.workers = workers
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=True,
-            headers={"User-Agent": f"bastion/{__version__}"},
-            limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers),
-        )
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+
+    def _http(self) -> httpx.Client:
+        """The HTTP client, made on first use: a warm cache needs none, and making one costs
+        a tenth of a second (imports, TLS context)."""
+        import httpx
+
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=self._timeout,
+                    follow_redirects=True,
+                    headers={"User-Agent": f"bastion/{__version__}"},
+                    limits=httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers),
+                )
+            return self._client
 
     def __enter__(self) -> Fetcher:
         return self
@@ -77,11 +93,14 @@ class Fetcher:
             if task is not None:
                 self.progress.advance(task, item.size)
             return path
+        import httpx
+
+        client = self._http()
         for attempt in range(_RETRIES):
             advanced = 0
             try:
                 with (
-                    self._client.stream("GET", item.url) as response,
+                    client.stream("GET", item.url) as response,
                     self.cache.writer(
                         item.sha256, item.size, where=item.label, validate=item.validate
                     ) as out,
@@ -124,9 +143,12 @@ class Fetcher:
             self.progress.finish(task)
 
     def _request(self, url: str) -> httpx.Response:
+        import httpx
+
+        client = self._http()
         for attempt in range(_RETRIES):
             try:
-                response = self._client.get(url)
+                response = client.get(url)
             except httpx.TransportError as exc:
                 if attempt == _RETRIES - 1:
                     raise NetworkError(f"cannot reach {url}: {exc}") from None

@@ -39,6 +39,13 @@ def build_command(
     skip_tests: Annotated[
         bool, typer.Option("--skip-tests", help="Do not run the definition's image tests.")
     ] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Assemble and write every image even when the same recipe was built into the store before.",
+        ),
+    ] = False,
 ) -> None:
     """Build DEFINITION's variants into the local store and tag them; prints one line per variant."""
     settings = Settings.from_env()
@@ -51,6 +58,7 @@ def build_command(
             variants=variant,
             platforms=split_platforms(platform),
             run_tests=not skip_tests,
+            use_cache=not no_cache,
             progress=progress,
         )
     if output is BuildFormat.json:
@@ -66,6 +74,7 @@ def build_command(
                                 "digest": p.manifest.digest,
                                 "packages": p.packages,
                                 "layers": p.layers,
+                                "cached": p.cached,
                             }
                             for p in r.platforms
                         },
@@ -78,7 +87,8 @@ def build_command(
     for r in results:
         stdout.print(f"{r.references[0]} {r.index.digest}")
         for p in r.platforms:
-            info(f"  {p.platform}: {p.manifest.digest} ({p.packages} packages, {p.layers} layers)")
+            reused = ", unchanged: reused from the store" if p.cached else ""
+            info(f"  {p.platform}: {p.manifest.digest} ({p.packages} packages, {p.layers} layers{reused})")
 
 
 def images_command() -> None:

@@ -1,6 +1,6 @@
 """Lock files: resolve a definition once, then build exactly that set again and again."""
 
-from bastion.lock._lock import check_lock, create_lock, lock_path, read_lock, write_lock
+from bastion.lock._file import check_lock, lock_path, read_lock, write_lock
 from bastion.lock._model import LOCK_VERSION, LockedPackage, LockedPlatform, LockFile
 from bastion.lock._plan import fetch_packages, plan
 
@@ -10,7 +10,6 @@ __all__ = [
     "LockedPackage",
     "LockedPlatform",
     "check_lock",
-    "create_lock",
     "fetch_packages",
     "lock_path",
     "plan",

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from bastion.cache import Download, Fetcher
 from bastion.config import Settings
-from bastion.debian import DebArchive
-from bastion.lock._lock import check_lock, create_lock, lock_path, read_lock, resolve_definition
+from bastion.lock._file import check_lock, lock_path, read_lock
 from bastion.lock._model import LockedPackage, LockFile
 
 if TYPE_CHECKING:
@@ -34,6 +33,9 @@ def plan(
             for platform in platforms or definition.variant(variant).platforms:
                 lock.platform(variant, platform)  # fails loudly if the lock lacks it
         return lock
+    # Imported here: a --locked build needs none of the resolver (and starts faster without it).
+    from bastion.lock._resolve import create_lock, resolve_definition
+
     resolved = resolve_definition(
         definition, fetcher, settings.index_cache_dir, variants=variants, platforms=platforms
     )
@@ -43,6 +45,8 @@ def plan(
 def check_deb(path: Path, where: str) -> None:
     """Read a whole .deb before it enters the cache, so one with an entry escaping the root or a
     device node is refused at fetch time and never cached (:mod:`bastion.debian._deb` says why)."""
+    from bastion.debian import DebArchive
+
     with DebArchive(path, usrmerge=True, name=where) as deb:
         deb.control()
         for _entry, _content in deb.iter_data():
