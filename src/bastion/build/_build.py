@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,12 +181,13 @@ def _build_platform(
         runtime = _runtime_config(variant, epoch)
         if tests:
             _run_tests(variant, platform, rootfs, runtime, tests)
-        layers: list[Layer] = []
-        history: list[HistoryEntry] = []
-        order = [p.name for p in _dependency_order(locked)]
-        for plan_ in plan_layers(rootfs.nodes, order):
-            layers.append(add_layer(store, plan_.entries, source_date_epoch=epoch))
-            history.append(HistoryEntry(created_by=f"bastion {__version__}", comment=plan_.description))
+        plans = plan_layers(rootfs.nodes, [p.name for p in _dependency_order(locked)])
+        # Layers are independent and zlib releases the GIL while it compresses: one thread per core.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(plans), os.cpu_count() or 1))) as pool:
+            layers: list[Layer] = list(
+                pool.map(lambda plan_: add_layer(store, plan_.entries, source_date_epoch=epoch), plans)
+            )
+        history = [HistoryEntry(created_by=f"bastion {__version__}", comment=p.description) for p in plans]
         manifest = put_image(
             store,
             platform=Platform.parse(platform),
