@@ -112,7 +112,8 @@ class Rootfs:
     ``entry.source`` is its copy under ``root``. ``removed`` lists what hardening removed as
     ``(path, reason)`` (a removed directory stands for its contents), ``stripped`` the paths whose
     setuid/setgid bits hardening cleared, and ``replaced`` the ``(path, old owner, new owner)`` of
-    every path one package or Bastion wrote over another's.
+    every path one package or Bastion wrote over another's. ``origins`` says, for each file Bastion
+    wrote, where its content came from (for the SBOM).
     """
 
     root: Path
@@ -120,6 +121,7 @@ class Rootfs:
     removed: list[tuple[str, str]] = field(default_factory=list)
     stripped: list[str] = field(default_factory=list)
     replaced: list[tuple[str, str, str]] = field(default_factory=list)
+    origins: dict[str, str] = field(default_factory=dict)  # file Bastion wrote -> where its content came from
     _links: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -257,10 +259,13 @@ class _Builder:
 
     # --- what Bastion generates ----------------------------------------------------------------
 
-    def generate(self, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
+    def generate(
+        self, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0, *, origin: str
+    ) -> None:
         """Write a file Bastion generates, replacing a package's file at that path."""
         self._clear(path, "file", BASTION, path)
         self._write(path, Bytes(data), mode, uid, gid, BASTION, self.epoch)
+        self.fs.origins[path] = origin
 
     def directory(self, path: str, mode: int, uid: int = 0, gid: int = 0) -> None:
         """Make a directory, or give an existing one this mode and owner."""
@@ -332,9 +337,16 @@ class _Builder:
                 self.directory(path, 0o755)
         if not dev:
             for package, members, _, _ in unpacked:
-                self.generate(f"{admin}/status.d/{package.name}", members["control"])
+                deb = f"{package.name}_{package.version}_{package.architecture}.deb"
+                self.generate(
+                    f"{admin}/status.d/{package.name}", members["control"], origin=f"control member of {deb}"
+                )
                 if "md5sums" in members:
-                    self.generate(f"{admin}/status.d/{package.name}.md5sums", members["md5sums"])
+                    self.generate(
+                        f"{admin}/status.d/{package.name}.md5sums",
+                        members["md5sums"],
+                        origin=f"md5sums member of {deb}",
+                    )
             return
         stanzas = []
         for package, members, paths, hashes in sorted(unpacked, key=lambda u: (u[0].name, u[0].architecture)):
@@ -344,13 +356,23 @@ class _Builder:
             if _field(control, "Multi-Arch") == "same":
                 stem += f":{_field(control, 'Architecture')}"
             listing = "/.\n" + "".join(f"/{path}\n" for path in paths)
-            self.generate(f"{admin}/info/{stem}.list", listing.encode())
+            deb = f"{package.name}_{package.version}_{package.architecture}.deb"
+            self.generate(
+                f"{admin}/info/{stem}.list", listing.encode(), origin=f"data member of {deb}: path list"
+            )
             for member in _INFO_MEMBERS:
                 if member in members:
-                    self.generate(f"{admin}/info/{stem}.{member}", members[member])
-        self.generate(f"{admin}/info/format", b"1\n")  # info/ names are "<name>:<arch>" for M-A: same
-        self.generate(f"{admin}/status", b"\n".join(stanzas))
-        self.generate(f"{admin}/available", b"")
+                    self.generate(
+                        f"{admin}/info/{stem}.{member}", members[member], origin=f"{member} member of {deb}"
+                    )
+        # info/ names are "<name>:<arch>" for M-A: same
+        self.generate(f"{admin}/info/format", b"1\n", origin="dpkg database format 1 (Bastion)")
+        self.generate(
+            f"{admin}/status",
+            b"\n".join(stanzas),
+            origin="control members of every package, marked installed, with conffile md5sums",
+        )
+        self.generate(f"{admin}/available", b"", origin="empty (Bastion)")
 
     def compat_symlinks(self) -> None:
         """``bin -> usr/bin`` and the like; ``lib64`` and the other multilib ones only when needed."""
@@ -371,7 +393,11 @@ class _Builder:
             if path.startswith(_CA_DIR) and path.endswith(".crt") and node.entry.kind in ("file", "hardlink")
         )
         parts = [(self.fs.root / path).read_bytes() for path in certs]
-        self.generate(_CA_BUNDLE, b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts if p))
+        self.generate(
+            _CA_BUNDLE,
+            b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts if p),
+            origin=f"concatenation of the {len(certs)} certificates under /{_CA_DIR}, in path order",
+        )
 
     def definition_paths(self, variant: Variant) -> None:
         for item in variant.paths:
@@ -382,7 +408,14 @@ class _Builder:
                 if isinstance(item, DirectoryEntry):
                     self.directory(path, int(item.mode, 8), item.uid, item.gid)
                 elif isinstance(item, FileEntry):
-                    self.generate(path, item.content.encode(), int(item.mode, 8), item.uid, item.gid)
+                    self.generate(
+                        path,
+                        item.content.encode(),
+                        int(item.mode, 8),
+                        item.uid,
+                        item.gid,
+                        origin=f"definition: paths entry {item.path}",
+                    )
                 else:
                     self.symlink(path, item.target)
             except UnsafeArchiveError as err:
@@ -471,15 +504,24 @@ def assemble(
         shells = ("usr/bin/bash", "usr/bin/sh")
         root_shell = next((f"/bin/{p.rpartition('/')[2]}" for p in shells if p in builder.fs.nodes), NOLOGIN)
     accounts = account_files(variant.accounts, root_shell=root_shell, source_date_epoch=source_date_epoch)
-    builder.generate("etc/passwd", accounts.passwd)
-    builder.generate("etc/group", accounts.group)
-    builder.generate("etc/shadow", accounts.shadow, 0o640, 0, accounts.shadow_gid)
-    builder.generate("etc/gshadow", accounts.gshadow, 0o640, 0, accounts.shadow_gid)
+    origin = "accounts: root, nobody, nonroot and the definition's accounts"
+    builder.generate("etc/passwd", accounts.passwd, origin=origin)
+    builder.generate("etc/group", accounts.group, origin=origin)
+    builder.generate(
+        "etc/shadow", accounts.shadow, 0o640, 0, accounts.shadow_gid, origin=origin + " (locked)"
+    )
+    builder.generate(
+        "etc/gshadow", accounts.gshadow, 0o640, 0, accounts.shadow_gid, origin=origin + " (locked)"
+    )
     for home in accounts.homes:
         if home.path not in builder.fs.nodes:
             builder.directory(home.path, 0o700, home.uid, home.gid)
-    builder.generate("etc/nsswitch.conf", _NSSWITCH)
-    builder.generate("usr/lib/os-release", _os_release(os_release))
+    builder.generate("etc/nsswitch.conf", _NSSWITCH, origin="Bastion: files-only name service switch")
+    builder.generate(
+        "usr/lib/os-release",
+        _os_release(os_release),
+        origin="Bastion: image name and version, Debian release",
+    )
     builder.symlink("etc/os-release", "../usr/lib/os-release")
     builder.directory("tmp", 0o1777)
     if any(package.name == "ca-certificates" for package in packages):

@@ -2,5 +2,6 @@
 a registry, or ``fs://DIR``."""
 
 from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
+from bastion.image._open import open_target
 
-__all__ = ["FileInfo", "FileKind", "ImageTarget", "LayerInfo"]
+__all__ = ["FileInfo", "FileKind", "ImageTarget", "LayerInfo", "open_target"]

@@ -96,3 +96,6 @@ class SbomFile:
     path: str
     sha256: str
     origin: str
+    # SPDX 2.3 clause 8.4 requires a SHA1 checksum for every file; without it, the SPDX writer can only
+    # describe the file as a package of purpose FILE.
+    sha1: str | None = None

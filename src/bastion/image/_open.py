@@ -1,0 +1,326 @@
+"""Opening any image for scanning: :func:`open_target`.
+
+References:
+
+* ``NAME[:TAG]``, ``NAME@sha256:...`` or ``sha256:...`` — an image in the local store
+  (``Settings.store_dir``), found with :meth:`bastion.oci.Store.resolve`;
+* ``oci-dir://PATH[:TAG]`` — an OCI image layout; ``TAG`` is matched against
+  ``org.opencontainers.image.ref.name`` (the whole name, or the part after the last ``:``); without a
+  tag the layout must hold one image;
+* ``docker-archive://FILE.tar[:TAG]`` — a ``docker save`` archive: the OCI layout inside it when there
+  is one (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
+* ``fs://DIR`` — a root filesystem directory, scanned in place (no layers, owners from ``lstat``);
+* ``registry://`` — not supported yet.
+
+Blob verification: index, manifest and config are checked against their digests before they are
+parsed; each layer against its descriptor digest and size and against the config's ``diff_ids``
+(for ``docker save`` archives without an OCI layout: the config against its file name, which is its
+digest, and layers against ``diff_ids``). Layers are applied into a fresh directory under
+``Settings.home / "work"`` that :meth:`ImageTarget.close` removes (see :mod:`bastion.image._extract`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from bastion.config import Settings
+from bastion.errors import InputError, IntegrityError
+from bastion.image._extract import LayerResult, Tree
+from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
+from bastion.image._sources import (
+    Chosen,
+    DirFiles,
+    Files,
+    TarFiles,
+    blob_name,
+    choose,
+    config_platform,
+    layout_index,
+    read_verified,
+)
+from bastion.oci import ANNOTATION_REF_NAME, Descriptor, Platform, Store
+
+__all__ = ["open_target"]
+
+_CONTAINERD_NAME = "io.containerd.image.name"
+_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
+_BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
+
+
+def open_target(reference: str, settings: Settings, *, platform: str | None = None) -> ImageTarget:
+    """Open ``reference`` for scanning; use the result as a context manager (it owns a temp dir)."""
+    wanted = Platform.parse(platform) if platform else None
+    scheme, sep, rest = reference.partition("://")
+    if not sep:
+        return _open_store(reference, settings, wanted)
+    if scheme == "oci-dir":
+        path, tag = _split_tag(rest, Path.is_dir)
+        files = DirFiles(path)
+        desc = _pick_layout_entry(files, tag)
+        return _open_layout(reference, files, desc, settings, wanted)
+    if scheme == "docker-archive":
+        path, tag = _split_tag(rest, Path.is_file)
+        archive = TarFiles(path)
+        try:
+            if archive.exists("oci-layout") and archive.exists("index.json"):
+                desc = _pick_layout_entry(archive, tag)
+                return _open_layout(reference, archive, desc, settings, wanted)
+            return _open_docker_manifest(reference, archive, tag, settings, wanted)
+        finally:
+            archive.close()
+    if scheme == "fs":
+        return _open_fs(reference, Path(rest))
+    if scheme == "registry":
+        raise InputError(f"{reference}: registry:// images are not supported yet", hint="pull it first")
+    raise InputError(
+        f"unknown image reference scheme {scheme + '://'!r}",
+        hint="use a store name, oci-dir://, docker-archive:// or fs://",
+    )
+
+
+# -- sources ------------------------------------------------------------------------------------------
+
+
+def _open_store(reference: str, settings: Settings, wanted: Platform | None) -> ImageTarget:
+    if not (settings.store_dir / "oci-layout").is_file():
+        raise InputError(f"unknown image {reference!r}", hint=f"the store at {settings.store_dir} is empty")
+    store = Store(settings.store_dir, create=False)
+    desc = store.resolve(reference)
+    if desc.ref_name is None and "@" in reference:
+        desc = desc.with_annotations({ANNOTATION_REF_NAME: reference.split("@", 1)[0]})
+    return _open_layout(reference, DirFiles(store.root), desc, settings, wanted)
+
+
+def _split_tag(text: str, exists: Callable[[Path], bool]) -> tuple[Path, str | None]:
+    """``PATH[:TAG]``: the longest prefix that exists is the path (paths may contain colons)."""
+    if exists(Path(text)):
+        return Path(text), None
+    for match in reversed(list(re.finditer(":", text))):
+        if exists(Path(text[: match.start()])):
+            return Path(text[: match.start()]), text[match.end() :] or None
+    raise InputError(f"{text} does not exist")
+
+
+def _pick_layout_entry(files: Files, tag: str | None) -> Descriptor:
+    entries = layout_index(files)
+    if tag is None:
+        if len({e.digest for e in entries}) == 1:
+            return entries[0]
+        names = sorted(_names(e)[0] or e.digest for e in entries)
+        raise InputError(
+            f"the layout holds {len(entries)} images",
+            where=files.where,
+            hint="add :TAG, one of: " + ", ".join(names),
+        )
+    exact = [e for e in entries if tag in _names(e)]
+    by_tag = [e for e in entries if any(n.rsplit("/", 1)[-1].rpartition(":")[2] == tag for n in _names(e))]
+    for found in (exact, by_tag):
+        if len({e.digest for e in found}) == 1:
+            return found[0]
+    names = sorted(n for e in entries for n in _names(e))
+    raise InputError(
+        f"no image tagged {tag!r}", where=files.where, hint="tags: " + (", ".join(names) or "none")
+    )
+
+
+def _names(desc: Descriptor) -> list[str]:
+    return [n for n in (desc.annotations.get(_CONTAINERD_NAME), desc.ref_name) if n]
+
+
+def _repository(names: list[str]) -> tuple[str | None, str | None]:
+    """``bastion/python:3.11`` → (``bastion/python``, ``3.11``); a bare tag gives no repository."""
+    repository = tag = None
+    for full in names:
+        name = full.split("@", 1)[0]
+        head, sep, tail = name.rpartition(":")
+        if sep and "/" not in tail:
+            repository, tag = repository or head, tag or tail
+        elif "/" in name or not sep:
+            repository = repository or (name if "/" in name else None)
+            tag = tag or (name if "/" not in name else None)
+    return repository, tag
+
+
+def _open_layout(
+    reference: str, files: Files, desc: Descriptor, settings: Settings, wanted: Platform | None
+) -> ImageTarget:
+    chosen = choose(files, desc, wanted)
+    diff_ids = _diff_ids(chosen.config, len(chosen.layers), desc.digest)
+    layers = [
+        (layer, diff_id, functools.partial(files.open, blob_name(layer.digest)))
+        for layer, diff_id in zip(chosen.layers, diff_ids, strict=True)
+    ]
+    repository, tag = _repository(_names(desc))
+    return _extract(reference, settings, chosen, layers, repository, tag, files.where)
+
+
+def _open_docker_manifest(
+    reference: str, archive: TarFiles, tag: str | None, settings: Settings, wanted: Platform | None
+) -> ImageTarget:
+    """``docker save`` without an OCI layout: ``manifest.json`` lists config and layer files by name."""
+    where = f"{archive.where}:manifest.json"
+    with archive.open("manifest.json") as f:
+        try:
+            entries = json.loads(f.read(16 * 1024 * 1024))
+        except ValueError as exc:
+            raise IntegrityError(f"not valid JSON: {exc}", where=where) from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+        raise IntegrityError("manifest.json is not a list of images", where=where)
+    if tag is not None:
+        entries = [
+            e for e in entries if any(t == tag or t.endswith(":" + tag) for t in e.get("RepoTags") or [])
+        ]
+    if len(entries) != 1:
+        tags = sorted(t for e in entries for t in e.get("RepoTags") or [])
+        raise InputError(
+            "the archive holds several images or none that match", where=where, hint=", ".join(tags)
+        )
+    entry: dict[str, Any] = entries[0]
+    config_name, layer_names = entry.get("Config"), entry.get("Layers")
+    if not isinstance(config_name, str) or not isinstance(layer_names, list):
+        raise IntegrityError("image entry has no Config or Layers", where=where)
+    named = _BLOB_NAME.fullmatch(config_name)
+    if named is None:
+        raise IntegrityError(
+            f"config {config_name!r} is not named by its digest: cannot verify it", where=where
+        )
+    config_digest = "sha256:" + named.group(1)
+    config = json.loads(read_verified(archive, config_name, config_digest, "config"))
+    found = config_platform(config, config_digest)
+    if wanted is not None and (found.os, found.architecture) != (wanted.os, wanted.architecture):
+        raise InputError(f"the image is for {found}, not {wanted}", where=where)
+    diff_ids = _diff_ids(config, len(layer_names), config_digest)
+    layers = []
+    for name, diff_id in zip(layer_names, diff_ids, strict=True):
+        if not isinstance(name, str):
+            raise IntegrityError("a layer name is not a string", where=where)
+        blob = _BLOB_NAME.fullmatch(name)
+        desc = None if blob is None else Descriptor(_DOCKER_LAYER, "sha256:" + blob.group(1), 0)
+        layers.append((desc, diff_id, functools.partial(archive.open, name)))
+    chosen = Chosen(None, None, (), config, found)
+    repository, image_tag = _repository([t for t in entry.get("RepoTags") or [] if isinstance(t, str)])
+    return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where)
+
+
+def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None]:
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if diff_ids is None:
+        return [None] * count
+    if (
+        not isinstance(diff_ids, list)
+        or len(diff_ids) != count
+        or not all(isinstance(d, str) for d in diff_ids)
+    ):
+        raise IntegrityError(f"config lists {len(diff_ids or [])} diff_ids for {count} layers", where=where)
+    return list(diff_ids)
+
+
+# -- extraction -----------------------------------------------------------------------------------
+
+
+def _extract(
+    reference: str,
+    settings: Settings,
+    chosen: Chosen,
+    layers: Sequence[tuple[Descriptor | None, str | None, Opener]],
+    repository: str | None,
+    tag: str | None,
+    where: str,
+) -> ImageTarget:
+    work = settings.home / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="scan-", dir=work))
+    try:
+        tree = Tree(root)
+        infos = []
+        for index, (desc, diff_id, opener) in enumerate(layers):
+            label = f"{where}: layer {index} ({desc.digest if desc else 'unnamed'})"
+            with opener() as blob:
+                result = tree.apply_layer(blob, index, label)
+            _check_layer(result, desc, diff_id, label)
+            media_type = (
+                desc.media_type
+                if desc
+                else _DOCKER_LAYER + ("" if result.compression == "none" else "." + result.compression)
+            )
+            infos.append(LayerInfo(result.digest, result.diff_id, media_type, result.size))
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return ImageTarget(
+        name=reference,
+        root=root,
+        files=tree.files,
+        layers=tuple(infos),
+        manifest_digest=chosen.manifest.digest if chosen.manifest else None,
+        index_digest=chosen.index.digest if chosen.index else None,
+        platform=str(chosen.platform),
+        config=chosen.config,
+        repository=repository,
+        tag=tag,
+        _cleanup=[lambda: shutil.rmtree(root, ignore_errors=True)],
+    )
+
+
+def _check_layer(result: LayerResult, desc: Descriptor | None, diff_id: str | None, where: str) -> None:
+    # descriptor.md "Verification" and config.md "rootfs.diff_ids": both digests must match.
+    if desc is not None and result.digest != desc.digest:
+        raise IntegrityError(f"layer blob is {result.digest}, expected {desc.digest}", where=where)
+    if desc is not None and desc.size and result.size != desc.size:
+        raise IntegrityError(f"layer blob is {result.size} bytes, expected {desc.size}", where=where)
+    if diff_id is not None and result.diff_id != diff_id:
+        raise IntegrityError(
+            f"layer content is {result.diff_id}, the config's diff_id is {diff_id}", where=where
+        )
+
+
+def _open_fs(reference: str, root: Path) -> ImageTarget:
+    """A directory scanned in place: nothing is copied, nothing is removed on close."""
+    if not root.is_dir():
+        raise InputError(f"{reference}: {root} is not a directory")
+    files: dict[str, FileInfo] = {}
+    stack = [("", root)]
+    while stack:
+        prefix, directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            raise InputError(f"cannot read {directory}: {exc.strerror}") from None
+        for entry in entries:
+            path = f"{prefix}/{entry.name}"
+            st = entry.stat(follow_symlinks=False)
+            kind = _fs_kind(st.st_mode)
+            link = str(Path(entry.path).readlink()) if kind is FileKind.SYMLINK else None
+            size = st.st_size if kind is FileKind.FILE else 0
+            files[path] = FileInfo(path, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, link)
+            if kind is FileKind.DIRECTORY:
+                stack.append((path, Path(entry.path)))
+    return ImageTarget(name=reference, root=root, files=files)
+
+
+def _fs_kind(mode: int) -> FileKind:
+    if stat.S_ISDIR(mode):
+        return FileKind.DIRECTORY
+    if stat.S_ISLNK(mode):
+        return FileKind.SYMLINK
+    if stat.S_ISCHR(mode):
+        return FileKind.CHAR_DEVICE
+    if stat.S_ISBLK(mode):
+        return FileKind.BLOCK_DEVICE
+    if stat.S_ISFIFO(mode):
+        return FileKind.FIFO
+    if stat.S_ISSOCK(mode):
+        return FileKind.SOCKET
+    return FileKind.FILE

@@ -1,0 +1,203 @@
+"""Where image blobs come from: an OCI image layout directory (the local store, ``oci-dir://``) or a tar
+archive (``docker-archive://``), and picking one platform's manifest out of them.
+
+Every document read here (index, manifest, config) is checked against the digest that names it before
+it is parsed (image-spec descriptor.md "Verification": "the content SHOULD be verified against the
+digest"; we make it a MUST). Layers are streamed and verified by :mod:`bastion.image._extract`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import platform as _host
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from bastion.errors import InputError, IntegrityError
+from bastion.oci import Descriptor, Platform, parse_index, parse_manifest
+from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, check_digest, load_json_object
+
+MAX_DOCUMENT_SIZE = 4 * 1024 * 1024  # the distribution spec's usual manifest limit; configs are smaller
+_IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit attestation manifests inside an index
+
+
+class Files(Protocol):
+    """Named members of an image container: a directory or a tar archive."""
+
+    where: str
+
+    def exists(self, name: str) -> bool: ...
+
+    def open(self, name: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+
+
+class DirFiles:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = str(root)
+
+    def _path(self, name: str) -> Path:
+        # Names come from our own code or from digests checked by check_digest: no traversal possible.
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        try:
+            f = self._path(name).open("rb")
+        except FileNotFoundError:
+            raise InputError(f"{name} is missing", where=self.where) from None
+        with f:
+            yield f
+
+
+class TarFiles:
+    """Members of an (optionally compressed) tar, read by name; nothing is extracted to disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.where = str(path)
+        try:
+            self._tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
+            self._members = {
+                m.name.removeprefix("./"): m for m in self._tar.getmembers() if m.isfile() or m.issym()
+            }
+        except (OSError, tarfile.TarError) as exc:
+            raise InputError(f"cannot read the archive: {exc}", where=self.where) from None
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def exists(self, name: str) -> bool:
+        return name in self._members
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        member = self._members.get(name)
+        # tarfile resolves a symlink member to its target inside the archive (old docker save
+        # archives link repeated layers); a link leading nowhere in the archive yields None or KeyError.
+        try:
+            f = None if member is None else self._tar.extractfile(member)
+        except KeyError:
+            f = None
+        if f is None:
+            raise InputError(f"{name} is missing from the archive", where=self.where)
+        with f:
+            yield f
+
+
+def read_verified(files: Files, name: str, digest: str, what: str) -> bytes:
+    """A small document whose sha256 must be ``digest``; refused before it is parsed."""
+    with files.open(name) as f:
+        data = f.read(MAX_DOCUMENT_SIZE + 1)
+    if len(data) > MAX_DOCUMENT_SIZE:
+        raise IntegrityError(f"{what} {name} is larger than {MAX_DOCUMENT_SIZE} bytes", where=files.where)
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise IntegrityError(f"{what} {name} is {actual}, expected {digest}", where=files.where)
+    return data
+
+
+def blob_name(digest: str) -> str:
+    """image-layout.md "Blobs": ``blobs/<alg>/<encoded>``."""
+    return "blobs/sha256/" + check_digest(digest).removeprefix("sha256:")
+
+
+def host_platform() -> Platform:
+    return Platform.parse(_host.machine().lower())
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The manifest picked for one platform, with its parsed content and config."""
+
+    manifest: Descriptor | None  # None for docker save archives without an OCI layout
+    index: Descriptor | None
+    layers: tuple[Descriptor, ...]
+    config: dict[str, Any]
+    platform: Platform
+
+
+def layout_index(files: Files) -> list[Descriptor]:
+    """The entries of an OCI layout's ``index.json`` (image-layout.md); ``oci-layout`` must say 1.0.0."""
+    if not files.exists("oci-layout"):
+        raise InputError("not an OCI image layout (no oci-layout file)", where=files.where)
+    with files.open("oci-layout") as f:
+        try:
+            version = json.loads(f.read(4096)).get("imageLayoutVersion")
+        except (ValueError, AttributeError):
+            version = None
+    if version != "1.0.0":
+        raise IntegrityError(f"unsupported OCI layout version {version!r}", where=files.where)
+    with files.open("index.json") as f:
+        data = f.read(MAX_DOCUMENT_SIZE + 1)
+    return list(parse_index(data, where=f"{files.where}:index.json").manifests)
+
+
+def choose(files: Files, desc: Descriptor, wanted: Platform | None) -> Chosen:
+    """The manifest for ``wanted`` (else the host's platform) reached from ``desc``, verified.
+
+    An index is searched depth-first in order; an index with a single image manifest and no recorded
+    platforms gives that manifest. No match fails naming the platforms the image has.
+    """
+    target = wanted or host_platform()
+    manifest, index = _find(files, desc, target, None, wanted is None)
+    data = read_verified(files, blob_name(manifest.digest), manifest.digest, "manifest")
+    parsed = parse_manifest(data, where=manifest.digest)
+    config_data = read_verified(files, blob_name(parsed.config.digest), parsed.config.digest, "config")
+    config = load_json_object(config_data, "config", parsed.config.digest)
+    found = config_platform(config, parsed.config.digest)
+    if not _matches(found, target) and (wanted is not None or manifest.platform is not None):
+        raise InputError(f"image {manifest.digest} is for {found}, not {target}", where=files.where)
+    return Chosen(manifest, index, parsed.layers, config, found)
+
+
+def config_platform(config: dict[str, Any], where: str) -> Platform:
+    try:
+        return Platform.from_json(config, where=where)
+    except IntegrityError:
+        raise IntegrityError("image config has no os/architecture", where=where) from None
+
+
+def _find(
+    files: Files, desc: Descriptor, target: Platform, parent: Descriptor | None, lenient: bool
+) -> tuple[Descriptor, Descriptor | None]:
+    if desc.media_type in MANIFEST_MEDIA_TYPES:
+        return desc, parent
+    if desc.media_type not in INDEX_MEDIA_TYPES:
+        raise InputError(f"{desc.digest} is a {desc.media_type}, not an image", where=files.where)
+    data = read_verified(files, blob_name(desc.digest), desc.digest, "index")
+    children = parse_index(data, where=desc.digest).manifests
+    images = [c for c in children if c.platform is None or str(c.platform) not in _IGNORED_PLATFORMS]
+    available: list[str] = []
+    for child in images:
+        if child.media_type in INDEX_MEDIA_TYPES:
+            with contextlib.suppress(InputError):
+                return _find(files, child, target, desc, lenient)
+        elif child.platform is not None:
+            if _matches(child.platform, target):
+                return child, desc
+            available.append(str(child.platform))
+    manifests = [c for c in images if c.media_type in MANIFEST_MEDIA_TYPES]
+    if lenient and len(manifests) == 1 and manifests[0].platform is None:
+        return manifests[0], desc
+    raise InputError(
+        f"image {desc.digest} has no manifest for {target}",
+        where=files.where,
+        hint="platforms: " + (", ".join(sorted(set(available))) or "none recorded") + "; use --platform",
+    )
+
+
+def _matches(found: Platform, wanted: Platform) -> bool:
+    # A wanted platform without a variant matches any variant (as bastion.oci.select_manifest does).
+    return (
+        found.os == wanted.os
+        and found.architecture == wanted.architecture
+        and (not wanted.variant or not found.variant or found.variant == wanted.variant)
+    )

@@ -1,0 +1,66 @@
+"""Scanning an opened image into a :class:`~bastion.sbom.Sbom`: every cataloger, the ownership rule,
+duplicates merged, a deterministic order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from packageurl import PackageURL
+
+from bastion import __version__
+from bastion.image import ImageTarget
+from bastion.sbom._catalog import CATALOGERS, Cataloger, drop_owned, os_release
+from bastion.sbom._model import Package, Sbom
+
+__all__ = ["scan"]
+
+
+def scan(target: ImageTarget, *, catalogers: Sequence[Cataloger] = CATALOGERS) -> Sbom:
+    """The SBOM of ``target``: packages sorted by (type, name, version, first location).
+
+    Packages with the same purl (a Go module built into two binaries, one jar in two places) are
+    one package with every location, since the purl is the package's reference in the SBOM.
+    """
+    found: list[Package] = []
+    for cataloger in catalogers:
+        found += cataloger.catalog(target)
+    packages = _merge(drop_owned(found))
+    packages.sort(key=lambda p: (str(p.type), p.name, p.version, p.locations[0].path if p.locations else ""))
+    release = os_release(target)
+    created = target.config.get("created")
+    return Sbom(
+        name=target.name,
+        root_purl=_root_purl(target),
+        platform=target.platform,
+        manifest_digest=target.manifest_digest,
+        packages=packages,
+        created=created if isinstance(created, str) and created else Sbom.created,
+        tool_version=__version__,
+        distro=release.distro if release else None,
+    )
+
+
+def _merge(packages: list[Package]) -> list[Package]:
+    by_purl: dict[str, Package] = {}
+    for package in packages:
+        first = by_purl.setdefault(package.purl, package)
+        if first is package:
+            continue
+        first.locations = sorted({*first.locations, *package.locations})
+        first.files = sorted({*first.files, *package.files})
+        first.depends = [*first.depends, *(d for d in package.depends if d not in first.depends)]
+    for package in by_purl.values():
+        package.locations = sorted(set(package.locations))
+    return list(by_purl.values())
+
+
+def _root_purl(target: ImageTarget) -> str | None:
+    """``pkg:oci/<name>@<manifest digest>?repository_url=<repository>&arch=<arch>`` (purl spec, ``oci``
+    type), when the image has a manifest digest and a repository name."""
+    if target.manifest_digest is None or not target.repository:
+        return None
+    qualifiers = {"repository_url": target.repository}
+    if target.platform:
+        qualifiers["arch"] = target.platform.split("/")[1]
+    name = target.repository.rsplit("/", 1)[-1]
+    return PackageURL("oci", None, name, target.manifest_digest, qualifiers).to_string()
