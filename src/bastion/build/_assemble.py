@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -481,8 +481,12 @@ def assemble(
     *,
     source_date_epoch: int,
     os_release: OsRelease,
+    finish: Callable[[Rootfs], Sequence[tuple[str, bytes, str]]] | None = None,
 ) -> Rootfs:
     """Assemble ``variant``'s root filesystem from ``packages`` into the new directory ``root``.
+
+    ``finish`` sees the finished tree and returns more files to write as ``(path, content, origin)``
+    (the build-time SBOM): what it returns is the last thing written.
 
     ``root`` is created (its parents too); an existing one must be an empty directory. Raises
     :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a symlink or
@@ -529,4 +533,7 @@ def assemble(
     if not dev:
         harden(builder.fs)
     builder.definition_paths(variant)
+    if finish is not None:
+        for path, data, origin in finish(builder.fs):
+            builder.generate(path, data, origin=origin)
     return builder.fs

@@ -160,6 +160,8 @@ def _build_platform(
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, assemble
     from bastion.build._layers import plan_layers
+    from bastion.build._sbom import build_sbom, embedded_path
+    from bastion.sbom import to_spdx
 
     packages = [
         PackageInput(p.name, p.version, p.architecture, p.source, p.source_version, debs[p.sha256], p.sha256)
@@ -170,12 +172,20 @@ def _build_platform(
     work.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{variant.name}-", dir=work) as tmp:
         task = progress.task(f"Assembling {variant.image} {variant.name} {platform}", total=None)
+
+        def embed_sbom(tree: Rootfs) -> list[tuple[str, bytes, str]]:
+            sbom = build_sbom(
+                tree, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
+            )
+            return [(embedded_path(), to_spdx(sbom), "the build-time SPDX SBOM of this image (Bastion)")]
+
         rootfs = assemble(
             packages,
             variant,
             Path(tmp) / "rootfs",
             source_date_epoch=epoch,
             os_release=os_release,
+            finish=embed_sbom,
         )
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _images, _supply
+from bastion.cli import _images, _sbom, _supply
 
 app = typer.Typer(
     name="bastion",
@@ -35,3 +35,4 @@ def _root(
 
 _supply.register(app)
 _images.register(app)
+_sbom.register(app)

@@ -10,13 +10,15 @@ from bastion.sbom._compare import (
     render_comparison_text,
 )
 from bastion.sbom._cyclonedx import to_cyclonedx
+from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
-from bastion.sbom._scan import scan
+from bastion.sbom._scan import scan, scan_image
 from bastion.sbom._spdx import to_spdx
 from bastion.sbom._table import render_table
 
 __all__ = [
+    "EMBEDDED_SBOM_PATH",
     "Change",
     "Comparison",
     "License",
@@ -27,11 +29,13 @@ __all__ = [
     "Sbom",
     "SbomFile",
     "compare",
+    "complete_from_embedded",
     "parse_copyright",
     "render_comparison_markdown",
     "render_comparison_text",
     "render_table",
     "scan",
+    "scan_image",
     "to_cyclonedx",
     "to_spdx",
 ]

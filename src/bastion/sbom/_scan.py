@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from packageurl import PackageURL
 
 from bastion import __version__
-from bastion.image import ImageTarget
+from bastion.config import Settings
+from bastion.image import ImageTarget, open_target
 from bastion.sbom._catalog import CATALOGERS, Cataloger, drop_owned, os_release
 from bastion.sbom._model import Package, Sbom
 
-__all__ = ["scan"]
+__all__ = ["scan", "scan_image"]
 
 
 def scan(target: ImageTarget, *, catalogers: Sequence[Cataloger] = CATALOGERS) -> Sbom:
@@ -64,3 +65,14 @@ def _root_purl(target: ImageTarget) -> str | None:
         qualifiers["arch"] = target.platform.split("/")[1]
     name = target.repository.rsplit("/", 1)[-1]
     return PackageURL("oci", None, name, target.manifest_digest, qualifiers).to_string()
+
+
+def scan_image(reference: str, settings: Settings, *, platform: str | None = None) -> Sbom:
+    """Open the image ``reference`` names (store name, ``oci-dir://``, ``docker-archive://``,
+    ``fs://``), scan it, and complete the result from the SBOM a Bastion build embedded in it."""
+    from bastion.sbom._embedded import complete_from_embedded
+
+    with open_target(reference, settings, platform=platform) as target:
+        sbom = scan(target)
+        complete_from_embedded(sbom, target)
+    return sbom

@@ -1,0 +1,97 @@
+"""``bastion sbom`` and ``bastion compare``: what is in an image, and what changed between two."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bastion.cli._console import info, stdout
+from bastion.config import Settings
+
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        help="A local store name (bastion/python:3.11), oci-dir://PATH[:TAG], docker-archive://FILE.tar "
+        "or fs://DIR.",
+        show_default=False,
+    ),
+]
+ImagePlatformOpt = Annotated[
+    str | None,
+    typer.Option("--platform", help="Platform of a multi-platform image (default: the host's)."),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
+]
+
+
+class SbomFormat(StrEnum):
+    spdx_json = "spdx-json"
+    cyclonedx_json = "cyclonedx-json"
+    table = "table"
+
+
+class CompareFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+
+
+def sbom_command(
+    image: ImageArg,
+    output_format: Annotated[SbomFormat, typer.Option("--format", help="Output format.")] = SbomFormat.table,
+    output: OutputOpt = None,
+    platform: ImagePlatformOpt = None,
+) -> None:
+    """List every package in IMAGE (Debian, Python, npm, Go, Java, Alpine) as SPDX 2.3, CycloneDX 1.6 or a table."""
+    from bastion.sbom import render_table, scan_image, to_cyclonedx, to_spdx
+
+    sbom = scan_image(image, Settings.from_env(), platform=platform)
+    if output_format is SbomFormat.table:
+        if output is not None:
+            raise typer.BadParameter("a table is for the terminal; use --format spdx-json or cyclonedx-json")
+        table = render_table(sbom)
+        table.expand = stdout.is_terminal  # piped: natural widths, no padding to the 1000-column console
+        stdout.print(table)
+        return
+    data = to_spdx(sbom) if output_format is SbomFormat.spdx_json else to_cyclonedx(sbom)
+    _emit(data, output)
+    info(f"{len(sbom.packages)} packages in {sbom.name}" + (f" ({sbom.platform})" if sbom.platform else ""))
+
+
+def compare_command(
+    before: ImageArg,
+    after: ImageArg,
+    output_format: Annotated[
+        CompareFormat, typer.Option("--format", help="Output format.")
+    ] = CompareFormat.text,
+    platform: ImagePlatformOpt = None,
+) -> None:
+    """Packages added, removed and changed from BEFORE to AFTER."""
+    from bastion.sbom import compare, render_comparison_markdown, render_comparison_text, scan_image
+
+    settings = Settings.from_env()
+    comparison = compare(
+        scan_image(before, settings, platform=platform), scan_image(after, settings, platform=platform)
+    )
+    render = render_comparison_markdown if output_format is CompareFormat.markdown else render_comparison_text
+    _emit(render(comparison).encode(), None)
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    if output is None:
+        out = typer.get_binary_stream("stdout")
+        out.write(data if data.endswith(b"\n") else data + b"\n")
+        out.flush()
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sbom")(sbom_command)
+    app.command("compare")(compare_command)
