@@ -6,6 +6,7 @@ written is deterministic: sorted tar entries with numeric owners and clamped mti
 timestamp or name, and JSON documents in one canonical serialisation (:func:`canonical_json`).
 """
 
+from bastion.oci._auth import AuthenticationError, Credentials
 from bastion.oci._export import export_docker_archive, export_oci_dir
 from bastion.oci._files import BlobWriter
 from bastion.oci._image import put_image, put_index, select_manifest
@@ -34,7 +35,11 @@ from bastion.oci._model import (
     parse_manifest,
     rfc3339,
 )
+from bastion.oci._reference import Reference, is_registry_reference, parse_reference
+from bastion.oci._referrers import fallback_tag
+from bastion.oci._registry import RegistryClient
 from bastion.oci._store import Store, check_ref
+from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_image
 
 __all__ = [
     "ANNOTATION_CREATED",
@@ -46,8 +51,10 @@ __all__ = [
     "MEDIA_TYPE_LAYER_GZIP",
     "MEDIA_TYPE_LAYER_ZSTD",
     "MEDIA_TYPE_MANIFEST",
+    "AuthenticationError",
     "BlobWriter",
     "Compression",
+    "Credentials",
     "Descriptor",
     "HistoryEntry",
     "Index",
@@ -55,18 +62,27 @@ __all__ = [
     "LayerEntry",
     "Manifest",
     "Platform",
+    "Reference",
+    "RegistryClient",
     "RuntimeConfig",
     "Store",
+    "TransferStats",
     "add_layer",
     "canonical_json",
     "check_ref",
+    "copy_image",
     "export_docker_archive",
     "export_oci_dir",
+    "fallback_tag",
     "image_config",
     "image_index",
     "image_manifest",
+    "is_registry_reference",
     "parse_index",
     "parse_manifest",
+    "parse_reference",
+    "pull_image",
+    "push_image",
     "put_image",
     "put_index",
     "rfc3339",
