@@ -207,3 +207,31 @@ def test_concurrent_tagging_from_processes(tmp_path: Path) -> None:
     for desc in index.manifests:
         store.read_blob(desc.digest)
     assert not [p for p in os.listdir(root) if p.startswith(".tmp-")]
+
+
+def test_attached_artifacts_are_listed_by_subject_and_kept_by_gc(store: Store) -> None:
+    image = _manifest(store, "image")
+    store.tag("bastion/x:1", image)
+    empty = store.put_blob(b"{}", "application/vnd.oci.empty.v1+json")
+    attached = []
+    for kind in ("application/vnd.example.sbom", "application/vnd.example.provenance"):
+        manifest = image_manifest(empty, [], subject=image, artifact_type=kind)
+        desc = store.put_json(manifest, MEDIA_TYPE_MANIFEST)
+        attached.append(
+            store.attach(
+                Descriptor(desc.media_type, desc.digest, desc.size, artifact_type=kind), image.digest
+            )
+        )
+    store.attach(attached[0], image.digest)  # twice: still one entry
+    assert [d.digest for d in store.referrers(image.digest)] == [a.digest for a in attached]
+    assert [d.artifact_type for d in store.referrers(image.digest, "application/vnd.example.provenance")] == [
+        "application/vnd.example.provenance"
+    ]
+    assert store.referrers(_manifest(store, "other").digest) == []
+    assert set(store.list_tags()) == {"bastion/x:1"}  # artifacts are not tags
+    store.gc(grace_seconds=-1)
+    for desc in attached:
+        assert store.has_blob(desc.digest)
+    # And the store is still an OCI layout other tools read: every entry a valid descriptor.
+    index = parse_index((store.root / "index.json").read_bytes(), where="index.json")
+    assert len(index.manifests) == 3

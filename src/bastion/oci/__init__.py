@@ -14,6 +14,7 @@ from bastion.oci._layer import Compression, Layer, LayerEntry, add_layer, write_
 from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
+    ANNOTATION_SUBJECT,
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_EMPTY,
     MEDIA_TYPE_INDEX,
@@ -44,6 +45,7 @@ from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_im
 __all__ = [
     "ANNOTATION_CREATED",
     "ANNOTATION_REF_NAME",
+    "ANNOTATION_SUBJECT",
     "MEDIA_TYPE_CONFIG",
     "MEDIA_TYPE_EMPTY",
     "MEDIA_TYPE_INDEX",

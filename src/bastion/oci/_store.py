@@ -36,6 +36,7 @@ from bastion.errors import InputError, IntegrityError, InternalError
 from bastion.oci._files import CHUNK, TMP_PREFIX, BlobWriter, atomic_write, hash_file, publish
 from bastion.oci._model import (
     ANNOTATION_REF_NAME,
+    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,
@@ -209,6 +210,7 @@ class Store:
         return parse_index(data, where=str(self._index_path))
 
     def list_tags(self) -> dict[str, Descriptor]:
+        """Tag → descriptor; attached artifacts (untagged entries) are not tags."""
         return {d.ref_name: d for d in self.index().manifests if d.ref_name is not None}
 
     def tag(self, ref: str, descriptor: Descriptor) -> Descriptor:
@@ -232,6 +234,34 @@ class Store:
             kept = tuple(d for d in index.manifests if d.ref_name != ref)
             self._write_index(Index(index.media_type, kept, index.annotations))
         return found[0]
+
+    # -- referrers (attached artifacts) ----------------------------------------------------------------
+
+    def attach(self, artifact: Descriptor, subject: str) -> Descriptor:
+        """Record ``artifact`` (a manifest already in the store whose ``subject`` is ``subject``) as a
+        referrer of ``subject``: an untagged ``index.json`` entry carrying its ``artifactType`` and the
+        subject digest in :data:`ANNOTATION_SUBJECT`, so listing referrers reads no manifest. The OCI
+        image layout has no referrers API; an entry in ``index.json`` also keeps the artifact from
+        :meth:`gc`. Attaching the same artifact twice keeps one entry."""
+        check_digest(subject)
+        if not self.has_blob(artifact.digest):
+            raise InternalError(f"cannot attach {artifact.digest}: it is not in the store")
+        entry = artifact.with_annotations({**artifact.annotations, ANNOTATION_SUBJECT: subject})
+        with self._locked():
+            index = self.index()
+            kept = [d for d in index.manifests if not (d.digest == entry.digest and d.ref_name is None)]
+            self._write_index(Index(index.media_type, (*kept, entry), index.annotations))
+        return entry
+
+    def referrers(self, subject: str, artifact_type: str | None = None) -> list[Descriptor]:
+        """Artifacts attached to ``subject``, in the order they were attached."""
+        return [
+            d
+            for d in self.index().manifests
+            if d.ref_name is None
+            and d.annotations.get(ANNOTATION_SUBJECT) == subject
+            and (artifact_type is None or d.artifact_type == artifact_type)
+        ]
 
     def resolve(self, ref_or_digest: str) -> Descriptor:
         """Find an image by tag, by ``sha256:<hex>`` or by ``name@sha256:<hex>``.
