@@ -170,7 +170,7 @@ def test_accounts_homes_and_tmp(runtime_fs: Rootfs) -> None:
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
     assert (root / "etc/group").read_text() == (
-        "root:x:0:\ntty:x:5:\nshadow:x:42:\nnonroot:x:65532:\nnogroup:x:65534:\n"
+        "root:x:0:\ntty:x:5:\nshadow:x:42:\nstaff:x:50:\nnonroot:x:65532:\nnogroup:x:65534:\n"
     )
     assert (root / "etc/shadow").read_text() == (
         f"root:*:{day}:0:99999:7:::\nnonroot:!:{day}:0:99999:7:::\nnobody:*:{day}:0:99999:7:::\n"
@@ -203,9 +203,11 @@ def test_ca_bundle_is_the_concatenation(runtime_fs: Rootfs) -> None:
 def test_os_release_names_bastion_on_debian(runtime_fs: Rootfs) -> None:
     text = (runtime_fs.root / "etc/os-release").read_text()  # through the symlink, as tools read it
     fields = dict(line.split("=", 1) for line in text.splitlines())
-    assert fields["ID"] == "bastion" and fields["ID_LIKE"] == "debian" and fields["NAME"] == '"Bastion"'
+    # Debian by ID (what scanners match security data on), Bastion by VARIANT (os-release(5)).
+    assert fields["ID"] == "debian" and "ID_LIKE" not in fields and fields["NAME"] == '"Debian GNU/Linux"'
+    assert fields["VARIANT"] == '"Bastion"' and fields["VARIANT_ID"] == "bastion"
     assert fields["VERSION_ID"] == '"12"' and fields["VERSION_CODENAME"] == "bookworm"
-    assert fields["PRETTY_NAME"] == '"Bastion bastion/test (Debian 12 bookworm)"'
+    assert fields["PRETTY_NAME"] == '"Bastion bastion/test (Debian GNU/Linux 12 bookworm)"'
     assert fields["IMAGE_ID"] == "bastion-test" and fields["IMAGE_VERSION"] == "1.0"
     link = runtime_fs.nodes["etc/os-release"].entry
     assert (link.kind, link.linkname) == ("symlink", "../usr/lib/os-release")

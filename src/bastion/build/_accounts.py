@@ -11,7 +11,8 @@ nonroot    65532  65532  ``/home/nonroot``  ``/usr/sbin/nologin``
 nobody     65534  65534  ``/nonexistent``   ``/usr/sbin/nologin``
 =========  =====  =====  =================  =====================================================
 
-and the groups ``root`` 0, ``tty`` 5, ``shadow`` 42, ``nonroot`` 65532 and ``nogroup`` 65534. The
+and the groups ``root`` 0, ``tty`` 5, ``shadow`` 42, ``staff`` 50 (base-files ships ``/var/local``
+as root:staff), ``nonroot`` 65532 and ``nogroup`` 65534. The
 definition's ``accounts.users`` and ``accounts.groups`` are added; one with the name of a built-in
 replaces it. Two accounts sharing an id is an :class:`~bastion.errors.InputError`. A user whose
 primary group does not exist gets a group of its own name (as ``useradd`` does by default); a
@@ -100,6 +101,7 @@ _BUILTIN_GROUPS = (
     Group("root", 0),
     Group("tty", 5),
     Group("shadow", 42),
+    Group("staff", 50),
     Group("nonroot", 65532),
     Group("nogroup", _NOBODY),
 )

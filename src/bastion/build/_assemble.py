@@ -451,7 +451,12 @@ def _status_stanza(control: bytes, conffiles: bytes, hashes: dict[str, str]) -> 
 
 
 def _os_release(info: OsRelease) -> bytes:
-    """os-release(5) naming Bastion; ``ID_LIKE`` and ``VERSION_ID`` let scanners match Debian data."""
+    """os-release(5): the system is Debian (``ID=debian``, ``VERSION_ID``), and this image of it is
+    Bastion's (``VARIANT``, ``VARIANT_ID``, ``IMAGE_ID``, ``IMAGE_VERSION``, ``PRETTY_NAME``).
+
+    Scanners name the distribution by ``ID``: Syft and Grype write ``pkg:deb/<ID>/...`` purls and
+    match vulnerability data on ``<ID>:<VERSION_ID>``, so a rebranded ``ID`` would hide every
+    package from Debian's security data. os-release(5) provides ``VARIANT`` for exactly this."""
 
     def quote(value: str) -> str:
         return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
@@ -461,15 +466,17 @@ def _os_release(info: OsRelease) -> bytes:
 
     debian = f"{info.debian_version} ({info.codename})"
     lines = [
-        f"PRETTY_NAME={quote(f'Bastion {info.name} (Debian {info.debian_version} {info.codename})')}",
-        'NAME="Bastion"',
-        "ID=bastion",
-        "ID_LIKE=debian",
+        f"PRETTY_NAME={quote(f'Bastion {info.name} (Debian GNU/Linux {info.debian_version} {info.codename})')}",
+        'NAME="Debian GNU/Linux"',
+        "ID=debian",
         f"VERSION={quote(debian)}",
         f"VERSION_ID={quote(info.debian_version)}",
         f"VERSION_CODENAME={ident(info.codename)}",
+        'VARIANT="Bastion"',
+        "VARIANT_ID=bastion",
         f"IMAGE_ID={ident(info.name)}",
         f"IMAGE_VERSION={ident(info.version)}",
+        'HOME_URL="https://www.debian.org/"',
     ]
     return "".join(f"{line}\n" for line in lines).encode()
 

@@ -6,16 +6,28 @@ layers of roughly equal size, and everything Bastion generates or changed goes i
 layer. The order puts the packages most others depend on first (``libc6`` before ``python3.11``), so
 images built from overlapping package sets share their lower layers when the groups coincide.
 Each layer carries the parent directories of its entries, with their metadata from the tree.
+
+A package's own records in the dpkg database (``status.d/<name>`` and its ``.md5sums`` in runtime
+images, ``info/<name>.*`` in dev images), though Bastion writes them, go into the layer of the
+package's files: a scanner that reads one layer at a time (Trivy's per-layer analysis drops language
+packages a distribution package owns only when its ``.list`` is in the same layer) then sees the
+package and its files together.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bastion.build._assemble import Node
 from bastion.oci import LayerEntry
 
+# status.d/<name>[.md5sums] and info/<name>[:<arch>].<member>, dpkg's names for one package's records.
+_PACKAGE_RECORD = re.compile(
+    r"^var/lib/dpkg/(?:status\.d/(?P<d>[a-z0-9][a-z0-9+.-]*?)(?:\.md5sums)?"
+    r"|info/(?P<i>[a-z0-9][a-z0-9+.-]*?)(?::[a-z0-9-]+)?\.[a-z0-9_]+)$"
+)
 MAX_PACKAGE_LAYERS = 6
 MIN_LAYER_BYTES = 4 << 20
 GENERATED = "bastion"
@@ -29,7 +41,7 @@ class LayerPlan:
     @property
     def description(self) -> str:
         return (
-            "bastion: accounts, dpkg database, os-release, CA bundle"
+            "bastion: accounts, dpkg database, os-release, CA bundle, SBOM"
             if not self.packages
             else ("packages: " + " ".join(self.packages))
         )
@@ -39,11 +51,13 @@ def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[La
     """Split the tree into layers; ``package_order`` is the stable order packages are grouped in."""
     by_owner: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
+    packages = {node.owner for node in nodes.values()} - {GENERATED}
     for path, node in nodes.items():
         if node.entry.kind == "dir" and node.owner != GENERATED:
             continue  # directories travel with whatever they contain (added below as parents)
-        by_owner.setdefault(node.owner, []).append(path)
-        sizes[node.owner] = sizes.get(node.owner, 0) + (
+        owner = _record_of(path, packages) if node.owner == GENERATED else node.owner
+        by_owner.setdefault(owner, []).append(path)
+        sizes[owner] = sizes.get(owner, 0) + (
             node.entry.source.stat().st_size if node.entry.source else 0
         )
     # Directories nothing lives under (empty dirs a package ships) still belong to their package.
@@ -71,6 +85,13 @@ def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[La
     leftovers = [p for owner, paths in by_owner.items() if owner not in owners for p in paths]
     plans.append(LayerPlan((), _with_parents(nodes, leftovers)))
     return plans
+
+
+def _record_of(path: str, packages: set[str]) -> str:
+    """The package whose dpkg record ``path`` is, if that package has files here; else Bastion."""
+    match = _PACKAGE_RECORD.match(path)
+    name = match.group("d") or match.group("i") if match else None
+    return name if name in packages else GENERATED
 
 
 def _with_parents(nodes: dict[str, Node], paths: list[str]) -> tuple[LayerEntry, ...]:

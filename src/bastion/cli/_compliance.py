@@ -1,0 +1,104 @@
+"""``bastion compliance``: evaluate a compliance profile on an image and report it."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from bastion.cli._console import info, stdout
+from bastion.config import Settings
+
+if TYPE_CHECKING:
+    # Imported inside the command: the rules engine takes a few tenths of a second to load, which no
+    # other command should pay.
+    from bastion.compliance import ComplianceResult
+
+
+class ComplianceFormat(StrEnum):
+    summary = "summary"
+    xccdf = "xccdf"
+    html = "html"
+    json = "json"
+
+
+def _print_summary(result: ComplianceResult) -> None:
+    from bastion.compliance import Result, summary
+
+    styles = {Result.PASS: "green", Result.FAIL: "bold red", Result.ERROR: "bold red"}
+    table = Table("result", "severity", "rule", "message", box=None)
+    for item in result.results:
+        style = styles.get(item.result, "dim")
+        table.add_row(
+            f"[{style}]{item.result.value}[/]", item.severity.value, item.rule.name, escape(item.message)
+        )
+    stdout.print(f"{result.target.name} {result.target.manifest_digest or ''}", markup=False)
+    stdout.print(
+        f"profile {result.profile.name} {result.profile.version}: {result.profile.title}", markup=False
+    )
+    stdout.print(table)
+    for item in result.failed:
+        stdout.print(f"\n{item.rule.name}: {item.message}", markup=False)
+        for evidence in item.evidence:
+            stdout.print(f"  {evidence}", markup=False)
+    stdout.print(f"\n{summary(result).line()}", markup=False)
+
+
+def compliance(
+    image: Annotated[
+        str,
+        typer.Argument(
+            help="A store reference, oci-dir://PATH[:TAG], docker-archive://FILE[:TAG] or fs://DIR."
+        ),
+    ],
+    profile: Annotated[
+        str, typer.Option("--profile", help="A built-in profile name (default) or a profile YAML file.")
+    ] = "default",
+    output_format: Annotated[
+        ComplianceFormat,
+        typer.Option("--format", help="summary (a table), xccdf (XCCDF 1.2), html, or json (every rule)."),
+    ] = ComplianceFormat.summary,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with code 1 when a rule fails or cannot be evaluated.")
+    ] = False,
+    platform: Annotated[
+        str | None, typer.Option("--platform", help="The platform to evaluate in a multi-platform image.")
+    ] = None,
+) -> None:
+    """Evaluate a compliance profile (STIG- and CIS-style rules) on IMAGE."""
+    from bastion.compliance import compliance as evaluate
+    from bastion.compliance import require_passed, summary, to_html, to_json, to_xccdf
+    from bastion.image import open_target
+
+    settings = Settings.from_env()
+    with open_target(image, settings, platform=platform) as target:
+        result = evaluate(target, profile)
+    if output_format is ComplianceFormat.summary and output is None:
+        _print_summary(result)
+    else:
+        data = {
+            ComplianceFormat.summary: lambda: summary(result).line().encode() + b"\n",
+            ComplianceFormat.xccdf: lambda: to_xccdf(result),
+            ComplianceFormat.html: lambda: to_html(result),
+            ComplianceFormat.json: lambda: to_json(result).encode(),
+        }[output_format]()
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            output.write_bytes(data)
+        info(summary(result).line())
+    if exit_code:
+        require_passed(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compliance")(compliance)

@@ -1,0 +1,55 @@
+"""Compliance: STIG- and CIS-style rules evaluated on a container image, reported as XCCDF 1.2, HTML,
+JSON and a summary.
+
+    with open_target("bastion/python:3.11", settings) as target:
+        result = compliance(target, "default")      # or load_profile(Path("mine.yaml"))
+    print(summary(result).line())                   # counts per result word, score
+    xccdf, page, data = to_xccdf(result), to_html(result), to_json(result)
+    require_passed(result)                          # ComplianceFailed (exit code 1) on a fail
+
+Rules are Python checks registered by name (``_rules/``); profiles are YAML data that select and
+tailor them (``profiles/``, or a file of the user's: see :func:`load_profile`).
+"""
+
+from bastion.compliance._engine import ComplianceFailed, compliance, default_score, require_passed
+from bastion.compliance._html import to_html
+from bastion.compliance._model import (
+    Area,
+    ComplianceResult,
+    Profile,
+    Result,
+    Rule,
+    RuleConfig,
+    RuleResult,
+    Severity,
+    TargetInfo,
+)
+from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_profile
+from bastion.compliance._report import Summary, summary, to_json
+from bastion.compliance._rules import RULES
+from bastion.compliance._xccdf import to_xccdf
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "RULES",
+    "Area",
+    "ComplianceFailed",
+    "ComplianceResult",
+    "Profile",
+    "Result",
+    "Rule",
+    "RuleConfig",
+    "RuleResult",
+    "Severity",
+    "Summary",
+    "TargetInfo",
+    "builtin_profiles",
+    "compliance",
+    "default_score",
+    "load_profile",
+    "require_passed",
+    "summary",
+    "to_html",
+    "to_json",
+    "to_xccdf",
+]

@@ -1,0 +1,202 @@
+"""The compliance data model: rules, profiles, and the results of evaluating a profile on an image.
+
+Result words are XCCDF 1.2's (NIST IR 7275r4, section 6.6.4.2, table 26); identifiers take the
+``xccdf_<reverse-DNS>_<type>_<name>`` form the specification requires (section 6.2.3).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bastion.compliance._rules._context import Context
+
+#: The reverse-DNS namespace of every identifier Bastion writes (XCCDF 1.2 section 6.2.3).
+NAMESPACE = "dev.bastion"
+CIS_DOCKER = "CIS Docker Benchmark v1.6.0"
+CIS_DOCKER_HREF = "https://www.cisecurity.org/benchmark/docker"
+CCI_SYSTEM = "http://cyber.mil/cci"  # the ident system DISA's STIG benchmarks use for CCIs
+
+
+def xccdf_id(kind: str, name: str) -> str:
+    """``xccdf_dev.bastion_<kind>_<name>`` (XCCDF 1.2 section 6.2.3: ``xccdf_[^_]+_<kind>_.+``)."""
+    return f"xccdf_{NAMESPACE}_{kind}_{name}"
+
+
+class Result(enum.StrEnum):
+    """XCCDF 1.2 rule result words (section 6.6.4.2). ``notselected`` is not produced: a rule a profile
+    disables is left out of the results altogether."""
+
+    PASS = "pass"  # noqa: S105 - the XCCDF result word, not a password
+    FAIL = "fail"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+    NOTAPPLICABLE = "notapplicable"
+    NOTCHECKED = "notchecked"
+    INFORMATIONAL = "informational"
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Area(enum.StrEnum):
+    """The groups rules are reported in (an XCCDF ``Group`` each)."""
+
+    IMAGE = "image"
+    ACCOUNTS = "accounts"
+    FILES = "files"
+    PACKAGES = "packages"
+    SECRETS = "secrets"
+    CRYPTO = "crypto"
+    HOST = "host"
+
+    @property
+    def heading(self) -> str:
+        return _AREA_TITLES[self]
+
+
+_AREA_TITLES = {
+    Area.IMAGE: "Image configuration",
+    Area.ACCOUNTS: "Accounts",
+    Area.FILES: "Files and permissions",
+    Area.PACKAGES: "Packages and software",
+    Area.SECRETS: "Secrets",
+    Area.CRYPTO: "Cryptography",
+    Area.HOST: "Host-level requirements (not applicable to a container image)",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check returns: the result word, a one-line message, and the evidence (paths, values)."""
+
+    result: Result
+    message: str
+    evidence: tuple[str, ...] = ()
+
+
+ParamValue = str | int | float | bool | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule of the catalogue: its description and the check that evaluates it.
+
+    ``cis`` holds CIS Docker Benchmark v1.6.0 section numbers; ``cci`` DISA Control Correlation
+    Identifiers, taken from the STIG requirement that checks the same property (cited in the rule's
+    module). ``allow`` and ``params`` are the defaults a profile may override.
+    """
+
+    name: str
+    area: Area
+    title: str
+    severity: Severity
+    description: str
+    rationale: str
+    check: Callable[[Context, RuleConfig], Outcome]
+    cis: tuple[str, ...] = ()
+    cci: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return xccdf_id("rule", self.name)
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A rule as a profile selects it: the effective severity, allowlist and parameters."""
+
+    rule: Rule
+    severity: Severity
+    allow: tuple[str, ...]
+    params: Mapping[str, ParamValue]
+
+    def param(self, name: str) -> ParamValue:
+        return self.params[name] if name in self.params else self.rule.params[name]
+
+    def param_list(self, name: str) -> tuple[str, ...]:
+        value = self.param(name)
+        return value if isinstance(value, tuple) else (str(value),)
+
+    def param_float(self, name: str) -> float:
+        value = self.param(name)
+        if isinstance(value, tuple):
+            raise TypeError(f"parameter {name} of rule {self.rule.name} is a list, not a number")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named, versioned selection of rules with per-rule overrides (XCCDF ``Profile``)."""
+
+    name: str
+    title: str
+    version: str
+    description: str
+    rules: tuple[RuleConfig, ...]
+    source: str  # the built-in name or the file it was read from
+
+    @property
+    def id(self) -> str:
+        return xccdf_id("profile", self.name)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    config: RuleConfig
+    result: Result
+    message: str
+    evidence: tuple[str, ...]
+
+    @property
+    def rule(self) -> Rule:
+        return self.config.rule
+
+    @property
+    def severity(self) -> Severity:
+        return self.config.severity
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What the reports say about the image evaluated (XCCDF ``target`` and ``target-facts``)."""
+
+    name: str
+    manifest_digest: str | None
+    index_digest: str | None
+    platform: str | None
+    variant: str | None
+    runtime: bool
+
+
+@dataclass(frozen=True)
+class ComplianceResult:
+    profile: Profile
+    target: TargetInfo
+    results: tuple[RuleResult, ...]
+    score: float  # urn:xccdf:scoring:default, 0-100
+    time: datetime  # the evaluation time recorded in the TestResult (see :func:`compliance`)
+
+    def count(self, result: Result) -> int:
+        return sum(1 for r in self.results if r.result is result)
+
+    @property
+    def failed(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.results if r.result in (Result.FAIL, Result.ERROR))
+
+    @property
+    def test_result_id(self) -> str:
+        return xccdf_id("testresult", self.profile.name)
+
+    @property
+    def benchmark_id(self) -> str:
+        return xccdf_id("benchmark", "container")
