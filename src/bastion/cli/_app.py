@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _compliance, _images, _sbom, _supply
+from bastion.cli import _compliance, _images, _keys, _sbom, _supply
 
 app = typer.Typer(
     name="bastion",
@@ -37,3 +37,4 @@ _supply.register(app)
 _images.register(app)
 _sbom.register(app)
 _compliance.register(app)
+_keys.register(app)

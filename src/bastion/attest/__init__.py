@@ -1,0 +1,88 @@
+"""Attestations: cosign-compatible keys, signers, in-toto statements, DSSE and Sigstore bundles.
+
+Typical use::
+
+    signer = load_signer("cosign.key", password=lambda: b"...")
+    bundle = sign_statement(make_statement([Subject.for_digest("img", digest)], PREDICATE, body), signer)
+    statement = verify_bundle(bundle, Verifier.from_files([Path("cosign.pub")]))
+
+Signature failures raise :class:`bastion.errors.VerificationFailed` (exit code 1); bad keys, wrong
+passwords and unsupported key references raise :class:`bastion.errors.InputError` (exit code 2).
+"""
+
+from bastion.attest._bundle import BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
+from bastion.attest._dsse import (
+    PAYLOAD_TYPE_IN_TOTO,
+    Envelope,
+    Signature,
+    pae,
+    parse_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from bastion.attest._keys import (
+    KeyKind,
+    KeyPairFiles,
+    PrivateKey,
+    PublicKey,
+    decrypt_private_key,
+    encrypt_private_key,
+    generate_key_pair,
+    key_hint,
+    load_private_key,
+    load_public_key,
+    parse_public_key,
+    public_key_pem,
+    write_key_pair,
+)
+from bastion.attest._signer import (
+    PASSWORD_ENV_VARS,
+    KeySigner,
+    PasswordSource,
+    Signer,
+    Verifier,
+    ephemeral_signer,
+    load_signer,
+    password_from_env,
+)
+from bastion.attest._statement import STATEMENT_TYPE_V1, Statement, Subject, make_statement, parse_statement
+
+__all__ = [
+    "BUNDLE_MEDIA_TYPE",
+    "BUNDLE_MEDIA_TYPES",
+    "PASSWORD_ENV_VARS",
+    "PAYLOAD_TYPE_IN_TOTO",
+    "STATEMENT_TYPE_V1",
+    "Envelope",
+    "KeyKind",
+    "KeyPairFiles",
+    "KeySigner",
+    "PasswordSource",
+    "PrivateKey",
+    "PublicKey",
+    "Signature",
+    "Signer",
+    "Statement",
+    "Subject",
+    "Verifier",
+    "decrypt_private_key",
+    "encrypt_private_key",
+    "ephemeral_signer",
+    "generate_key_pair",
+    "key_hint",
+    "load_private_key",
+    "load_public_key",
+    "load_signer",
+    "make_statement",
+    "pae",
+    "parse_envelope",
+    "parse_public_key",
+    "parse_statement",
+    "password_from_env",
+    "public_key_pem",
+    "sign_envelope",
+    "sign_statement",
+    "verify_bundle",
+    "verify_envelope",
+    "write_key_pair",
+]
