@@ -10,42 +10,103 @@ Signature failures raise :class:`bastion.errors.VerificationFailed` (exit code 1
 passwords and unsupported key references raise :class:`bastion.errors.InputError` (exit code 2).
 """
 
-from bastion.attest._bundle import BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
-from bastion.attest._dsse import (
-    PAYLOAD_TYPE_IN_TOTO,
-    Envelope,
-    Signature,
-    pae,
-    parse_envelope,
-    sign_envelope,
-    verify_envelope,
-)
-from bastion.attest._keys import (
-    KeyKind,
-    KeyPairFiles,
-    PrivateKey,
-    PublicKey,
-    decrypt_private_key,
-    encrypt_private_key,
-    generate_key_pair,
-    key_hint,
-    load_private_key,
-    load_public_key,
-    parse_public_key,
-    public_key_pem,
-    write_key_pair,
-)
-from bastion.attest._signer import (
-    PASSWORD_ENV_VARS,
-    KeySigner,
-    PasswordSource,
-    Signer,
-    Verifier,
-    ephemeral_signer,
-    load_signer,
-    password_from_env,
-)
-from bastion.attest._statement import STATEMENT_TYPE_V1, Statement, Subject, make_statement, parse_statement
+from typing import TYPE_CHECKING, Any
+
+from bastion.attest._kind import KeyKind
+
+if TYPE_CHECKING:
+    from bastion.attest._bundle import BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
+    from bastion.attest._dsse import (
+        PAYLOAD_TYPE_IN_TOTO,
+        Envelope,
+        Signature,
+        pae,
+        parse_envelope,
+        sign_envelope,
+        verify_envelope,
+    )
+    from bastion.attest._keys import (
+        KeyPairFiles,
+        PrivateKey,
+        PublicKey,
+        decrypt_private_key,
+        encrypt_private_key,
+        generate_key_pair,
+        key_hint,
+        load_private_key,
+        load_public_key,
+        parse_public_key,
+        public_key_pem,
+        write_key_pair,
+    )
+    from bastion.attest._signer import (
+        PASSWORD_ENV_VARS,
+        KeySigner,
+        PasswordSource,
+        Signer,
+        Verifier,
+        ephemeral_signer,
+        load_signer,
+        password_from_env,
+    )
+    from bastion.attest._statement import (
+        STATEMENT_TYPE_V1,
+        Statement,
+        Subject,
+        make_statement,
+        parse_statement,
+    )
+
+# Loaded on first use (PEP 562): cryptography and PyNaCl take a tenth of a second to import, which
+# commands that neither sign nor verify should not pay.
+_LAZY = {
+    "BUNDLE_MEDIA_TYPE": "_bundle",
+    "BUNDLE_MEDIA_TYPES": "_bundle",
+    "Envelope": "_dsse",
+    "KeyPairFiles": "_keys",
+    "KeySigner": "_signer",
+    "PASSWORD_ENV_VARS": "_signer",
+    "PAYLOAD_TYPE_IN_TOTO": "_dsse",
+    "PasswordSource": "_signer",
+    "PrivateKey": "_keys",
+    "PublicKey": "_keys",
+    "STATEMENT_TYPE_V1": "_statement",
+    "Signature": "_dsse",
+    "Signer": "_signer",
+    "Statement": "_statement",
+    "Subject": "_statement",
+    "Verifier": "_signer",
+    "decrypt_private_key": "_keys",
+    "encrypt_private_key": "_keys",
+    "ephemeral_signer": "_signer",
+    "generate_key_pair": "_keys",
+    "key_hint": "_keys",
+    "load_private_key": "_keys",
+    "load_public_key": "_keys",
+    "load_signer": "_signer",
+    "make_statement": "_statement",
+    "pae": "_dsse",
+    "parse_envelope": "_dsse",
+    "parse_public_key": "_keys",
+    "parse_statement": "_statement",
+    "password_from_env": "_signer",
+    "public_key_pem": "_keys",
+    "sign_envelope": "_dsse",
+    "sign_statement": "_bundle",
+    "verify_bundle": "_bundle",
+    "verify_envelope": "_dsse",
+    "write_key_pair": "_keys",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.attest' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"bastion.attest.{module}"), name)
+
 
 __all__ = [
     "BUNDLE_MEDIA_TYPE",

@@ -23,7 +23,6 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TypeAlias
 
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bastion.attest._kind import KeyKind
 from bastion.attest._pem import pem_block, pem_encode
 from bastion.errors import InputError
 
@@ -55,11 +55,6 @@ _BOX_NONCE_SIZE = nacl.secret.SecretBox.NONCE_SIZE  # 24, boxNonceSize
 # refuse anything else, as it does (CheckParams), so a tampered file cannot make us burn CPU or memory.
 _WRITE_PARAMS = (32768, 8, 1)
 _ACCEPTED_PARAMS = frozenset({(32768, 8, 1), (65536, 8, 1), (131072, 8, 1)})
-
-
-class KeyKind(StrEnum):
-    ecdsa_p256 = "ecdsa-p256"
-    ed25519 = "ed25519"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from bastion.attest._keys import (
-    KeyKind,
     PrivateKey,
     PublicKey,
     generate_key_pair,
@@ -26,6 +25,7 @@ from bastion.attest._keys import (
     load_private_key,
     load_public_key,
 )
+from bastion.attest._kind import KeyKind
 from bastion.errors import InputError
 
 PasswordSource = Callable[[], bytes]

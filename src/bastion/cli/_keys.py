@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bastion.attest import KeyKind, generate_key_pair, password_from_env, write_key_pair
+from bastion.attest import KeyKind
 from bastion.cli._console import info, is_interactive, stdout
 from bastion.errors import InputError
 
@@ -15,6 +15,8 @@ from bastion.errors import InputError
 def read_password(*, confirm: bool) -> bytes:
     """BASTION_PASSWORD, else COSIGN_PASSWORD, else a hidden prompt on a terminal (typed twice when
     ``confirm``); without a terminal and without either variable, a clear error instead of a hang."""
+    from bastion.attest import password_from_env
+
     from_env = password_from_env()
     if from_env is not None:
         return from_env
@@ -46,6 +48,8 @@ def keygen_command(
     The password is read from BASTION_PASSWORD, else COSIGN_PASSWORD, else asked for twice.
     Prints the public key's path.
     """
+    from bastion.attest import generate_key_pair, write_key_pair
+
     files = write_key_pair(
         generate_key_pair(kind), output_key_prefix, lambda: read_password(confirm=True), overwrite=force
     )

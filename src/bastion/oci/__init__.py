@@ -6,7 +6,8 @@ written is deterministic: sorted tar entries with numeric owners and clamped mti
 timestamp or name, and JSON documents in one canonical serialisation (:func:`canonical_json`).
 """
 
-from bastion.oci._auth import AuthenticationError, Credentials
+from typing import TYPE_CHECKING, Any
+
 from bastion.oci._export import export_docker_archive, export_oci_dir
 from bastion.oci._files import BlobWriter
 from bastion.oci._image import put_image, put_index, select_manifest
@@ -37,10 +38,36 @@ from bastion.oci._model import (
     rfc3339,
 )
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
-from bastion.oci._referrers import fallback_tag
-from bastion.oci._registry import RegistryClient
 from bastion.oci._store import Store, check_ref
-from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_image
+
+if TYPE_CHECKING:
+    from bastion.oci._auth import AuthenticationError, Credentials
+    from bastion.oci._referrers import fallback_tag
+    from bastion.oci._registry import RegistryClient
+    from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_image
+
+# The registry client is loaded on first use (PEP 562): it imports httpx, which a local build or
+# scan never needs, and every command's start-up would pay for it.
+_LAZY = {
+    "AuthenticationError": "_auth",
+    "Credentials": "_auth",
+    "fallback_tag": "_referrers",
+    "RegistryClient": "_registry",
+    "TransferStats": "_transfer",
+    "copy_image": "_transfer",
+    "pull_image": "_transfer",
+    "push_image": "_transfer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.oci' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"bastion.oci.{module}"), name)
+
 
 __all__ = [
     "ANNOTATION_CREATED",
