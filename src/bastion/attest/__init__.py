@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bastion.attest._kind import KeyKind
 
 if TYPE_CHECKING:
-    from bastion.attest._bundle import BUNDLE_MEDIA_TYPE, BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
+    from bastion.attest._bundle import BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
     from bastion.attest._dsse import (
         PAYLOAD_TYPE_IN_TOTO,
         Envelope,
@@ -39,6 +39,17 @@ if TYPE_CHECKING:
         public_key_pem,
         write_key_pair,
     )
+    from bastion.attest._oci import (
+        BUNDLE_MEDIA_TYPE,
+        AttachedBundle,
+        attach_bundle,
+        bundle_key_hint,
+        bundle_manifest,
+        pem_key_hint,
+        stored_bundles,
+    )
+    from bastion.attest._provenance import PREDICATE_TYPE as PROVENANCE_PREDICATE_TYPE
+    from bastion.attest._provenance import BuildRecord, Dependency, provenance
     from bastion.attest._signer import (
         PASSWORD_ENV_VARS,
         KeySigner,
@@ -60,7 +71,17 @@ if TYPE_CHECKING:
 # Loaded on first use (PEP 562): cryptography and PyNaCl take a tenth of a second to import, which
 # commands that neither sign nor verify should not pay.
 _LAZY = {
-    "BUNDLE_MEDIA_TYPE": "_bundle",
+    "AttachedBundle": "_oci",
+    "attach_bundle": "_oci",
+    "bundle_manifest": "_oci",
+    "stored_bundles": "_oci",
+    "bundle_key_hint": "_oci",
+    "pem_key_hint": "_oci",
+    "BuildRecord": "_provenance",
+    "Dependency": "_provenance",
+    "PROVENANCE_PREDICATE_TYPE": "_provenance",
+    "provenance": "_provenance",
+    "BUNDLE_MEDIA_TYPE": "_oci",
     "BUNDLE_MEDIA_TYPES": "_bundle",
     "Envelope": "_dsse",
     "KeyPairFiles": "_keys",
@@ -105,6 +126,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'bastion.attest' has no attribute {name!r}")
     import importlib
 
+    if name == "PROVENANCE_PREDICATE_TYPE":
+        name = "PREDICATE_TYPE"
     return getattr(importlib.import_module(f"bastion.attest.{module}"), name)
 
 
@@ -113,7 +136,11 @@ __all__ = [
     "BUNDLE_MEDIA_TYPES",
     "PASSWORD_ENV_VARS",
     "PAYLOAD_TYPE_IN_TOTO",
+    "PROVENANCE_PREDICATE_TYPE",
     "STATEMENT_TYPE_V1",
+    "AttachedBundle",
+    "BuildRecord",
+    "Dependency",
     "Envelope",
     "KeyKind",
     "KeyPairFiles",
@@ -126,6 +153,9 @@ __all__ = [
     "Statement",
     "Subject",
     "Verifier",
+    "attach_bundle",
+    "bundle_key_hint",
+    "bundle_manifest",
     "decrypt_private_key",
     "encrypt_private_key",
     "ephemeral_signer",
@@ -140,9 +170,12 @@ __all__ = [
     "parse_public_key",
     "parse_statement",
     "password_from_env",
+    "pem_key_hint",
+    "provenance",
     "public_key_pem",
     "sign_envelope",
     "sign_statement",
+    "stored_bundles",
     "verify_bundle",
     "verify_envelope",
     "write_key_pair",

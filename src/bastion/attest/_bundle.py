@@ -25,11 +25,11 @@ from bastion.attest._dsse import (
     verify_envelope,
 )
 from bastion.attest._keys import key_hint
+from bastion.attest._oci import BUNDLE_MEDIA_TYPE
 from bastion.attest._signer import Signer, Verifier
 from bastion.attest._statement import Statement, parse_statement
 from bastion.errors import InputError, VerificationFailed
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 # Every bundle version we can read: 0.1 and 0.2 name the version in a parameter, 0.3 in the subtype
 # (protobuf-specs: "application/vnd.dev.sigstore.bundle+json;version=0.3" is also accepted for 0.3).
 BUNDLE_MEDIA_TYPES = frozenset(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +23,16 @@ from typing import TYPE_CHECKING
 
 from bastion import __version__
 from bastion._progress import Progress, Silent
+from bastion.attest._provenance import BuildRecord, Dependency, dependencies_from
+from bastion.build._attest import BuildSigner, attest_platform
+from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode
-from bastion.lock import LockedPackage, LockedPlatform, fetch_packages, lock_path, plan, write_lock
+from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, lock_path, plan, write_lock
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
@@ -45,6 +49,7 @@ from bastion.oci import (
 if TYPE_CHECKING:
     from bastion.build._assemble import Rootfs
     from bastion.build._imagetest import ImageCheck
+    from bastion.sbom import Sbom
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -83,14 +88,21 @@ def build(
     platforms: Sequence[str] | None = None,
     run_tests: bool = True,
     use_cache: bool = True,
+    attest: bool = True,
+    key: str | None = None,
     progress: Progress | None = None,
 ) -> list[BuiltVariant]:
     """Build the chosen variants and platforms of ``definition`` into the local store and tag them.
 
     With ``use_cache`` a platform image whose recipe was built before (and is still whole in the
-    store, and passed the same tests) is taken as it is (:mod:`bastion.build._cache`).
+    store, and passed the same tests) is taken as it is (:mod:`bastion.build._cache`). With
+    ``attest`` each platform image gets signed SBOM and provenance attestations, signed with ``key``
+    (a key reference) or the local default key (:mod:`bastion.build._attest`).
     """
     progress = progress or Silent()
+    started = attest_now()
+    invocation = str(uuid.uuid4())
+    signer = BuildSigner(key, settings, progress) if attest else None
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
@@ -115,11 +127,14 @@ def build(
         variant = definition.variant(name)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
         os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
-        built = [
-            _build_platform(
+        chosen_platforms = tuple(platforms or variant.platforms)
+        built = []
+        for platform in chosen_platforms:
+            locked_platform = lock.platform(name, platform)
+            result, sbom = _build_platform(
                 variant,
                 platform,
-                lock.platform(name, platform),
+                locked_platform,
                 debs,
                 store,
                 settings,
@@ -129,8 +144,29 @@ def build(
                 cache,
                 progress,
             )
-            for platform in (platforms or variant.platforms)
-        ]
+            if signer is not None:
+                record = BuildRecord(
+                    definition=definition.path,
+                    variant=name,
+                    platforms=chosen_platforms,
+                    platform=platform,
+                    locked=locked,
+                    source_date_epoch=epoch,
+                    dependencies=_dependencies(lock, locked_platform),
+                    invocation_id=invocation,
+                    started_on=started,
+                    finished_on=attest_now(),
+                )
+                reference = f"{variant.image}@{result.manifest.digest}"
+                attest_platform(
+                    store,
+                    result.manifest,
+                    name=variant.image,
+                    signer=signer,
+                    record=record,
+                    sbom=_sbom_source(sbom, reference, settings),
+                )
+            built.append(result)
         index = put_index(store, [b.manifest for b in built])
         references = tuple(f"{variant.image}:{tag}" for tag in variant.tags)
         for ref in references:
@@ -151,17 +187,18 @@ def _build_platform(
     run_tests: bool,
     cache: BuildCache | None,
     progress: Progress,
-) -> BuiltPlatform:
+) -> tuple[BuiltPlatform, Sbom | None]:
+    """One platform image, and its SBOM when it was assembled now (None when taken from the cache)."""
     tests = _tests_for(variant, platform, progress) if run_tests else ()
     key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release)
     tested = tests_digest(tests) if tests else None
     if cache is not None and (hit := cache.get(key, tests=tested)) is not None:
-        return BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
+        return BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True), None
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, assemble
     from bastion.build._layers import plan_layers
     from bastion.build._sbom import build_sbom, embedded_path
-    from bastion.sbom import to_spdx
+    from bastion.sbom import image_purl, to_spdx
 
     packages = [
         PackageInput(p.name, p.version, p.architecture, p.source, p.source_version, debs[p.sha256], p.sha256)
@@ -172,11 +209,13 @@ def _build_platform(
     work.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{variant.name}-", dir=work) as tmp:
         task = progress.task(f"Assembling {variant.image} {variant.name} {platform}", total=None)
+        sboms: list[Sbom] = []
 
         def embed_sbom(tree: Rootfs) -> list[tuple[str, bytes, str]]:
             sbom = build_sbom(
                 tree, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
             )
+            sboms.append(sbom)
             return [(embedded_path(), to_spdx(sbom), "the build-time SPDX SBOM of this image (Bastion)")]
 
         rootfs = assemble(
@@ -209,7 +248,33 @@ def _build_platform(
     built = BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
     if cache is not None:
         cache.put(key, CachedPlatform(manifest, built.packages, built.layers, built.removed, tested))
-    return built
+    # The attested SBOM names the image by digest, which the embedded copy cannot.
+    (sbom,) = sboms
+    sbom.manifest_digest = manifest.digest
+    sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
+    return built, sbom
+
+
+def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:
+    """The SBOM of a platform image: the one assembly made, or (for an image reused from the store)
+    a scan of the stored image, which completes itself from the SBOM embedded in it."""
+
+    def get() -> Sbom:
+        from bastion.sbom import scan_image
+
+        return sbom or scan_image(reference, settings)
+
+    return get
+
+
+def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, ...]:
+    """What the build read, by digest: every .deb, and each signed InRelease it was resolved from."""
+    items: list[tuple[str, str, str | None]] = [(p.url, p.sha256, p.name) for p in locked.packages]
+    items += [
+        (f"{s.repository.rstrip('/')}/dists/{s.suite}/InRelease", s.inrelease_sha256, None)
+        for s in lock.suites
+    ]
+    return dependencies_from(items)
 
 
 def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[ImageCheck, ...]:

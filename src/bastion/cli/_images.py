@@ -46,8 +46,21 @@ def build_command(
             help="Assemble and write every image even when the same recipe was built into the store before.",
         ),
     ] = False,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="Sign attestations with this key (a cosign-format key file, file://PATH). "
+            "Default: BASTION_HOME/keys/bastion.key, created on first use.",
+        ),
+    ] = None,
+    no_attest: Annotated[
+        bool, typer.Option("--no-attest", help="Attach no signed SBOM or provenance to the images.")
+    ] = False,
 ) -> None:
-    """Build DEFINITION's variants into the local store and tag them; prints one line per variant."""
+    """Build DEFINITION's variants into the local store and tag them; prints one line per variant.
+
+    Each platform image gets signed attestations (SPDX and CycloneDX SBOMs, SLSA provenance)."""
     settings = Settings.from_env()
     spec = load_definition(definition)
     with RichProgress() as progress:
@@ -59,6 +72,8 @@ def build_command(
             platforms=split_platforms(platform),
             run_tests=not skip_tests,
             use_cache=not no_cache,
+            attest=not no_attest,
+            key=key,
             progress=progress,
         )
     if output is BuildFormat.json:

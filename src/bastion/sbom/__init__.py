@@ -13,7 +13,7 @@ from bastion.sbom._cyclonedx import to_cyclonedx
 from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
-from bastion.sbom._scan import scan, scan_image
+from bastion.sbom._scan import image_purl, scan, scan_image
 from bastion.sbom._spdx import to_spdx
 from bastion.sbom._table import render_table
 
@@ -30,6 +30,7 @@ __all__ = [
     "SbomFile",
     "compare",
     "complete_from_embedded",
+    "image_purl",
     "parse_copyright",
     "render_comparison_markdown",
     "render_comparison_text",

@@ -13,7 +13,7 @@ from bastion.image import ImageTarget, open_target
 from bastion.sbom._catalog import CATALOGERS, Cataloger, drop_owned, os_release
 from bastion.sbom._model import Package, Sbom
 
-__all__ = ["scan", "scan_image"]
+__all__ = ["image_purl", "scan", "scan_image"]
 
 
 def scan(target: ImageTarget, *, catalogers: Sequence[Cataloger] = CATALOGERS) -> Sbom:
@@ -56,15 +56,18 @@ def _merge(packages: list[Package]) -> list[Package]:
 
 
 def _root_purl(target: ImageTarget) -> str | None:
-    """``pkg:oci/<name>@<manifest digest>?repository_url=<repository>&arch=<arch>`` (purl spec, ``oci``
-    type), when the image has a manifest digest and a repository name."""
     if target.manifest_digest is None or not target.repository:
         return None
-    qualifiers = {"repository_url": target.repository}
-    if target.platform:
-        qualifiers["arch"] = target.platform.split("/")[1]
-    name = target.repository.rsplit("/", 1)[-1]
-    return PackageURL("oci", None, name, target.manifest_digest, qualifiers).to_string()
+    return image_purl(target.repository, target.manifest_digest, target.platform)
+
+
+def image_purl(repository: str, digest: str, platform: str | None) -> str:
+    """``pkg:oci/<name>@<manifest digest>?arch=<arch>&repository_url=<repository>`` (purl spec,
+    ``oci`` type)."""
+    qualifiers = {"repository_url": repository}
+    if platform:
+        qualifiers["arch"] = platform.split("/")[1]
+    return PackageURL("oci", None, repository.rsplit("/", 1)[-1], digest, qualifiers).to_string()
 
 
 def scan_image(reference: str, settings: Settings, *, platform: str | None = None) -> Sbom:

@@ -1,0 +1,122 @@
+"""Signed attestations a build attaches to each platform image: the SBOM (SPDX 2.3 and CycloneDX
+1.6) and SLSA v1 provenance, each an in-toto statement in a Sigstore bundle, stored as an OCI 1.1
+artifact whose ``subject`` is the platform manifest (:mod:`bastion.attest._oci`).
+
+Without ``--key`` the build signs with a local key, ``BASTION_HOME/keys/bastion.key``, made on first
+use (with a warning naming its public key, which is what consumers must be given), encrypted with
+``BASTION_PASSWORD`` (or ``COSIGN_PASSWORD``), else with the empty password as cosign allows.
+
+A rebuild of an unchanged image finds its attestations signed by the same key already attached and
+signs nothing: the key's hint comes from the public key file, so the private key is not even
+decrypted (scrypt is slow on purpose).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bastion._progress import Progress
+from bastion.attest._oci import attach_bundle, bundle_key_hint, pem_key_hint, stored_bundles
+from bastion.attest._provenance import PREDICATE_TYPE as PROVENANCE
+from bastion.attest._provenance import BuildRecord, provenance
+from bastion.config import Settings
+from bastion.oci import Descriptor, Store
+
+if TYPE_CHECKING:
+    from bastion.attest import Signer
+    from bastion.sbom import Sbom
+
+SPDX = "https://spdx.dev/Document"
+CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
+BUILD_PREDICATES = (SPDX, CYCLONEDX, PROVENANCE)
+
+
+class BuildSigner:
+    """The key a build signs with, loaded (and decrypted) only when something must be signed."""
+
+    def __init__(self, key: str | None, settings: Settings, progress: Progress) -> None:
+        self._ref = key
+        self._signer: Signer | None = None
+        self._hint: str | None = None
+        if key is None:
+            path = settings.home / "keys" / "bastion.key"
+            if not path.is_file():
+                from bastion.attest import KeyKind, generate_key_pair, write_key_pair
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                files = write_key_pair(generate_key_pair(KeyKind.ecdsa_p256), path.with_suffix(""), _password)
+                progress.warn(
+                    f"no --key given: created the signing key {files.private}; give consumers "
+                    f"{files.public} to verify this image's attestations"
+                )
+            self._ref = str(path)
+            public = path.with_suffix(".pub")
+            if public.is_file():
+                self._hint = pem_key_hint(public.read_bytes()) or None
+
+    @property
+    def hint(self) -> str:
+        if self._hint is None:
+            self._hint = self.signer().key_id
+        return self._hint
+
+    def signer(self) -> Signer:
+        if self._signer is None:
+            from bastion.attest import load_signer
+
+            assert self._ref is not None
+            self._signer = load_signer(self._ref, _password)
+        return self._signer
+
+
+def _password() -> bytes:
+    from bastion.attest import password_from_env
+
+    return password_from_env() or b""
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def attest_platform(
+    store: Store,
+    manifest: Descriptor,
+    *,
+    name: str,
+    signer: BuildSigner,
+    record: BuildRecord,
+    sbom: Callable[[], Sbom],
+) -> list[Descriptor]:
+    """Attach what :data:`BUILD_PREDICATES` lists to ``manifest``, signed by ``signer``; a predicate
+    already attached with this key (a rebuild of the same image) is not attached again."""
+    have = {
+        b.predicate_type
+        for b in stored_bundles(store, manifest.digest)
+        if bundle_key_hint(b.bundle) == signer.hint
+    }
+    missing = [p for p in BUILD_PREDICATES if p not in have]
+    if not missing:
+        return []
+    from bastion.attest import Subject, make_statement, sign_statement
+    from bastion.sbom import to_cyclonedx, to_spdx
+
+    created = now()
+    attached = []
+    document: Sbom | None = None
+    for predicate_type in missing:
+        if predicate_type == PROVENANCE:
+            predicate = provenance(record)
+        else:
+            document = document or sbom()
+            data = to_spdx(document) if predicate_type == SPDX else to_cyclonedx(document)
+            predicate = json.loads(data)
+        statement = make_statement([Subject.for_digest(name, manifest.digest)], predicate_type, predicate)
+        bundle = sign_statement(statement, signer.signer())
+        attached.append(
+            attach_bundle(store, manifest, bundle, predicate_type=predicate_type, created=created)
+        )
+    return attached
