@@ -124,10 +124,14 @@ def test_a_dist_info_a_deb_installed_is_the_deb_but_a_vendored_copy_is_reported(
     assert keys == sorted(keys)
 
 
-def test_npm_packages_under_node_modules_only(tmp_path: Path) -> None:
+def test_npm_packages_under_node_modules_and_installed_projects(tmp_path: Path) -> None:
     root = tmp_path / "root"
     app = "/srv/app"
     write(root, f"{app}/package.json", json.dumps({"name": "my-app", "version": "1.0.0"}))
+    # A package.json with no node_modules or package-lock.json beside it is not an installed project.
+    write(
+        root, "/usr/share/doc/example/package.json", json.dumps({"name": "not-installed", "version": "1.0.0"})
+    )
     write(
         root,
         f"{app}/node_modules/lodash/package.json",
@@ -144,7 +148,12 @@ def test_npm_packages_under_node_modules_only(tmp_path: Path) -> None:
     write(root, f"{app}/node_modules/badjson/package.json", "{not json")
     with open_fs(root, tmp_path) as target:
         found = {(p.name, p.version): p for p in NpmCataloger().catalog(target)}
-    assert set(found) == {("lodash", "4.17.21"), ("@babel/core", "7.24.0"), ("semver", "6.3.1")}
+    assert set(found) == {
+        ("my-app", "1.0.0"),
+        ("lodash", "4.17.21"),
+        ("@babel/core", "7.24.0"),
+        ("semver", "6.3.1"),
+    }
     babel = found[("@babel/core", "7.24.0")]
     assert babel.purl == "pkg:npm/%40babel/core@7.24.0" and babel.namespace == "babel"
     assert babel.supplier == "The Babel Team <team@babeljs.io>"

@@ -140,3 +140,14 @@ def test_real_copyrights_make_a_valid_document(copyrights: dict[str, str]) -> No
     names = [item["license"].get("id") or item["license"]["name"] for item in libc["licenses"]]
     assert names == ["GPL-2.0-or-later", "LGPL-2.1-or-later", "LicenseRef-libc6-free-text"]
     assert libc["licenses"][2]["license"]["text"]["content"] == copyrights["libc6"].strip()
+
+
+@pytest.mark.parametrize("supplier", ["Wes", "Wes <azer>", "<azer>", "a@b", "Name <a@b.example>"])
+def test_supplier_that_is_not_an_address_still_makes_valid_documents(supplier: str) -> None:
+    """Seen in real npm packages ("author": "Wes <azer>"): a name must not become an email field."""
+    from bastion.sbom import to_spdx
+
+    sbom = sample_sbom()
+    sbom.packages[0].supplier = supplier
+    valid(to_cyclonedx(sbom))
+    to_spdx(sbom)  # validates itself, raising InternalError if invalid

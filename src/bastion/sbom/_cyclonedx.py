@@ -14,6 +14,7 @@ occurrence).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -67,10 +68,16 @@ def _timestamp(sbom: Sbom) -> datetime:
     return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
+# What CycloneDX's idn-email format accepts in practice: one @, a dot in the domain, no spaces.
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+
+
 def _supplier(text: str | None) -> OrganizationalEntity | None:
     if not text or not text.strip():
         return None
     name, mail = parseaddr(text)
+    if not _EMAIL.fullmatch(mail):
+        mail = ""  # parseaddr("Wes") gives ("", "Wes"): a name, not an address
     name = name or text.strip()
     contact = OrganizationalContact(name=name, email=mail) if mail else None
     return OrganizationalEntity(name=name, contacts=[contact] if contact else None)

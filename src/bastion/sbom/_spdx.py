@@ -92,6 +92,9 @@ def _created(sbom: Sbom) -> datetime:
     return created.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+
+
 def _actor(supplier: str | None) -> Actor | SpdxNoAssertion:
     """``Name <mail>`` -> a Person or Organization (clause 7.5); NOASSERTION when absent."""
     if not supplier or not supplier.strip():
@@ -99,6 +102,8 @@ def _actor(supplier: str | None) -> Actor | SpdxNoAssertion:
     name, mail = parseaddr(supplier)
     if not name:
         name, mail = (supplier.strip(), "") if "@" not in supplier else (mail, mail)
+    if mail and not _EMAIL.fullmatch(mail):
+        mail = ""  # parseaddr("Wes") gives ("", "Wes"): a name, not an address
     kind = ActorType.ORGANIZATION if _ORGANISATION.search(name) or "lists." in mail else ActorType.PERSON
     return Actor(kind, name.strip(), mail or None)
 

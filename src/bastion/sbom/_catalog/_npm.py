@@ -1,8 +1,10 @@
 """npm packages: the ``package.json`` at the root of each package directory under a ``node_modules``
 directory (``node_modules/<name>/package.json``, ``node_modules/@scope/<name>/package.json``), at any
 depth of nesting. A ``package.json`` deeper inside a package (``dist/esm/package.json`` module markers,
-test fixtures) is not a package of the image, and neither is a project's own ``package.json`` outside
-``node_modules``. One without both ``name`` and ``version`` is skipped.
+test fixtures) is not a package of the image. A project's own ``package.json`` outside
+``node_modules`` is reported only when it is an installed npm project: its directory holds a
+``node_modules`` directory or a ``package-lock.json`` (the application whose dependencies those are;
+Syft reports it too). One without both ``name`` and ``version`` is skipped.
 
 purl (purl spec ``npm`` type): the scope is the namespace, ``pkg:npm/%40babel/core@7.24.0``. Licences
 where clear: ``license`` as an SPDX expression, or the legacy ``license: {type}`` / ``licenses: [{type}]``.
@@ -30,6 +32,16 @@ def _is_package_root(path: str) -> bool:
     return len(parts) >= 5 and parts[-4] == "node_modules" and parts[-3].startswith("@")
 
 
+def _is_project_root(target: ImageTarget, path: str) -> bool:
+    if "/node_modules/" in path:
+        return False
+    directory = path.rpartition("/")[0]
+    modules = target.files.get(f"{directory}/node_modules")
+    return (modules is not None and modules.kind is FileKind.DIRECTORY) or (
+        f"{directory}/package-lock.json" in target.files
+    )
+
+
 class NpmCataloger:
     name = NAME
 
@@ -38,7 +50,7 @@ class NpmCataloger:
         for info in target.walk():
             if info.kind is not FileKind.FILE or not info.path.endswith("/" + _MANIFEST):
                 continue
-            if not _is_package_root(info.path):
+            if not _is_package_root(info.path) and not _is_project_root(target, info.path):
                 continue
             package = _package(target, info.path)
             if package is not None:
