@@ -78,6 +78,12 @@ class VerificationFailed(BastionError):
     exit_code = ExitCode.FINDINGS
 
 
+class FindingsFound(BastionError):
+    """Findings the user asked to fail on (``--exit-code``) remain."""
+
+    exit_code = ExitCode.FINDINGS
+
+
 class InternalError(BastionError):
     """Bastion cannot go on: a bug or a missing tool."""
 

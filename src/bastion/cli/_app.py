@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _compliance, _images, _keys, _sbom, _supply
+from bastion.cli import _compliance, _images, _keys, _sbom, _supply, _vuln
 
 app = typer.Typer(
     name="bastion",
@@ -38,3 +38,4 @@ _images.register(app)
 _sbom.register(app)
 _compliance.register(app)
 _keys.register(app)
+_vuln.register(app)

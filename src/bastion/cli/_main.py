@@ -19,9 +19,12 @@ from bastion.errors import BastionError, ExitCode
 def main(argv: Sequence[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
-        command.main(
+        # With standalone_mode=False click returns (not raises) the code of a typer.Exit.
+        returned = command.main(
             args=list(argv) if argv is not None else None, prog_name="bastion", standalone_mode=False
         )
+        if isinstance(returned, int) and returned != 0:
+            sys.exit(returned)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):

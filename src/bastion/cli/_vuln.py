@@ -1,0 +1,259 @@
+"""``bastion db import|update|status``, ``bastion cves`` and ``bastion vex``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bastion.cli._console import info, stderr, stdout
+from bastion.config import Settings
+from bastion.errors import ExitCode, FindingsFound
+
+if TYPE_CHECKING:
+    from bastion.vex import VexDocument
+    from bastion.vuln import ImportCounts, ScanResult
+
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        help="A local store name, oci-dir://PATH[:TAG], docker-archive://FILE.tar, fs://DIR or sbom://FILE "
+        "(SPDX 2.3 or CycloneDX 1.6 JSON).",
+        show_default=False,
+    ),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="Platform of a multi-platform image (default: the host's).")
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
+]
+
+
+class CvesFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    markdown = "markdown"
+    cyclonedx_vex = "cyclonedx-vex"
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+db_app = typer.Typer(help="The vulnerability database: import files, update from the feeds, show status.",
+                     no_args_is_help=True)  # fmt: skip
+
+
+@db_app.command("import")
+def db_import(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="OSV records (JSON/YAML, directories, all.zip), the Debian tracker JSON, the KEV JSON."
+        ),
+    ],
+) -> None:
+    """Load vulnerability data, recognised by content, in one transaction (re-import replaces changed records)."""
+    from bastion.vuln import import_paths, open_database
+
+    database = open_database(Settings.from_env().home)
+    report = import_paths(database, paths)
+    _print_report(report)
+
+
+def _print_report(report: ImportCounts) -> None:
+    info(
+        f"imported {report.imported} records ({report.added} new, {report.replaced} replaced, "
+        f"{report.unchanged} unchanged), {report.withdrawn} withdrawn, {report.kev} KEV entries, "
+        f"{report.skipped} skipped"
+    )
+    for reason in report.reasons:
+        info(f"  skipped: {reason}")
+
+
+@db_app.command("update")
+def db_update() -> None:
+    """Download the configured feeds (only what changed: ETag / If-Modified-Since) and import them."""
+    from bastion.vuln import load_config, open_database, update
+
+    settings = Settings.from_env()
+    config = load_config(settings.home)
+    result = update(open_database(settings.home), config, settings.cache_dir / "vuln")
+    for feed in result.feeds:
+        info(f"{feed.status:>10}  {feed.url}" + (f" ({feed.size} bytes)" if feed.size else ""))
+    if result.report is not None:
+        _print_report(result.report)
+
+
+@db_app.command("status")
+def db_status(
+    output_format: Annotated[
+        StatusFormat, typer.Option("--format", help="Output format.")
+    ] = StatusFormat.table,
+) -> None:
+    """Sources, record counts and age of the vulnerability database."""
+    from bastion.vuln import database_path, load_config, open_database
+    from bastion.vuln._update import stale_sources
+
+    settings = Settings.from_env()
+    path = database_path(settings.home)
+    if not path.exists():
+        info(f"no vulnerability database at {path}: run `bastion db import` or `bastion db update`")
+        raise typer.Exit(ExitCode.OK)
+    database = open_database(settings.home)
+    sources = database.sources()
+    ecosystems = database.counts_by_ecosystem()
+    if output_format is StatusFormat.json:
+        data = {"path": str(path), "sources": [vars(s) for s in sources], "affected_by_ecosystem": ecosystems}
+        stdout.print(json.dumps(data, indent=2), markup=False)
+        return
+    now = datetime.now(UTC)
+    for source in sources:
+        imported = datetime.fromisoformat(source.imported_at.replace("Z", "+00:00"))
+        age = (now - imported).total_seconds() / 3600
+        stdout.print(f"{source.name:<16} {source.records:>9} records  imported {source.imported_at} ({age:.1f} h ago)  {source.location}", markup=False, highlight=False)  # fmt: skip
+    for ecosystem, count in ecosystems.items():
+        stdout.print(f"  {ecosystem:<14} {count:>9} affected entries", markup=False, highlight=False)
+    for warning in stale_sources(database, load_config(settings.home).max_age_hours):
+        stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
+
+
+def cves_command(
+    image: ImageArg,
+    vex: Annotated[
+        list[Path] | None,
+        typer.Option("--vex", help="OpenVEX or CycloneDX VEX document (repeatable).", show_default=False),
+    ] = None,
+    output_format: Annotated[CvesFormat, typer.Option("--format", help="Output format.")] = CvesFormat.table,
+    only_fixed: Annotated[
+        bool, typer.Option("--only-fixed", help="Only findings with a fixed version.")
+    ] = False,
+    only_unfixed: Annotated[bool, typer.Option("--only-unfixed", help="Only findings with no fix.")] = False,
+    only_severity: Annotated[
+        str | None,
+        typer.Option("--only-severity", help="Comma-separated: critical,high,medium,low,negligible,unknown."),
+    ] = None,
+    only_kev: Annotated[
+        bool, typer.Option("--only-kev", help="Only known exploited vulnerabilities (CISA KEV).")
+    ] = False,
+    show_suppressed: Annotated[
+        bool, typer.Option("--show-suppressed", help="Also list findings VEX suppressed.")
+    ] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when findings remain (after VEX and filters).")
+    ] = False,
+    output: OutputOpt = None,
+    platform: PlatformOpt = None,
+) -> None:
+    """Known vulnerabilities in IMAGE, with Debian's own verdicts, VEX applied."""
+    from bastion.vuln import Severity, filter_result, load_config, load_sbom, require_database, scan_sbom
+
+    if only_fixed and only_unfixed:
+        raise typer.BadParameter("--only-fixed and --only-unfixed exclude each other")
+    severities: set[Severity] = set()
+    for word in (only_severity or "").split(","):
+        if word.strip():
+            try:
+                severities.add(Severity(word.strip().lower()))
+            except ValueError:
+                raise typer.BadParameter(
+                    f"unknown severity {word.strip()!r}", param_hint="--only-severity"
+                ) from None
+    settings = Settings.from_env()
+    documents = _load_vex(vex or [])  # bad VEX is refused before the (slower) scan
+    database = require_database(settings)
+    result = scan_sbom(load_sbom(image, settings, platform=platform), database,
+                       max_age_hours=load_config(settings.home).max_age_hours)  # fmt: skip
+    if documents:
+        from bastion.vex import apply_vex
+
+        result = apply_vex(result, documents)
+    result = filter_result(
+        result, only_fixed=only_fixed, only_unfixed=only_unfixed, severities=severities, only_kev=only_kev
+    )
+    for warning in result.warnings:
+        stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
+    _emit_result(result, output_format, output, show_suppressed)
+    info(f"{len(result.findings)} findings, {len(result.suppressed)} suppressed by VEX in {result.name}")
+    if exit_code and result.findings:
+        raise FindingsFound(f"{len(result.findings)} findings remain after VEX and filters (--exit-code)")
+
+
+def _load_vex(paths: list[Path]) -> list[VexDocument]:
+    if not paths:
+        return []
+    from bastion.vex import load_vex
+
+    return [load_vex(path, index=index) for index, path in enumerate(paths)]
+
+
+def _emit_result(
+    result: ScanResult, output_format: CvesFormat, output: Path | None, show_suppressed: bool
+) -> None:
+    from bastion.vuln import render_markdown, render_table, to_json, to_sarif
+
+    if output_format is CvesFormat.table:
+        if output is not None:
+            raise typer.BadParameter("a table is for the terminal; use --format json, sarif or markdown")
+        table = render_table(result, show_suppressed=show_suppressed)
+        table.expand = stdout.is_terminal
+        stdout.print(table)
+        return
+    if output_format is CvesFormat.json:
+        data = to_json(result)
+    elif output_format is CvesFormat.sarif:
+        data = to_sarif(result)
+    elif output_format is CvesFormat.markdown:
+        data = render_markdown(result, show_suppressed=show_suppressed).encode()
+    else:
+        from bastion.vex import to_cyclonedx_vex
+
+        data = to_cyclonedx_vex(result)
+    _write(data, output)
+
+
+def _write(data: bytes, output: Path | None) -> None:
+    if output is None:
+        out = typer.get_binary_stream("stdout")
+        out.write(data)
+        out.flush()
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(output)
+
+
+def vex_command(
+    image: ImageArg,
+    output: OutputOpt = None,
+    platform: PlatformOpt = None,
+    author: Annotated[str, typer.Option("--author", help="The document's author.")] = "Bastion",
+) -> None:
+    """An OpenVEX v0.2.0 document for IMAGE: fixed, affected (with the action), under investigation, not affected."""
+    from bastion.vex import generate_vex
+    from bastion.vuln import load_sbom, require_database, scan_sbom
+
+    settings = Settings.from_env()
+    database = require_database(settings)
+    result = scan_sbom(load_sbom(image, settings, platform=platform), database)
+    timestamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    document = generate_vex(result, timestamp=timestamp, author=author)
+    if document is None:
+        info(f"nothing to state for {result.name}: no known vulnerabilities in its packages")
+        return
+    _write(json.dumps(document, indent=2).encode() + b"\n", output)
+    info(f"{len(document['statements'])} statements for {result.name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.command("cves")(cves_command)
+    app.command("vex")(vex_command)

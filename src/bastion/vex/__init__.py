@@ -1,0 +1,41 @@
+"""VEX: OpenVEX v0.2.0 documents read and validated, applied to scans with documented precedence,
+generated for images, and exported as CycloneDX VEX.
+
+``openvex_json_schema.json`` beside this module is the OpenVEX v0.2.0 JSON schema from the openvex/spec
+repository, Apache License 2.0 (a format definition, shipped unchanged so validation needs no network).
+"""
+
+from bastion.vex._apply import ImageSubject, apply_vex, purl_matches
+from bastion.vex._cyclonedx import to_cyclonedx_vex
+from bastion.vex._generate import AuthoredStatement, generate_vex
+from bastion.vex._model import (
+    OPENVEX_CONTEXT,
+    Product,
+    Statement,
+    VexDocument,
+    VexStatus,
+    load_vex,
+    openvex_schema,
+    parse_cyclonedx_vex,
+    parse_openvex,
+    validate_openvex,
+)
+
+__all__ = [
+    "OPENVEX_CONTEXT",
+    "AuthoredStatement",
+    "ImageSubject",
+    "Product",
+    "Statement",
+    "VexDocument",
+    "VexStatus",
+    "apply_vex",
+    "generate_vex",
+    "load_vex",
+    "openvex_schema",
+    "parse_cyclonedx_vex",
+    "parse_openvex",
+    "purl_matches",
+    "to_cyclonedx_vex",
+    "validate_openvex",
+]

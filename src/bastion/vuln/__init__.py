@@ -1,0 +1,74 @@
+"""Vulnerabilities: the database (OSV, Debian security tracker, CISA KEV), version rules per
+ecosystem, matching an SBOM with Debian-accurate verdicts, and reports (table, JSON, SARIF, Markdown).
+
+Typical use::
+
+    database = require_database(settings)
+    result = scan_sbom(load_sbom("bastion/python:3.11", settings), database)
+"""
+
+from bastion.vuln._db import (
+    SCHEMA_VERSION,
+    ImportCounts,
+    SourceStatus,
+    SqlVulnDatabase,
+    VulnDatabase,
+    database_path,
+    open_database,
+)
+from bastion.vuln._import import import_paths
+from bastion.vuln._match import match_sbom
+from bastion.vuln._model import (
+    Cvss,
+    Finding,
+    FixedMatch,
+    PackageRef,
+    ScanResult,
+    Severity,
+    State,
+    Suppression,
+)
+from bastion.vuln._report import render_markdown, render_table, summary, to_json, to_sarif
+from bastion.vuln._scan import (
+    CVE_SCAN_PREDICATE_TYPE,
+    filter_result,
+    load_sbom,
+    require_database,
+    scan_attestations,
+    scan_sbom,
+)
+from bastion.vuln._update import VulnConfig, load_config, update
+
+__all__ = [
+    "CVE_SCAN_PREDICATE_TYPE",
+    "SCHEMA_VERSION",
+    "Cvss",
+    "Finding",
+    "FixedMatch",
+    "ImportCounts",
+    "PackageRef",
+    "ScanResult",
+    "Severity",
+    "SourceStatus",
+    "SqlVulnDatabase",
+    "State",
+    "Suppression",
+    "VulnConfig",
+    "VulnDatabase",
+    "database_path",
+    "filter_result",
+    "import_paths",
+    "load_config",
+    "load_sbom",
+    "match_sbom",
+    "open_database",
+    "render_markdown",
+    "render_table",
+    "require_database",
+    "scan_attestations",
+    "scan_sbom",
+    "summary",
+    "to_json",
+    "to_sarif",
+    "update",
+]

@@ -1,0 +1,298 @@
+"""Matching an SBOM against the database.
+
+* Debian packages are looked up by **source** package in the image's release (``distro=debian-12`` ->
+  ``Debian:12``) and compared with the source version under Debian's rules; the tracker's state for
+  that release is kept (see :mod:`bastion.vuln._model`). When the tracker has the CVE, its verdict is
+  the one used for Debian packages; OSV's Debian records fill in what the tracker does not cover.
+* Language packages are looked up by ecosystem and name (PyPI by PEP 503 name, npm with its scope,
+  Go by module path, Maven as ``group:artifact``) and evaluated against OSV ranges and ``versions``.
+* Records naming the same vulnerability (id or alias in common: CVE, GHSA, PYSEC, DSA, ...) become one
+  finding per package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bastion.sbom import Package, PackageType, Sbom
+from bastion.vuln._cvss import base_score, rating
+from bastion.vuln._db import AffectedHit, VulnDatabase
+from bastion.vuln._model import Cvss, Finding, FixedMatch, PackageRef, ScanResult, Severity, State
+from bastion.vuln._versions import VersionError, affected_by_ranges, compare, normalise_package, parse
+
+__all__ = ["match_sbom", "package_refs"]
+
+_URGENCY_SEVERITY = {"unimportant": Severity.NEGLIGIBLE, "low": Severity.LOW, "medium": Severity.MEDIUM,
+                     "high": Severity.HIGH}  # fmt: skip
+_DB_SEVERITY = {"low": Severity.LOW, "moderate": Severity.MEDIUM, "medium": Severity.MEDIUM,
+                "high": Severity.HIGH, "critical": Severity.CRITICAL}  # fmt: skip
+_ID_ORDER = ("CVE-", "GHSA-", "PYSEC-", "GO-", "RUSTSEC-", "DSA-", "DLA-")
+
+
+def _debian_ecosystem(sbom: Sbom, package: Package) -> str | None:
+    distro = sbom.distro or ""
+    if package.purl and "distro=" in package.purl:
+        distro = package.purl.split("distro=", 1)[1].split("&", 1)[0] or distro
+    name, _, number = distro.partition("-")
+    return f"Debian:{number}" if name == "debian" and number else None
+
+
+def package_refs(sbom: Sbom, warnings: list[str] | None = None) -> list[PackageRef]:
+    """The packages of ``sbom`` with the ecosystem and name each is matched by."""
+    refs: list[PackageRef] = []
+    unmatched_debian = 0
+    for package in sbom.packages:
+        ecosystem: str | None = None
+        key, version = package.name, package.version
+        if package.type is PackageType.DEB:
+            ecosystem = _debian_ecosystem(sbom, package)
+            key, version = package.source_name or package.name, package.source_version or package.version
+            if ecosystem is None:
+                unmatched_debian += 1
+                continue
+        elif package.type is PackageType.PYPI:
+            ecosystem, key = "PyPI", normalise_package("PyPI", package.name)
+        elif package.type is PackageType.NPM:
+            ecosystem = "npm"
+            key = f"@{package.namespace}/{package.name}" if package.namespace else package.name
+        elif package.type is PackageType.GOLANG:
+            ecosystem = "Go"
+            key = f"{package.namespace}/{package.name}" if package.namespace else package.name
+        elif package.type is PackageType.MAVEN:
+            ecosystem = "Maven"
+            key = f"{package.namespace}:{package.name}" if package.namespace else package.name
+        if ecosystem is None or not version:
+            continue
+        refs.append(
+            PackageRef(
+                str(package.type), package.name, package.version, package.purl, ecosystem, key, version
+            )
+        )
+    if unmatched_debian and warnings is not None:
+        warnings.append(
+            f"{unmatched_debian} Debian packages not matched: the image's Debian release is unknown"
+        )
+    return refs
+
+
+@dataclass
+class _Verdict:
+    ids: set[str]
+    tracker: bool
+    state: State | None  # None: the shipped version is fixed
+    fixed_version: str | None
+    urgency: str | None
+    note: str | None
+    summary: str
+    source: str
+
+
+def _tracker_verdict(ref: PackageRef, data: dict[str, str]) -> tuple[State | None, str | None] | None:
+    """Debian security tracker, data/json, one release of one source package."""
+    fixed = data.get("fixed_version")
+    if fixed == "0":
+        return None  # never affected in this release: no finding
+    status = data.get("status")
+    if status == "undetermined":
+        return State.UNDETERMINED, None
+    if fixed:
+        # resolved (or open with a fix already named): affected only below the fixed version
+        return (
+            (State.FIXED, fixed) if compare(ref.ecosystem, ref.matched_version, fixed) < 0 else (None, fixed)
+        )
+    if status == "resolved":
+        return None
+    urgency = (data.get("urgency") or "").rstrip("*")
+    reason = data.get("nodsa_reason") or ""
+    if reason == "postponed":
+        return State.POSTPONED, None
+    if reason == "ignored":
+        return State.IGNORED, None
+    if urgency == "end-of-life":
+        return State.END_OF_LIFE, None
+    if data.get("nodsa"):
+        return State.NO_DSA, None
+    if urgency == "unimportant":
+        return State.UNIMPORTANT, None
+    return State.OPEN, None
+
+
+def _osv_verdict(
+    ref: PackageRef, data: dict[str, object], warnings: set[str]
+) -> tuple[State | None, str | None] | None:
+    versions = data.get("versions") or []
+    ranges = data.get("ranges") or []
+    try:
+        parse(ref.ecosystem, ref.matched_version)
+    except VersionError:
+        warnings.add(
+            f"{ref.purl}: version {ref.matched_version!r} cannot be ordered; matched by exact versions only"
+        )
+        return (State.AFFECTED, None) if ref.matched_version in versions else None  # type: ignore[operator]
+    affected, fixed_versions, fixed_here = False, [], None
+    for events in ranges:  # type: ignore[attr-defined]
+        hit, fixed, here = affected_by_ranges(ref.ecosystem, ref.matched_version, events)
+        affected = affected or hit
+        fixed_here = fixed_here or here
+        if hit and fixed:
+            fixed_versions.append(fixed)
+    if not affected and isinstance(versions, list) and ref.matched_version in versions:
+        affected = True
+    if not affected:
+        return (None, fixed_here) if fixed_here else None
+    fixed_version = max(fixed_versions, key=lambda v: parse(ref.ecosystem, v)) if fixed_versions else None
+    debian = ref.ecosystem.startswith("Debian:")
+    if fixed_version:
+        return State.FIXED, fixed_version
+    return (State.OPEN if debian else State.AFFECTED), None
+
+
+def _merge(verdicts: list[_Verdict]) -> list[list[_Verdict]]:
+    """Groups of verdicts that share an id (union by alias)."""
+    groups: list[tuple[set[str], list[_Verdict]]] = []
+    for verdict in verdicts:
+        joined = [g for g in groups if g[0] & verdict.ids]
+        ids, members = set(verdict.ids), [verdict]
+        for group in joined:
+            ids |= group[0]
+            members += group[1]
+            groups.remove(group)
+        groups.append((ids, members))
+    return [members for _ids, members in groups]
+
+
+def _primary(ids: Iterable[str]) -> tuple[str, tuple[str, ...]]:
+    def order(ident: str) -> tuple[int, str]:
+        rank = next((i for i, prefix in enumerate(_ID_ORDER) if ident.startswith(prefix)), len(_ID_ORDER))
+        return rank, ident
+
+    ordered = sorted(set(ids), key=order)
+    return ordered[0], tuple(ordered[1:])
+
+
+def _severity(
+    ref: PackageRef, urgency: str | None, cvss: list[Cvss], db_severities: list[str]
+) -> tuple[Severity, str]:
+    if ref.ecosystem.startswith("Debian:") and urgency in _URGENCY_SEVERITY:
+        return _URGENCY_SEVERITY[urgency], "debian"  # Debian's urgency first, never NVD's
+    scores = [item.score for item in cvss if item.score is not None]
+    if scores:
+        label = rating(max(scores))
+        return (Severity(label) if label != "none" else Severity.NEGLIGIBLE), "cvss"
+    for value in db_severities:
+        if value.lower() in _DB_SEVERITY:
+            return _DB_SEVERITY[value.lower()], "advisory"
+    return Severity.UNKNOWN, "none"
+
+
+def match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
+    """Every finding for ``sbom`` (before VEX), plus the vulnerabilities its versions already fix."""
+    result = ScanResult(sbom.name, sbom.root_purl, sbom.manifest_digest, sbom.platform, sbom.distro)
+    refs = package_refs(sbom, result.warnings)
+    result.packages = refs
+    by_key: dict[tuple[str, str], list[PackageRef]] = {}
+    for ref in refs:
+        by_key.setdefault((ref.ecosystem, ref.key), []).append(ref)
+    wanted: dict[str, set[str]] = {}
+    for ecosystem, key in by_key:
+        wanted.setdefault(ecosystem, set()).add(key)
+    hits = database.lookup(wanted)
+    per_package: dict[str, list[_Verdict]] = {}
+    warnings: set[str] = set()
+    for hit in hits:
+        for ref in by_key.get((hit.ecosystem, hit.package), []):
+            verdict = _verdict(ref, hit, warnings)
+            if verdict is not None:
+                per_package.setdefault(ref.purl, []).append(verdict)
+    result.warnings += sorted(warnings)
+    pending: list[tuple[PackageRef, list[_Verdict]]] = []
+    all_ids: set[str] = set()
+    ref_by_purl = {ref.purl: ref for ref in refs}
+    for purl, verdicts in per_package.items():
+        for group in _merge(verdicts):
+            pending.append((ref_by_purl[purl], group))
+            deciding = [v for v in group if v.tracker] or group
+            if any(v.state is not None for v in deciding):  # severity and KEV only for findings
+                for verdict in group:
+                    all_ids |= verdict.ids
+    severities = database.severities(all_ids) if all_ids else {}
+    kev = database.kev_ids({i for i in all_ids if i.startswith("CVE-")}) if all_ids else set()
+    for ref, group in pending:
+        _conclude(result, ref, group, severities, kev)
+    result.findings.sort(key=lambda f: (f.severity.rank, f.package.name, f.package.version, f.id))
+    result.fixed.sort(key=lambda f: (f.package.name, f.id))
+    return result
+
+
+def _verdict(ref: PackageRef, hit: AffectedHit, warnings: set[str]) -> _Verdict | None:
+    tracker = hit.data.get("kind") == "tracker"
+    outcome = _tracker_verdict(ref, hit.data) if tracker else _osv_verdict(ref, hit.data, warnings)
+    if outcome is None:
+        return None
+    state, fixed = outcome
+    urgency = hit.data.get("urgency")
+    nodsa = hit.data.get("nodsa")
+    return _Verdict(
+        ids={hit.advisory_id, *hit.aliases},
+        tracker=tracker,
+        state=state,
+        fixed_version=fixed,
+        urgency=urgency.rstrip("*") if isinstance(urgency, str) else None,
+        note=nodsa if isinstance(nodsa, str) and nodsa else None,
+        summary=hit.summary,
+        source=hit.source,
+    )
+
+
+def _conclude(
+    result: ScanResult,
+    ref: PackageRef,
+    group: list[_Verdict],
+    severities: dict[str, list[tuple[tuple[str, str], ...] | str]],
+    kev: set[str],
+) -> None:
+    ids: set[str] = set().union(*(v.ids for v in group))
+    primary, aliases = _primary(ids)
+    # The tracker is Debian's own verdict for Debian packages: it decides when it has the CVE.
+    deciding = [v for v in group if v.tracker] or group
+    affected = [v for v in deciding if v.state is not None]
+    if not affected:
+        fixed = next((v.fixed_version for v in deciding if v.fixed_version), None)
+        result.fixed.append(FixedMatch(primary, aliases, ref, fixed))
+        return
+    with_fix = [v for v in affected if v.fixed_version]
+    chosen = with_fix[0] if with_fix else affected[0]
+    if len(with_fix) > 1:  # records disagree on the fixed version: the highest one fixes all of them
+        chosen = max(with_fix, key=lambda v: parse(ref.ecosystem, v.fixed_version or ""))
+    cvss: dict[str, Cvss] = {}
+    db_severities: list[str] = []
+    for ident in sorted(ids):
+        for entry in severities.get(ident, []):
+            if isinstance(entry, str):
+                db_severities.append(entry)
+                continue
+            for kind, vector in entry:
+                if kind.startswith("CVSS") and vector:
+                    cvss[vector] = Cvss(vector, base_score(vector))
+    urgency = next((v.urgency for v in deciding if v.urgency), None)
+    severity, severity_source = _severity(ref, urgency, list(cvss.values()), db_severities)
+    state = chosen.state
+    assert state is not None
+    result.findings.append(
+        Finding(
+            id=primary,
+            aliases=aliases,
+            package=ref,
+            state=state,
+            fixed_version=chosen.fixed_version,
+            severity=severity,
+            severity_source=severity_source,
+            urgency=urgency,
+            cvss=tuple(sorted(cvss.values(), key=lambda c: c.vector)),
+            kev=bool(ids & kev),
+            summary=next((v.summary for v in group if v.summary), ""),
+            sources=tuple(sorted({v.source for v in group})),
+            note=next((v.note for v in deciding if v.note), None),
+        )
+    )

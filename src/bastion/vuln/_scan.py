@@ -1,0 +1,127 @@
+"""Scanning an image or an SBOM file, filtering the result, and the build-time outputs (the CVE-scan
+attestation predicate and the OpenVEX document)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bastion
+from bastion.config import Settings
+from bastion.errors import InputError
+from bastion.sbom import Sbom
+from bastion.vuln._db import SqlVulnDatabase, database_path, open_database
+from bastion.vuln._match import match_sbom
+from bastion.vuln._model import ScanResult, Severity, State
+from bastion.vuln._report import summary, to_json
+
+__all__ = [
+    "CVE_SCAN_PREDICATE_TYPE",
+    "filter_result",
+    "load_sbom",
+    "require_database",
+    "scan_attestations",
+    "scan_sbom",
+]
+
+#: cosign's vulnerability attestation (sigstore/cosign specs/COSIGN_VULN_ATTESTATION_SPEC.md).
+CVE_SCAN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def require_database(settings: Settings) -> SqlVulnDatabase:
+    path = database_path(settings.home)
+    if not path.exists():
+        raise InputError(
+            "no vulnerability database",
+            where=str(path),
+            hint="run `bastion db import PATH` or `bastion db update`",
+        )
+    return open_database(settings.home)
+
+
+def load_sbom(reference: str, settings: Settings, *, platform: str | None = None) -> Sbom:
+    """``sbom://FILE`` read back, anything else opened and scanned."""
+    if reference.startswith("sbom://"):
+        from bastion.vuln._sbomfile import read_sbom
+
+        return read_sbom(Path(reference.removeprefix("sbom://")))
+    from bastion.sbom import scan_image
+
+    return scan_image(reference, settings, platform=platform)
+
+
+def scan_sbom(sbom: Sbom, database: SqlVulnDatabase, *, max_age_hours: float | None = None) -> ScanResult:
+    """Match ``sbom`` and record the database's sources (with a warning when they are stale)."""
+    from bastion.vuln._update import stale_sources
+
+    result = match_sbom(sbom, database)
+    sources = database.sources()
+    result.database = {s.name: s.imported_at for s in sources}
+    if max_age_hours is not None:
+        result.warnings += stale_sources(database, max_age_hours)
+    return result
+
+
+def filter_result(
+    result: ScanResult,
+    *,
+    only_fixed: bool = False,
+    only_unfixed: bool = False,
+    severities: Collection[Severity] = (),
+    only_kev: bool = False,
+) -> ScanResult:
+    """Keep the findings the options ask for (suppressed findings are filtered the same way)."""
+
+    def keep(finding: Any) -> bool:
+        if only_fixed and finding.state is not State.FIXED:
+            return False
+        if only_unfixed and finding.state is State.FIXED:
+            return False
+        if severities and finding.severity not in severities:
+            return False
+        return not (only_kev and not finding.kev)
+
+    return dataclasses.replace(
+        result,
+        findings=[f for f in result.findings if keep(f)],
+        suppressed=[f for f in result.suppressed if keep(f)],
+    )
+
+
+def scan_attestations(
+    reference: str, settings: Settings, *, platform: str | None = None, sbom: Sbom | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) and the
+    OpenVEX document (``None`` when there is nothing to state) for an image; ``None`` when no
+    database is present. Pass ``sbom`` when the build already has it."""
+    if not database_path(settings.home).exists():
+        return None
+    from bastion.vex import generate_vex
+
+    started = _now()
+    database = open_database(settings.home)
+    try:
+        result = scan_sbom(sbom or load_sbom(reference, settings, platform=platform), database)
+    finally:
+        database.close()
+    finished = _now()
+    import json
+
+    predicate = {
+        "invocation": {"parameters": [reference], "uri": "", "event_id": "", "builder.id": ""},
+        "scanner": {
+            "uri": f"pkg:pypi/bastion@{bastion.__version__}",
+            "version": bastion.__version__,
+            "db": {"uri": "", "version": max(result.database.values(), default="")},
+            "result": json.loads(to_json(result)),
+        },
+        "metadata": {"scanStartedOn": started, "scanFinishedOn": finished, "summary": summary(result)},
+    }
+    return predicate, generate_vex(result, timestamp=finished)

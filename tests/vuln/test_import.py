@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bastion.errors import InputError
+from bastion.vuln import import_paths, match_sbom, open_database
+from tests.vuln.helpers import KEV, PYPI, TRACKER, pypi, require_data, sbom
+
+
+def _pip_record(name: str) -> dict[str, object]:
+    record: dict[str, object] = yaml.load((PYPI / "pip" / name).read_text(), Loader=yaml.BaseLoader)
+    return record
+
+
+def test_real_advisories_import_with_malformed_ones_counted(tmp_path: Path) -> None:
+    require_data()
+    database = open_database(tmp_path)
+    report = import_paths(database, [PYPI, KEV, TRACKER])
+    files = list(PYPI.rglob("*.yaml"))
+    assert report.imported + report.withdrawn + report.skipped == len(files) + 3  # + 3 tracker CVEs
+    # Two real records have ranges that are not PEP 440 versions: skipped, with the reason named.
+    assert report.skipped == len(report.reasons) >= 1
+    assert all("bad range" in reason for reason in report.reasons)
+    assert report.kev == len(json.loads(KEV.read_text())["vulnerabilities"])
+    again = import_paths(database, [PYPI])
+    assert again.added == again.replaced == 0 and again.unchanged == report.imported - 3
+
+
+def test_changed_record_is_replaced(tmp_path: Path) -> None:
+    record = _pip_record("PYSEC-2021-437.yaml")
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record))
+    database = open_database(tmp_path)
+    import_paths(database, [path])
+    before = match_sbom(sbom(pypi("pip", "21.0")), database).findings
+    assert [f.fixed_version for f in before] == ["21.1"]
+    record["affected"][0]["ranges"][0]["events"] = [{"introduced": "0"}, {"fixed": "21.0.1"}]  # type: ignore[index]
+    path.write_text(json.dumps(record))
+    report = import_paths(database, [path])
+    assert (report.added, report.replaced) == (0, 1)
+    assert [f.fixed_version for f in match_sbom(sbom(pypi("pip", "21.0")), database).findings] == ["21.0.1"]
+    count = sqlite3.connect(tmp_path / "vuln.db").execute("select count(*) from affected").fetchone()[0]
+    assert count == 1  # the old affected row went with the old record
+
+
+def test_zip_archive_and_malformed_records(tmp_path: Path) -> None:
+    good = _pip_record("PYSEC-2023-228.yaml")
+    bad_range = json.loads(json.dumps(good)) | {"id": "BAD-RANGE"}
+    bad_range["affected"][0]["ranges"][0]["events"] = [{"fixed": "not a version!"}]
+    no_id = {k: v for k, v in good.items() if k != "id"}
+    unknown = json.loads(json.dumps(good)) | {"id": "UNKNOWN-ECO"}
+    unknown["affected"][0]["package"]["ecosystem"] = "NoSuchEcosystem"
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for index, record in enumerate([good, bad_range, no_id, unknown]):
+            out.writestr(f"{index}.json", json.dumps(record))
+    report = import_paths(open_database(tmp_path), [archive])
+    assert report.added == 1 and report.skipped == 3
+    joined = " ".join(report.reasons)
+    assert "missing id" in joined and "NoSuchEcosystem" in joined and "BAD-RANGE" in joined
+
+
+def test_unrecognised_input_aborts_and_keeps_previous_database(tmp_path: Path) -> None:
+    database = open_database(tmp_path)
+    import_paths(database, [PYPI / "pip"])
+    before = match_sbom(sbom(pypi("pip", "21.0")), database).findings
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": "world"}')
+    with pytest.raises(InputError, match="not an OSV record"):
+        # The first path would replace pip's records; the whole transaction is rolled back.
+        import_paths(database, [PYPI / "setuptools", other])
+    assert match_sbom(sbom(pypi("setuptools", "65.5.0")), database).findings == []
+    assert match_sbom(sbom(pypi("pip", "21.0")), database).findings == before
+
+
+def test_withdrawn_record_removes_it(tmp_path: Path) -> None:
+    record = _pip_record("PYSEC-2023-228.yaml")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    database = open_database(tmp_path)
+    import_paths(database, [path])
+    assert match_sbom(sbom(pypi("pip", "23.0")), database).findings
+    path.write_text(
+        json.dumps(record | {"withdrawn": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"})
+    )
+    assert import_paths(database, [path]).withdrawn == 1
+    assert match_sbom(sbom(pypi("pip", "23.0")), database).findings == []
