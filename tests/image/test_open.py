@@ -222,8 +222,6 @@ def test_fs_dir_lists_files_with_lstat(tmp_path: Path, settings: Settings) -> No
 
 
 def test_unsupported_references(settings: Settings) -> None:
-    with pytest.raises(InputError, match="not supported yet"):
-        open_target("registry://example.invalid/app:1", settings)
     with pytest.raises(InputError, match="scheme"):
         open_target("ftp://x", settings)
     with pytest.raises(InputError):

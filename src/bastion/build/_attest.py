@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion._progress import Progress
 from bastion.attest._oci import attach_bundle, bundle_key_hint, pem_key_hint, stored_bundles
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
 BUILD_PREDICATES = (SPDX, CYCLONEDX, PROVENANCE)
+# Attached when a vulnerability database is present (``bastion db import`` / ``db update``).
+CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"
+OPENVEX = "https://openvex.dev/ns/v0.2.0"
 
 
 class BuildSigner:
@@ -90,15 +93,22 @@ def attest_platform(
     signer: BuildSigner,
     record: BuildRecord,
     sbom: Callable[[], Sbom],
+    settings: Settings,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> list[Descriptor]:
-    """Attach what :data:`BUILD_PREDICATES` lists to ``manifest``, signed by ``signer``; a predicate
-    already attached with this key (a rebuild of the same image) is not attached again."""
+    """Attach what :data:`BUILD_PREDICATES` lists (plus ``extra``: predicate type → predicate, and
+    the CVE scan and OpenVEX document when a vulnerability database is present) to ``manifest``,
+    signed by ``signer``; a predicate already attached with this key (a rebuild of the same image)
+    is not attached again."""
     have = {
         b.predicate_type
         for b in stored_bundles(store, manifest.digest)
         if bundle_key_hint(b.bundle) == signer.hint
     }
-    missing = [p for p in BUILD_PREDICATES if p not in have]
+    wanted = [*BUILD_PREDICATES, *(extra or {})]
+    if (settings.home / "vuln.db").exists():
+        wanted += [CVE_SCAN, OPENVEX]
+    missing = [p for p in wanted if p not in have]
     if not missing:
         return []
     from bastion.attest import Subject, make_statement, sign_statement
@@ -107,8 +117,20 @@ def attest_platform(
     created = now()
     attached = []
     document: Sbom | None = None
+    computed: dict[str, dict[str, Any] | None] = dict(extra or {})
+    if CVE_SCAN in missing or OPENVEX in missing:
+        from bastion.vuln import scan_attestations
+
+        document = document or sbom()
+        scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document)
+        if scanned is not None:
+            computed[CVE_SCAN], computed[OPENVEX] = scanned
     for predicate_type in missing:
-        if predicate_type == PROVENANCE:
+        if predicate_type in (CVE_SCAN, OPENVEX) or predicate_type in (extra or {}):
+            predicate = computed.get(predicate_type)
+            if predicate is None:
+                continue  # nothing to state (an OpenVEX document needs one statement at least)
+        elif predicate_type == PROVENANCE:
             predicate = provenance(record)
         else:
             document = document or sbom()

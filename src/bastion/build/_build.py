@@ -102,7 +102,6 @@ def build(
     progress = progress or Silent()
     started = attest_now()
     invocation = str(uuid.uuid4())
-    signer = BuildSigner(key, settings, progress) if attest else None
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
@@ -122,6 +121,7 @@ def build(
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
         debs = fetch_packages(lock, fetcher, selection)
     codename, debian_version = debian_release(lock)
+    signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
     results = []
     for name in chosen:
         variant = definition.variant(name)
@@ -165,6 +165,7 @@ def build(
                     signer=signer,
                     record=record,
                     sbom=_sbom_source(sbom, reference, settings),
+                    settings=settings,
                 )
             built.append(result)
         index = put_index(store, [b.manifest for b in built])

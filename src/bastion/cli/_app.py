@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _compliance, _images, _keys, _sbom, _supply, _vuln
+from bastion.cli import _attest, _compliance, _images, _keys, _publish, _sbom, _supply, _vuln
 
 app = typer.Typer(
     name="bastion",
@@ -39,3 +39,5 @@ _sbom.register(app)
 _compliance.register(app)
 _keys.register(app)
 _vuln.register(app)
+_attest.register(app)
+_publish.register(app)

@@ -10,7 +10,9 @@ References:
 * ``docker-archive://FILE.tar[:TAG]`` — a ``docker save`` archive: the OCI layout inside it when there
   is one (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
 * ``fs://DIR`` — a root filesystem directory, scanned in place (no layers, owners from ``lstat``);
-* ``registry://`` — not supported yet.
+* ``registry://HOST/REPO[:TAG|@DIGEST]``, or a reference whose first part is a registry host that is
+  not a tag in the local store — the chosen platform's image is pulled (every document and blob checked
+  against its digest) into a temporary layout under ``Settings.home / "work"``, removed on close.
 
 Blob verification: index, manifest and config are checked against their digests before they are
 parsed; each layer against its descriptor digest and size and against the config's ``diff_ids``
@@ -48,7 +50,17 @@ from bastion.image._sources import (
     layout_index,
     read_verified,
 )
-from bastion.oci import ANNOTATION_REF_NAME, Descriptor, Platform, Store
+from bastion.oci import (
+    ANNOTATION_REF_NAME,
+    Descriptor,
+    Platform,
+    Store,
+    is_registry_reference,
+    parse_index,
+    parse_manifest,
+    parse_reference,
+)
+from bastion.oci._model import INDEX_MEDIA_TYPES
 
 __all__ = ["open_target"]
 
@@ -63,6 +75,8 @@ def open_target(reference: str, settings: Settings, *, platform: str | None = No
     wanted = Platform.parse(platform) if platform else None
     scheme, sep, rest = reference.partition("://")
     if not sep:
+        if is_registry_reference(reference) and not _in_store(reference, settings):
+            return _open_registry(reference, settings, wanted)
         return _open_store(reference, settings, wanted)
     if scheme == "oci-dir":
         path, tag = _split_tag(rest, Path.is_dir)
@@ -82,10 +96,10 @@ def open_target(reference: str, settings: Settings, *, platform: str | None = No
     if scheme == "fs":
         return _open_fs(reference, Path(rest))
     if scheme == "registry":
-        raise InputError(f"{reference}: registry:// images are not supported yet", hint="pull it first")
+        return _open_registry(reference, settings, wanted)
     raise InputError(
         f"unknown image reference scheme {scheme + '://'!r}",
-        hint="use a store name, oci-dir://, docker-archive:// or fs://",
+        hint="use a store name, oci-dir://, docker-archive://, registry:// or fs://",
     )
 
 
@@ -100,6 +114,62 @@ def _open_store(reference: str, settings: Settings, wanted: Platform | None) -> 
     if desc.ref_name is None and "@" in reference:
         desc = desc.with_annotations({ANNOTATION_REF_NAME: reference.split("@", 1)[0]})
     return _open_layout(reference, DirFiles(store.root), desc, settings, wanted)
+
+
+def _in_store(reference: str, settings: Settings) -> bool:
+    if not (settings.store_dir / "oci-layout").is_file():
+        return False
+    try:
+        Store(settings.store_dir, create=False).resolve(reference)
+    except InputError:
+        return False
+    return True
+
+
+def _open_registry(reference: str, settings: Settings, wanted: Platform | None) -> ImageTarget:
+    """Pull what scanning one platform needs (index, manifests and configs, then the chosen image's
+    layers) into a temporary layout, and open that; the layout is removed on close."""
+    from bastion.oci import RegistryClient
+
+    ref = parse_reference(reference)
+    work = settings.home / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="pull-", dir=work))
+    try:
+        store = Store(tmp / "layout")
+        repo = ref.repository
+        with RegistryClient(ref.registry) as client:
+
+            def fetch(blob: Descriptor) -> None:
+                if not store.has_blob(blob.digest):
+                    with store.blob_writer(blob.media_type) as writer:
+                        client.get_blob(repo, blob.digest, writer, size=blob.size)
+                        writer.commit(blob.digest, blob.size)
+
+            top, _ = client.get_manifest(repo, ref.ref)
+            pending, depth = [top], 0
+            while pending and depth <= 4:  # index → manifests → configs (never layers yet)
+                nested: list[Descriptor] = []
+                for desc in pending:
+                    got, data = client.get_manifest(repo, desc.digest)
+                    store.put_blob(data, got.media_type)
+                    if got.media_type in INDEX_MEDIA_TYPES:
+                        nested.extend(parse_index(data, where=desc.digest).manifests)
+                    else:
+                        fetch(parse_manifest(data, where=desc.digest).config)
+                pending, depth = nested, depth + 1
+            files = DirFiles(store.root)
+            for layer in choose(files, top, wanted).layers:
+                fetch(layer)
+        name = f"{ref.registry}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "")
+        target = _open_layout(
+            reference, files, top.with_annotations({ANNOTATION_REF_NAME: name}), settings, wanted
+        )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    target._cleanup.append(lambda: shutil.rmtree(tmp, ignore_errors=True))
+    return target
 
 
 def _split_tag(text: str, exists: Callable[[Path], bool]) -> tuple[Path, str | None]:

@@ -1,0 +1,504 @@
+"""Finding the attestations of an image, wherever it is: the local store, an ``oci-dir://`` layout or a
+registry. Only attestations and the documents that lead to them are read, never image layers.
+
+Where attestations are found, for each image manifest (and the index the reference names, since
+cosign attaches to whatever digest it is given):
+
+* OCI 1.1 artifacts whose ``subject`` is the manifest and whose ``artifactType`` is a Sigstore bundle
+  (cosign ``specs/BUNDLE_SPEC.md``): in a registry through the referrers API or the fallback tag
+  (:meth:`bastion.oci.RegistryClient.referrers`), in the local store through
+  :meth:`bastion.oci.Store.referrers`, in any other OCI layout by reading every manifest its
+  ``index.json`` lists and keeping those with that ``subject`` (the layout has no referrers API);
+* cosign's legacy ``sha256-<hex>.att`` and ``.sig`` tags (:mod:`bastion.attest._legacy`).
+
+Every document and blob read is checked against its digest; an artifact whose manifest does not name
+the image it was listed for is refused (IntegrityError). Annotations (predicate type, creation time)
+only help to find things: nothing here is verified cryptographically (see :mod:`bastion.attest._check`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import platform as _host
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from bastion.attest._legacy import (
+    ANNOTATION_SIGNATURE,
+    DSSE_MEDIA_TYPE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    dsse_layers,
+    envelope_key_hint,
+    legacy_tag,
+    signature_layers,
+)
+from bastion.attest._oci import ANNOTATION_PREDICATE_TYPE, bundle_key_hint
+from bastion.config import Settings
+from bastion.errors import InputError, IntegrityError
+from bastion.oci import (
+    ANNOTATION_CREATED,
+    Descriptor,
+    Platform,
+    Store,
+    is_registry_reference,
+    parse_index,
+    parse_manifest,
+    parse_reference,
+)
+from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, load_json_object
+
+if TYPE_CHECKING:
+    from bastion.oci import Reference, RegistryClient
+
+MAX_ATTESTATION_SIZE = 64 * 1024 * 1024  # an SPDX document of a large image is a few MiB
+_MAX_DOCUMENT = 4 * 1024 * 1024
+_MAX_NESTING = 4
+# sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
+_BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
+_IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
+# Where a simple-signing signature has no predicate type, this names it in listings and filters.
+SIGNATURE_PREDICATE_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
+
+
+class AttestationFormat(StrEnum):
+    bundle = "sigstore-bundle"  # OCI 1.1 artifact holding a Sigstore bundle (cosign v3)
+    legacy_dsse = "cosign-dsse"  # a DSSE envelope layer of a sha256-<hex>.att tag
+    legacy_signature = "cosign-simplesigning"  # a simple-signing layer of a sha256-<hex>.sig tag
+
+
+@dataclass(frozen=True)
+class Attestation:
+    """One attestation (or legacy signature) found on an image; unverified."""
+
+    subject: str  # the digest it is attached to: a platform manifest, or the index
+    platform: str  # the platform of that manifest; "" for the index
+    predicate_type: str  # as annotated, else as the (unverified) statement says
+    created: str  # org.opencontainers.image.created when recorded, else ""
+    format: AttestationFormat
+    media_type: str  # of the content: the bundle's, DSSE's or simple signing's
+    manifest: str  # the digest of the artifact manifest (or legacy tag manifest) holding it
+    digest: str  # the digest of the content blob
+    key_hint: str  # an unauthenticated hint naming the signing key, "" when there is none
+    source: str  # how it was found: "referrers", "store", "layout", or the legacy tag
+    content: bytes = field(repr=False)
+    signature: bytes = field(default=b"", repr=False)  # legacy .sig: the signature annotation, decoded
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "subject": self.subject,
+            "platform": self.platform,
+            "predicateType": self.predicate_type,
+            "created": self.created,
+            "format": str(self.format),
+            "mediaType": self.media_type,
+            "manifest": self.manifest,
+            "digest": self.digest,
+            "keyHint": self.key_hint,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A manifest attestations may be attached to: a platform image, or the index (platform "")."""
+
+    descriptor: Descriptor
+    platform: str
+
+    @property
+    def digest(self) -> str:
+        return self.descriptor.digest
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """How to reach registries; credentials come from the environment or Docker's config."""
+
+    insecure: bool = False
+    ca_file: Path | None = None
+
+    def client(self, registry: str) -> RegistryClient:
+        from bastion.oci import RegistryClient
+
+        return RegistryClient(registry, insecure=self.insecure, ca_file=self.ca_file)
+
+
+class ImageSource(ABC):
+    """An image reference resolved to its top descriptor, with access to what is attached to it."""
+
+    def __init__(self, reference: str, top: Descriptor, source_name: str) -> None:
+        self.reference = reference
+        self.top = top
+        self._source_name = source_name
+
+    # -- what a backend provides -------------------------------------------------------------------
+
+    @abstractmethod
+    def read_document(self, desc: Descriptor) -> bytes:
+        """A manifest or index, checked against its digest."""
+
+    @abstractmethod
+    def read_blob(self, desc: Descriptor, limit: int) -> bytes:
+        """A small blob, checked against its digest and size."""
+
+    @abstractmethod
+    def referrer_entries(self, digest: str) -> list[Descriptor]:
+        """Descriptors of the artifacts whose ``subject`` is ``digest``."""
+
+    @abstractmethod
+    def legacy_manifest(self, tag: str) -> Descriptor | None:
+        """The manifest tagged ``tag`` (a cosign legacy tag) next to the image, if any."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        pass
+
+    # -- targets -------------------------------------------------------------------------------------
+
+    @property
+    def is_index(self) -> bool:
+        return self.top.media_type in INDEX_MEDIA_TYPES
+
+    def targets(self, platform: str | None = None, *, host_default: bool = False) -> list[Target]:
+        """The platform manifests (all, the one ``platform`` names, or with ``host_default`` the host's
+        when there are several), each once."""
+        manifests = [Target(d, self._platform_of(d)) for d in self._manifests(self.top, 0)]
+        if not manifests:
+            raise InputError(f"{self.reference} holds no image manifest")
+        if platform is None and not (host_default and len(manifests) > 1):
+            return manifests
+        wanted = Platform.parse(platform or _host.machine().lower())
+        chosen = [t for t in manifests if t.platform and _matches(Platform.parse(t.platform), wanted)]
+        if not chosen:
+            raise InputError(
+                f"{self.reference} has no image for {wanted}",
+                hint="platforms: "
+                + ", ".join(t.platform or "unknown" for t in manifests)
+                + "; use --platform",
+            )
+        return chosen[:1]
+
+    def index_target(self) -> Target | None:
+        """The index the reference names (attestations attached to it cover every platform)."""
+        return Target(self.top, "") if self.is_index else None
+
+    def _manifests(self, desc: Descriptor, depth: int) -> list[Descriptor]:
+        if desc.media_type in MANIFEST_MEDIA_TYPES:
+            return [desc]
+        if desc.media_type not in INDEX_MEDIA_TYPES:
+            raise InputError(f"{self.reference}: {desc.digest} is a {desc.media_type}, not an image")
+        if depth > _MAX_NESTING:
+            raise IntegrityError(f"index {desc.digest} nests more than {_MAX_NESTING} levels")
+        out: list[Descriptor] = []
+        for child in parse_index(self.read_document(desc), where=desc.digest).manifests:
+            if child.platform is not None and str(child.platform) in _IGNORED_PLATFORMS:
+                continue
+            if child.media_type in INDEX_MEDIA_TYPES:
+                out.extend(self._manifests(child, depth + 1))
+            elif child.media_type in MANIFEST_MEDIA_TYPES and child.digest not in {d.digest for d in out}:
+                out.append(child)
+        return out
+
+    def _platform_of(self, desc: Descriptor) -> str:
+        if desc.platform is not None:
+            return str(desc.platform)
+        manifest = parse_manifest(self.read_document(desc), where=desc.digest)
+        config = load_json_object(self.read_blob(manifest.config, _MAX_DOCUMENT), "config", desc.digest)
+        try:
+            return str(Platform.from_json(config, where=manifest.config.digest))
+        except IntegrityError:
+            return ""  # an artifact, or an image config without os/architecture
+
+    # -- attestations --------------------------------------------------------------------------------
+
+    def attestations(self, target: Target, predicate_type: str | None = None) -> list[Attestation]:
+        """Everything attached to ``target`` (of one predicate type, when given), oldest first as
+        recorded; referrers first, then legacy ``.att`` and ``.sig`` tags."""
+        return [*self._bundles(target, predicate_type), *self._legacy(target, predicate_type)]
+
+    def _bundles(self, target: Target, predicate_type: str | None) -> Iterator[Attestation]:
+        for entry in self.referrer_entries(target.digest):
+            if not entry.artifact_type.startswith(_BUNDLE_PREFIX):
+                continue
+            annotated = entry.annotations.get(ANNOTATION_PREDICATE_TYPE, "")
+            if predicate_type is not None and annotated and annotated != predicate_type:
+                continue  # the annotation saves reading the bundle; the statement decides later
+            what = f"attestation {entry.digest} of {target.digest}"
+            manifest = parse_manifest(self.read_document(entry), where=what)
+            # BUNDLE_SPEC.md "Publishing": subject is the image, the one layer is the bundle.
+            if manifest.subject is None or manifest.subject.digest != target.digest:
+                raise IntegrityError(
+                    "the artifact manifest does not name the image as its subject", where=what
+                )
+            if len(manifest.layers) != 1:
+                raise IntegrityError(
+                    f"a bundle artifact holds {len(manifest.layers)} layers, not 1", where=what
+                )
+            layer = manifest.layers[0]
+            bundle = self.read_blob(layer, MAX_ATTESTATION_SIZE)
+            kind = (
+                annotated
+                or manifest.annotations.get(ANNOTATION_PREDICATE_TYPE, "")
+                or unverified_predicate_type(bundle)
+            )
+            if predicate_type is not None and kind != predicate_type:
+                continue
+            created = entry.annotations.get(ANNOTATION_CREATED) or manifest.annotations.get(
+                ANNOTATION_CREATED, ""
+            )
+            yield Attestation(
+                target.digest, target.platform, kind, created, AttestationFormat.bundle,
+                _bundle_media_type(bundle, layer.media_type), entry.digest, layer.digest,
+                bundle_key_hint(bundle), self._source_name, bundle,
+            )  # fmt: skip
+
+    def _legacy(self, target: Target, predicate_type: str | None) -> Iterator[Attestation]:
+        kinds: tuple[Literal["att", "sig"], ...] = ("att", "sig")
+        for kind in kinds:
+            if predicate_type is not None and (kind == "sig") != (predicate_type == SIGNATURE_PREDICATE_TYPE):
+                continue
+            tag = legacy_tag(target.digest, kind)
+            desc = self.legacy_manifest(tag)
+            if desc is None:
+                continue
+            manifest = parse_manifest(self.read_document(desc), where=tag)
+            if kind == "att":
+                for index, annotated in dsse_layers(manifest):
+                    layer = manifest.layers[index]
+                    if predicate_type is not None and annotated and annotated != predicate_type:
+                        continue
+                    envelope = self.read_blob(layer, MAX_ATTESTATION_SIZE)
+                    found = annotated or unverified_predicate_type(envelope)
+                    if predicate_type is not None and found != predicate_type:
+                        continue
+                    yield Attestation(
+                        target.digest, target.platform, found, "", AttestationFormat.legacy_dsse,
+                        DSSE_MEDIA_TYPE, desc.digest, layer.digest, envelope_key_hint(envelope), tag, envelope,
+                    )  # fmt: skip
+            else:
+                for index in signature_layers(manifest):
+                    layer = manifest.layers[index]
+                    payload = self.read_blob(layer, _MAX_DOCUMENT)
+                    signature = _b64(layer.annotations.get(ANNOTATION_SIGNATURE, ""))
+                    yield Attestation(
+                        target.digest, target.platform, SIGNATURE_PREDICATE_TYPE, "",
+                        AttestationFormat.legacy_signature, SIMPLE_SIGNING_MEDIA_TYPE, desc.digest,
+                        layer.digest, "", tag, payload, signature,
+                    )  # fmt: skip
+
+
+# -- backends ----------------------------------------------------------------------------------------
+
+
+class _LayoutSource(ImageSource):
+    """The local store or any OCI image layout (``oci-dir://``)."""
+
+    def __init__(
+        self, reference: str, store: Store, top: Descriptor, *, scan: bool, source_name: str
+    ) -> None:
+        super().__init__(reference, top, source_name)
+        self.store = store
+        self._scan = scan
+        self._by_subject: dict[str, list[Descriptor]] | None = None
+
+    def read_document(self, desc: Descriptor) -> bytes:
+        return self.store.read_blob(desc.digest, max_size=_MAX_DOCUMENT)
+
+    def read_blob(self, desc: Descriptor, limit: int) -> bytes:
+        data = self.store.read_blob(desc.digest, max_size=limit)
+        if len(data) != desc.size:
+            raise IntegrityError(f"blob {desc.digest} is {len(data)} bytes, its descriptor says {desc.size}")
+        return data
+
+    def referrer_entries(self, digest: str) -> list[Descriptor]:
+        found = self.store.referrers(digest)
+        if not self._scan:
+            return found
+        if self._by_subject is None:
+            # image-layout.md has no referrers API: an artifact is found by reading the manifests that
+            # index.json lists and keeping those whose subject is the image (OCI 1.1 manifest.md).
+            self._by_subject = {}
+            for entry in self.store.index().manifests:
+                if entry.media_type not in MANIFEST_MEDIA_TYPES or not self.store.has_blob(entry.digest):
+                    continue
+                manifest = self.store.read_manifest(entry)
+                if manifest.subject is not None:
+                    self._by_subject.setdefault(manifest.subject.digest, []).append(
+                        Descriptor(
+                            entry.media_type,
+                            entry.digest,
+                            entry.size,
+                            {**manifest.annotations, **entry.annotations},
+                            artifact_type=entry.artifact_type
+                            or manifest.artifact_type
+                            or manifest.config.media_type,
+                        )
+                    )
+        known = {d.digest for d in found}
+        return found + [d for d in self._by_subject.get(digest, []) if d.digest not in known]
+
+    def legacy_manifest(self, tag: str) -> Descriptor | None:
+        for name, desc in self.store.list_tags().items():
+            if name == tag or name.endswith(":" + tag):
+                return desc
+        return None
+
+
+class _RegistrySource(ImageSource):
+    def __init__(self, reference: str, client: RegistryClient, ref: Reference) -> None:
+        self.client = client
+        self.repo = ref.repository
+        top, _data = client.get_manifest(ref.repository, ref.ref)
+        super().__init__(reference, top, "referrers")
+
+    def read_document(self, desc: Descriptor) -> bytes:
+        got, data = self.client.get_manifest(self.repo, desc.digest)
+        if got.size != desc.size:
+            raise IntegrityError(
+                f"manifest {desc.digest} is {got.size} bytes, its descriptor says {desc.size}"
+            )
+        return data
+
+    def read_blob(self, desc: Descriptor, limit: int) -> bytes:
+        if desc.size > limit:
+            raise InputError(f"blob {desc.digest} is {desc.size} bytes, more than the limit of {limit}")
+        with self.client.open_blob(self.repo, desc.digest, desc.size) as reader:
+            return reader.read()  # the reader raises IntegrityError at the end on a wrong digest or size
+
+    def referrer_entries(self, digest: str) -> list[Descriptor]:
+        return self.client.referrers(self.repo, digest)
+
+    def legacy_manifest(self, tag: str) -> Descriptor | None:
+        return self.client.head_manifest(self.repo, tag)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@contextlib.contextmanager
+def open_image(
+    reference: str, settings: Settings, registry: RegistryOptions | None = None
+) -> Iterator[ImageSource]:
+    """Resolve ``reference`` (a store name, ``oci-dir://PATH[:TAG]`` or a registry reference) for
+    reading what is attached to it."""
+    source: ImageSource
+    scheme, sep, rest = reference.partition("://")
+    # A name the local store has is read there (as every command does); registry:// always means remote.
+    if is_registry_reference(reference) and (sep or not _in_store(reference, settings)):
+        ref = parse_reference(reference)
+        client = (registry or RegistryOptions()).client(ref.registry)
+        try:
+            source = _RegistrySource(reference, client, ref)
+        except BaseException:
+            client.close()
+            raise
+    elif scheme == "oci-dir":
+        path, tag = _split_tag(rest)
+        store = Store(path, create=False)
+        source = _LayoutSource(
+            reference, store, _layout_entry(store, tag, reference), scan=True, source_name="layout"
+        )
+    elif sep:
+        raise InputError(
+            f"{scheme}:// images carry no attestations",
+            where=reference,
+            hint="use a store name, oci-dir://PATH[:TAG] or a registry reference",
+        )
+    else:
+        if not (settings.store_dir / "oci-layout").is_file():
+            raise InputError(
+                f"unknown image {reference!r}", hint=f"the store at {settings.store_dir} is empty"
+            )
+        store = Store(settings.store_dir, create=False)
+        source = _LayoutSource(reference, store, store.resolve(reference), scan=False, source_name="store")
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def _in_store(reference: str, settings: Settings) -> bool:
+    if not (settings.store_dir / "oci-layout").is_file():
+        return False
+    try:
+        Store(settings.store_dir, create=False).resolve(reference)
+    except InputError:
+        return False
+    return True
+
+
+def unverified_predicate_type(data: bytes) -> str:
+    """The predicateType of the statement inside a bundle or DSSE envelope, read without checking any
+    signature (used only to label and filter; verification reads it again from the verified payload)."""
+    try:
+        doc = json.loads(data)
+        envelope = doc.get("dsseEnvelope", doc)
+        bare = envelope["payload"].rstrip("=")
+        urlsafe = "-" in bare or "_" in bare  # DSSE protocol.md: either base64 alphabet
+        payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
+        kind = json.loads(payload).get("predicateType", "")
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        return ""
+    return kind if isinstance(kind, str) else ""
+
+
+def _bundle_media_type(bundle: bytes, fallback: str) -> str:
+    try:
+        media_type = json.loads(bundle).get("mediaType")
+    except (ValueError, AttributeError):
+        return fallback
+    return media_type if isinstance(media_type, str) else fallback
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b""  # verification then fails with "no signature verifies"
+
+
+def _matches(found: Platform, wanted: Platform) -> bool:
+    return (
+        found.os == wanted.os
+        and found.architecture == wanted.architecture
+        and (not wanted.variant or not found.variant or found.variant == wanted.variant)
+    )
+
+
+def _split_tag(text: str) -> tuple[Path, str | None]:
+    """``PATH[:TAG]``: the longest prefix that is a directory is the path (paths may hold colons)."""
+    if Path(text).is_dir():
+        return Path(text), None
+    for match in reversed(list(re.finditer(":", text))):
+        if Path(text[: match.start()]).is_dir():
+            return Path(text[: match.start()]), text[match.end() :] or None
+    raise InputError(f"{text} is not a directory")
+
+
+def _layout_entry(store: Store, tag: str | None, reference: str) -> Descriptor:
+    """The image a layout's ``index.json`` names ``tag`` (the whole ref name or the part after its
+    last ``:``); without a tag, the layout's only tagged image."""
+    tags = store.list_tags()
+    if tag is None:
+        digests = {d.digest for d in tags.values()}
+        if len(digests) == 1:
+            return next(iter(tags.values()))
+        raise InputError(
+            f"the layout holds {len(digests)} tagged images", where=reference,
+            hint="add :TAG, one of: " + (", ".join(sorted(tags)) or "none"),
+        )  # fmt: skip
+    found = {d.digest: d for name, d in tags.items() if name == tag or name.rpartition(":")[2] == tag}
+    if len(found) == 1:
+        return next(iter(found.values()))
+    raise InputError(
+        f"no single image tagged {tag!r}",
+        where=reference,
+        hint="tags: " + (", ".join(sorted(tags)) or "none"),
+    )

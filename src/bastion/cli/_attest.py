@@ -1,0 +1,237 @@
+"""``bastion attest list|get`` and ``bastion verify``: the signed attestations attached to an image, read
+from the local store, an ``oci-dir://`` layout or a registry (only the attestations are fetched, never
+image layers). Verification is offline: the keys are files given on the command line."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bastion.cli._console import info, stdout
+from bastion.cli._publish import CaFileOpt, InsecureOpt, registry_options
+from bastion.config import Settings
+from bastion.errors import InputError, VerificationFailed
+
+if TYPE_CHECKING:
+    from bastion.attest import Verifier
+
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        help="A local store name (bastion/static:12), oci-dir://PATH[:TAG] or a registry reference "
+        "(HOST[:PORT]/REPO[:TAG|@DIGEST], registry://...).",
+        show_default=False,
+    ),
+]
+KeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--key",
+        help="A trusted public key (PEM); repeat for several (any one may have signed). "
+        "Default: BASTION_HOME/keys/bastion.pub, the key local builds sign with.",
+        show_default=False,
+    ),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="One platform of a multi-platform image.")
+]
+
+
+class ListFormat(StrEnum):
+    list = "list"
+    json = "json"
+
+
+class GetFormat(StrEnum):
+    predicate = "predicate"
+    statement = "statement"
+    envelope = "envelope"
+
+
+class VerifyFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+attest_app = typer.Typer(
+    help="Signed attestations attached to an image (SBOMs, provenance, scan results).", no_args_is_help=True
+)
+
+
+@attest_app.command("list")
+def list_command(
+    image: ImageArg,
+    platform: PlatformOpt = None,
+    output_format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.list,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """List the attestations of every platform of IMAGE (unverified: use 'attest get --verify' or
+    'verify' to check them). Also lists cosign's legacy .att/.sig tags."""
+    from bastion.attest import open_image, predicate_alias
+
+    with open_image(image, Settings.from_env(), registry_options(insecure, ca_file)) as source:
+        targets = source.targets(platform)
+        index = source.index_target()
+        found = [a for t in ([index] if index else []) + targets for a in source.attestations(t)]
+        top = source.top.digest
+    if output_format is ListFormat.json:
+        stdout.print_json(
+            json.dumps({"reference": image, "digest": top, "attestations": [a.to_json() for a in found]})
+        )
+    else:
+        from rich.table import Table
+
+        table = Table("platform", "type", "format", "created", "key hint", "attestation", box=None)
+        for a in found:
+            table.add_row(
+                a.platform or "(index)", predicate_alias(a.predicate_type) or "?", str(a.format), a.created or "-",
+                a.key_hint or "-", a.manifest,
+            )  # fmt: skip
+        stdout.print(table)
+    info(f"{len(found)} attestation(s) on {len(targets)} platform(s) of {image} ({top})")
+
+
+@attest_app.command("get")
+def get_command(
+    image: ImageArg,
+    predicate_type: Annotated[
+        str,
+        typer.Option(
+            "--predicate-type",
+            "--type",
+            help="A predicate type URI, or spdx, cyclonedx (cdx), provenance (slsa), vex, cves, compliance, signature.",
+            show_default=False,
+        ),
+    ],
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check signature and subject; fail (exit 1) unless one verifies.")
+    ] = False,
+    key: KeyOpt = None,
+    platform: Annotated[
+        str | None,
+        typer.Option("--platform", help="Platform of a multi-platform image (default: the host's)."),
+    ] = None,
+    output_format: Annotated[
+        GetFormat,
+        typer.Option(
+            "--format",
+            help="predicate: the predicate JSON; statement: the whole in-toto statement; "
+            "envelope: the bundle or DSSE envelope as stored.",
+        ),
+    ] = GetFormat.predicate,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Print the newest attestation of one predicate type (with --verify: the newest that verifies).
+
+    --key implies --verify. Only the attestation is fetched from a registry, never the image."""
+    from bastion.attest import open_image, predicate_alias, resolve_predicate_type, select
+    from bastion.attest._check import candidates_for
+
+    settings = Settings.from_env()
+    wanted = resolve_predicate_type(predicate_type)
+    verifier = _verifier(key, settings) if verify or key else None
+    with open_image(image, settings, registry_options(insecure, ca_file)) as source:
+        target = source.targets(platform, host_default=True)[0]
+        what = f"{image} ({target.platform or target.digest})"
+        opened = select(candidates_for(source, target, wanted), wanted, verifier, what=what)
+    if output_format is GetFormat.envelope:
+        data = opened.envelope
+    else:
+        value = opened.predicate if output_format is GetFormat.predicate else opened.document
+        data = json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8")
+    out = typer.get_binary_stream("stdout")
+    out.write(data if data.endswith(b"\n") else data + b"\n")
+    out.flush()
+    state = "verified" if opened.verified else "NOT verified (no --verify)"
+    info(f"{predicate_alias(wanted)} attestation {opened.attestation.manifest} of {target.digest}: {state}")
+
+
+def verify_command(
+    image: ImageArg,
+    key: KeyOpt = None,
+    predicate_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--predicate-type",
+            "--type",
+            help="A predicate type that must be attested and verify (URI or alias); repeatable. "
+            "Default: spdx, cyclonedx, provenance.",
+            show_default=False,
+        ),
+    ] = None,
+    platform: PlatformOpt = None,
+    output_format: Annotated[
+        VerifyFormat, typer.Option("--format", help="Output format.")
+    ] = VerifyFormat.text,
+    insecure: InsecureOpt = False,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Check that every required attestation is attached to every platform of IMAGE, signed by a
+    trusted key and about that very image; exit 1 otherwise. Prints a per-platform summary."""
+    from bastion.attest import (
+        DEFAULT_REQUIRED,
+        open_image,
+        predicate_alias,
+        resolve_predicate_type,
+        verify_image,
+    )
+
+    settings = Settings.from_env()
+    required = (
+        [resolve_predicate_type(t) for t in predicate_types] if predicate_types else list(DEFAULT_REQUIRED)
+    )
+    verifier = _verifier(key, settings)
+    with open_image(image, settings, registry_options(insecure, ca_file)) as source:
+        report = verify_image(source, verifier, required, platform=platform)
+    if output_format is VerifyFormat.json:
+        stdout.print_json(json.dumps(report.to_json()))
+    else:
+        stdout.print(f"{image} {report.digest}", markup=False)
+        for check in report.checks:
+            name = predicate_alias(check.predicate_type)
+            if check.verified is not None:
+                att = check.verified.attestation
+                line = f"  {check.platform or '-'} {name}: verified ({att.format}, {att.manifest}; {check.found} found)"
+            else:
+                line = f"  {check.platform or '-'} {name}: FAILED ({check.found} found): {check.reason}"
+            stdout.print(line, markup=False)
+    failed = [c for c in report.checks if not c.ok]
+    if failed:
+        first = failed[0]
+        raise VerificationFailed(
+            f"{len(failed)} of {len(report.checks)} required attestations did not verify; first: "
+            f"{first.platform or first.subject} {predicate_alias(first.predicate_type)}: {first.reason}",
+            where=image,
+        )
+    info(f"{image}: {len(report.checks)} attestations verified")
+
+
+def _verifier(keys: list[Path] | None, settings: Settings) -> Verifier:
+    from bastion.attest import Verifier
+
+    if not keys:
+        default = settings.home / "keys" / "bastion.pub"
+        if not default.is_file():
+            raise InputError(
+                "verification needs a public key",
+                hint=f"give --key PUB ({default}, the local build key, does not exist)",
+            )
+        info(f"verifying with the local build key {default}")
+        keys = [default]
+    for path in keys:
+        if not path.is_file():
+            raise InputError("no such public key file", where=str(path))
+    return Verifier.from_files(keys)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(attest_app, name="attest")
+    app.command("verify", epilog="--policy FILE (conditions on predicate fields) comes with a later issue.")(
+        verify_command
+    )

@@ -1,0 +1,81 @@
+"""Issue 5, items 3-4: a build signs SBOM and provenance attestations and attaches them to each
+platform image; with a vulnerability database present it attaches the CVE scan too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO_ROOT, run_cli
+from tests.vuln.helpers import KEV, TRACKER, require_data
+
+from bastion.attest import Verifier, stored_bundles, verify_bundle
+from bastion.errors import VerificationFailed
+from bastion.oci import Store
+
+pytestmark = [pytest.mark.mirror, pytest.mark.slow]
+
+SPDX, CYCLONEDX, SLSA = (
+    "https://spdx.dev/Document",
+    "https://cyclonedx.org/bom/v1.6",
+    "https://slsa.dev/provenance/v1",
+)
+
+
+def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: Path) -> None:
+    definition = tmp_path / "static" / "static.yaml"
+    definition.parent.mkdir()
+    shutil.copyfile(REPO_ROOT / "catalog/static/static.yaml", definition)
+    shutil.copyfile(REPO_ROOT / "catalog/static/static.lock.json", definition.with_suffix(".lock.json"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    result = run_cli("build", str(definition), "--locked", "--format", "json", home=home)
+    assert result.code == 0, result.stderr
+    assert "created the signing key" in result.stderr
+    (variant,) = json.loads(result.stdout)
+    store = Store(home / "store")
+    verifier = Verifier.from_files([home / "keys/bastion.pub"])
+    lock = json.loads(definition.with_suffix(".lock.json").read_text())
+    for platform, built in variant["platforms"].items():
+        digest = built["digest"]
+        bundles = {b.predicate_type: b for b in stored_bundles(store, digest)}
+        assert set(bundles) == {SPDX, CYCLONEDX, SLSA}
+        for bundle in bundles.values():
+            statement = verify_bundle(bundle.bundle, verifier)
+            assert [s.digest["sha256"] for s in statement.subject] == [digest.removeprefix("sha256:")]
+        provenance = verify_bundle(bundles[SLSA].bundle, verifier).predicate
+        assert provenance is not None
+        external = provenance["buildDefinition"]["externalParameters"]
+        assert external["definition"]["sha256"] == hashlib.sha256(definition.read_bytes()).hexdigest()
+        assert external["variant"] == "runtime" and external["locked"] is True
+        resolved = {d["digest"]["sha256"] for d in provenance["buildDefinition"]["resolvedDependencies"]}
+        packages = lock["variants"]["runtime"][platform]["packages"]
+        assert {p["sha256"] for p in packages} <= resolved
+        assert {s["inrelease-sha256"] for s in lock["suites"]} <= resolved
+        spdx = verify_bundle(bundles[SPDX].bundle, verifier).predicate
+        assert spdx is not None and spdx["spdxVersion"] == "SPDX-2.3"
+        # A key that did not sign them: refused.
+        other = tmp_path / "other"
+        assert (
+            run_cli("keygen", "--output-key-prefix", str(other), home=home, env={"BASTION_PASSWORD": ""}).code
+            == 0
+        )
+        with pytest.raises(VerificationFailed):
+            verify_bundle(bundles[SLSA].bundle, Verifier.from_files([other.with_suffix(".pub")]))
+
+    # An unchanged rebuild signs nothing again; with a vulnerability database it adds the CVE scan.
+    before = len(json.loads((home / "store/index.json").read_text())["manifests"])
+    again = run_cli("build", str(definition), "--locked", home=home)
+    assert again.code == 0, again.stderr
+    assert len(json.loads((home / "store/index.json").read_text())["manifests"]) == before
+    require_data()
+    assert run_cli("db", "import", str(KEV), str(TRACKER), home=home).code == 0
+    scanned = run_cli("build", str(definition), "--locked", "--format", "json", home=home)
+    assert scanned.code == 0, scanned.stderr
+    for built in json.loads(scanned.stdout)[0]["platforms"].values():
+        kinds = {b.predicate_type for b in stored_bundles(store, built["digest"])}
+        assert "https://cosign.sigstore.dev/attestation/vuln/v1" in kinds
