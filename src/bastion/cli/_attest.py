@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli._console import info, stdout
+from bastion.cli._options import ImageArg, ImagePlatformOpt
 from bastion.cli._publish import CaFileOpt, InsecureOpt, registry_options
 from bastion.config import Settings
 from bastion.errors import InputError, VerificationFailed
@@ -19,14 +20,6 @@ from bastion.errors import InputError, VerificationFailed
 if TYPE_CHECKING:
     from bastion.attest import Verifier
 
-ImageArg = Annotated[
-    str,
-    typer.Argument(
-        help="A local store name (bastion/static:12), oci-dir://PATH[:TAG] or a registry reference "
-        "(HOST[:PORT]/REPO[:TAG|@DIGEST], registry://...).",
-        show_default=False,
-    ),
-]
 KeyOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -35,9 +28,6 @@ KeyOpt = Annotated[
         "Default: BASTION_HOME/keys/bastion.pub, the key local builds sign with.",
         show_default=False,
     ),
-]
-PlatformOpt = Annotated[
-    str | None, typer.Option("--platform", help="One platform of a multi-platform image.")
 ]
 
 
@@ -65,7 +55,7 @@ attest_app = typer.Typer(
 @attest_app.command("list")
 def list_command(
     image: ImageArg,
-    platform: PlatformOpt = None,
+    platform: ImagePlatformOpt = None,
     output_format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.list,
     insecure: InsecureOpt = False,
     ca_file: CaFileOpt = None,
@@ -165,7 +155,7 @@ def verify_command(
             show_default=False,
         ),
     ] = None,
-    platform: PlatformOpt = None,
+    platform: ImagePlatformOpt = None,
     output_format: Annotated[
         VerifyFormat, typer.Option("--format", help="Output format.")
     ] = VerifyFormat.text,

@@ -27,6 +27,21 @@ LockedOpt = Annotated[
 ]
 FormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
 
+# Commands that read an image: one spelling of the image argument and its options everywhere.
+IMAGE_HELP = (
+    "A local store name (bastion/python:3.11), oci-dir://PATH[:TAG], docker-archive://FILE.tar, "
+    "a registry reference (registry://HOST/REPO:TAG, or HOST/REPO:TAG) or fs://DIR."
+)
+ImageArg = Annotated[str, typer.Argument(help=IMAGE_HELP, show_default=False)]
+ImagePlatformOpt = Annotated[
+    str | None,
+    typer.Option("--platform", help="Platform of a multi-platform image (default: the host's)."),
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
+]
+
 
 def split_platforms(value: str | None) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()] if value else None

@@ -9,24 +9,8 @@ from typing import Annotated
 import typer
 
 from bastion.cli._console import info, stdout
+from bastion.cli._options import ImageArg, ImagePlatformOpt, OutputOpt
 from bastion.config import Settings
-
-ImageArg = Annotated[
-    str,
-    typer.Argument(
-        help="A local store name (bastion/python:3.11), oci-dir://PATH[:TAG], docker-archive://FILE.tar "
-        "or fs://DIR.",
-        show_default=False,
-    ),
-]
-ImagePlatformOpt = Annotated[
-    str | None,
-    typer.Option("--platform", help="Platform of a multi-platform image (default: the host's)."),
-]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
-]
 
 
 class SbomFormat(StrEnum):

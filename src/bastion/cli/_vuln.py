@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli._console import info, stderr, stdout
+from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt, OutputOpt
 from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
 
@@ -18,20 +19,10 @@ if TYPE_CHECKING:
     from bastion.vex import VexDocument
     from bastion.vuln import ImportCounts, ScanResult
 
-ImageArg = Annotated[
+# cves and vex also read SBOM files.
+ImageOrSbomArg = Annotated[
     str,
-    typer.Argument(
-        help="A local store name, oci-dir://PATH[:TAG], docker-archive://FILE.tar, fs://DIR or sbom://FILE "
-        "(SPDX 2.3 or CycloneDX 1.6 JSON).",
-        show_default=False,
-    ),
-]
-PlatformOpt = Annotated[
-    str | None, typer.Option("--platform", help="Platform of a multi-platform image (default: the host's).")
-]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
+    typer.Argument(help=IMAGE_HELP + " Or sbom://FILE (SPDX 2.3 or CycloneDX 1.6 JSON).", show_default=False),
 ]
 
 
@@ -127,7 +118,7 @@ def db_status(
 
 
 def cves_command(
-    image: ImageArg,
+    image: ImageOrSbomArg,
     vex: Annotated[
         list[Path] | None,
         typer.Option("--vex", help="OpenVEX or CycloneDX VEX document (repeatable).", show_default=False),
@@ -151,7 +142,7 @@ def cves_command(
         bool, typer.Option("--exit-code", help="Exit 1 when findings remain (after VEX and filters).")
     ] = False,
     output: OutputOpt = None,
-    platform: PlatformOpt = None,
+    platform: ImagePlatformOpt = None,
 ) -> None:
     """Known vulnerabilities in IMAGE, with Debian's own verdicts, VEX applied."""
     from bastion.vuln import Severity, filter_result, load_config, load_sbom, require_database, scan_sbom
@@ -232,9 +223,9 @@ def _write(data: bytes, output: Path | None) -> None:
 
 
 def vex_command(
-    image: ImageArg,
+    image: ImageOrSbomArg,
     output: OutputOpt = None,
-    platform: PlatformOpt = None,
+    platform: ImagePlatformOpt = None,
     author: Annotated[str, typer.Option("--author", help="The document's author.")] = "Bastion",
 ) -> None:
     """An OpenVEX v0.2.0 document for IMAGE: fixed, affected (with the action), under investigation, not affected."""
