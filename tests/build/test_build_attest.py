@@ -79,3 +79,41 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
     for built in json.loads(scanned.stdout)[0]["platforms"].values():
         kinds = {b.predicate_type for b in stored_bundles(store, built["digest"])}
         assert "https://cosign.sigstore.dev/attestation/vuln/v1" in kinds
+
+
+def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:
+    definition = tmp_path / "static" / "static.yaml"
+    definition.parent.mkdir()
+    shutil.copyfile(REPO_ROOT / "catalog/static/static.yaml", definition)
+    shutil.copyfile(REPO_ROOT / "catalog/static/static.lock.json", definition.with_suffix(".lock.json"))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    (tmp_path / "keys").mkdir()
+    shutil.copyfile(home / "keys/bastion.pub", tmp_path / "keys/release.pub")
+    policy = tmp_path / "policy.yaml"
+    base = "required: [spdx, cyclonedx]\nkeys: [keys/release.pub]\nconditions:\n"
+    holds = (
+        "  - {predicate: provenance, path: runDetails.builder.id, equals: 'https://bastion.invalid/slsa/builders/local'}\n"
+        "  - {predicate: provenance, path: buildDefinition.externalParameters.locked, equals: true}\n"
+    )
+    policy.write_text(base + holds)
+    ok = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=home)
+    assert ok.code == 0, ok.stderr + ok.stdout
+    assert ok.stdout.count("policy provenance") == 4  # two conditions on two platforms
+    # A condition that does not hold: exit 1, saying which and why.
+    policy.write_text(
+        base
+        + holds
+        + "  - {predicate: provenance, path: buildDefinition.externalParameters.variant, equals: dev}\n"
+    )
+    broken = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=home)
+    assert broken.code == 1, broken.stderr
+    assert "variant is 'runtime'" in broken.stderr
+    # A key that is not the policy's: nothing verifies.
+    assert run_cli("keygen", "--output-key-prefix", str(tmp_path / "keys/release"), "--force", home=home,
+                   env={"BASTION_PASSWORD": ""}).code == 0  # fmt: skip
+    policy.write_text(base + holds)
+    foreign = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=home)
+    assert foreign.code == 1, foreign.stderr

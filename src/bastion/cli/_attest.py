@@ -156,6 +156,14 @@ def verify_command(
         ),
     ] = None,
     platform: ImagePlatformOpt = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A YAML policy: required attestations, allowed keys, conditions on signed predicate fields.",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         VerifyFormat, typer.Option("--format", help="Output format.")
     ] = VerifyFormat.text,
@@ -163,7 +171,8 @@ def verify_command(
     ca_file: CaFileOpt = None,
 ) -> None:
     """Check that every required attestation is attached to every platform of IMAGE, signed by a
-    trusted key and about that very image; exit 1 otherwise. Prints a per-platform summary."""
+    trusted key and about that very image, and (with --policy) that the policy's conditions hold;
+    exit 1 otherwise. Offline and fail-closed. Prints what was found, what verified, and why not."""
     from bastion.attest import (
         DEFAULT_REQUIRED,
         open_image,
@@ -171,16 +180,43 @@ def verify_command(
         resolve_predicate_type,
         verify_image,
     )
+    from bastion.policy import evaluate_conditions, load_policy
 
     settings = Settings.from_env()
+    policy = load_policy(policy_file) if policy_file is not None else None
+    if policy is not None and policy.policy.keys and key:
+        raise InputError(
+            "give the allowed keys in the policy or with --key, not both", where=str(policy_file)
+        )
     required = (
         [resolve_predicate_type(t) for t in predicate_types] if predicate_types else list(DEFAULT_REQUIRED)
     )
-    verifier = _verifier(key, settings)
+    if policy is not None:
+        required = list(
+            dict.fromkeys(
+                [*policy.predicate_types(resolve_predicate_type), *(required if predicate_types else [])]
+            )
+        )
+    verifier = _verifier(policy.key_files if policy is not None and policy.policy.keys else key, settings)
     with open_image(image, settings, registry_options(insecure, ca_file)) as source:
         report = verify_image(source, verifier, required, platform=platform)
+    conditions = []
+    if policy is not None and policy.policy.conditions:
+        verified = {
+            (c.platform, c.predicate_type): (c.verified.predicate if c.verified is not None else None)
+            for c in report.checks
+        }
+        platforms = list(dict.fromkeys(c.platform for c in report.checks))
+        conditions = evaluate_conditions(
+            policy.policy.conditions, verified, platforms, resolve_predicate_type
+        )
     if output_format is VerifyFormat.json:
-        stdout.print_json(json.dumps(report.to_json()))
+        document = report.to_json()
+        document["conditions"] = [
+            {"platform": c.platform, "condition": c.condition, "holds": c.ok, "reason": c.reason}
+            for c in conditions
+        ]
+        stdout.print_json(json.dumps(document))
     else:
         stdout.print(f"{image} {report.digest}", markup=False)
         for check in report.checks:
@@ -191,6 +227,17 @@ def verify_command(
             else:
                 line = f"  {check.platform or '-'} {name}: FAILED ({check.found} found): {check.reason}"
             stdout.print(line, markup=False)
+        for result in conditions:
+            verdict = "holds" if result.ok else f"FAILED: {result.reason}"
+            stdout.print(f"  {result.platform or '-'} policy {result.condition}: {verdict}", markup=False)
+    broken = [c for c in conditions if not c.ok]
+    if broken and report.ok:
+        first_condition = broken[0]
+        raise VerificationFailed(
+            f"{len(broken)} policy condition(s) do not hold; first: {first_condition.platform} "
+            f"{first_condition.condition}: {first_condition.reason}",
+            where=image,
+        )
     failed = [c for c in report.checks if not c.ok]
     if failed:
         first = failed[0]
@@ -222,6 +269,4 @@ def _verifier(keys: list[Path] | None, settings: Settings) -> Verifier:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(attest_app, name="attest")
-    app.command("verify", epilog="--policy FILE (conditions on predicate fields) comes with a later issue.")(
-        verify_command
-    )
+    app.command("verify")(verify_command)
