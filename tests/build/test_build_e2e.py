@@ -162,3 +162,30 @@ def test_structure_tests_run_for_other_platforms_without_emulation(tmp_path: Pat
     assert result.code == 1, result.stderr
     assert f"static runtime {other}" in result.stderr or other in result.stderr
     assert "image test 'impossible' failed" in result.stderr
+
+
+def test_a_claimed_profile_that_fails_fails_the_build_and_the_label_says_what_passed(
+    tmp_path: Path, cached_home: Path
+) -> None:
+    definition = _copy_definition("nginx", tmp_path)
+    home = _fresh_home(tmp_path, cached_home)
+    text = definition.read_text()
+    start = text.index("compliance:\n")
+    end = text.index("\ntests:\n")
+    definition.write_text(text[:start] + text[end + 1 :])  # no waiver for the health check
+    failed = run_cli("build", str(definition), "--platform", "linux/amd64", "--skip-tests", home=home)
+    assert failed.code == 1, failed.stderr
+    assert "image_healthcheck" in failed.stderr
+    assert "bastion/nginx" not in run_cli("images", home=home).stdout
+    definition.write_text(text)  # with the waiver, recorded as an XCCDF override
+    built = run_cli("build", str(definition), "--platform", "linux/amd64", "--skip-tests", home=home)
+    assert built.code == 0, built.stderr
+    image = json.loads(run_cli("inspect", "bastion/nginx:1.22", home=home).stdout)["platforms"][0]
+    assert image["config"]["config"]["Labels"]["dev.bastion.compliance"] == "bastion-container-baseline@1.0.0"
+    attestation = run_cli(
+        "attest", "get", "bastion/nginx:1.22", "--type", "compliance", "--verify", home=home
+    )
+    assert attestation.code == 0, attestation.stderr
+    (profile,) = json.loads(attestation.stdout)["profiles"]
+    assert profile["name"] == "bastion-container-baseline" and profile["summary"]["fail"] == 0
+    assert [w["rule"] for w in profile["waivers"]] == ["image_healthcheck"]

@@ -90,3 +90,16 @@ def test_bad_policies_are_input_errors_naming_the_file(tmp_path: Path, text: str
     with pytest.raises(InputError) as caught:
         load_policy(_policy(tmp_path, text))
     assert message in caught.value.diagnostic() and "policy.yaml" in caught.value.diagnostic()
+
+
+def test_predicate_aliases_name_the_types_their_producers_write() -> None:
+    from bastion.attest._check import PREDICATE_ALIASES
+    from bastion.build._attest import CVE_SCAN, CYCLONEDX, OPENVEX, SPDX
+    from bastion.compliance import COMPLIANCE_PREDICATE_TYPE
+    from bastion.vuln import CVE_SCAN_PREDICATE_TYPE
+
+    assert PREDICATE_ALIASES["compliance"] == COMPLIANCE_PREDICATE_TYPE
+    assert PREDICATE_ALIASES["cves"] == CVE_SCAN == CVE_SCAN_PREDICATE_TYPE
+    assert PREDICATE_ALIASES["spdx"] == SPDX and PREDICATE_ALIASES["cyclonedx"] == CYCLONEDX
+    assert PREDICATE_ALIASES["vex"] == OPENVEX
+    assert PREDICATE_ALIASES["provenance"] == "https://slsa.dev/provenance/v1"

@@ -41,8 +41,9 @@ CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
 PROVENANCE = "https://slsa.dev/provenance/v1"
 OPENVEX = "https://openvex.dev/ns/v0.2.0"
 CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"  # bastion.vuln.CVE_SCAN_PREDICATE_TYPE
-# The compliance predicate's type; the compliance attestation issue must use the same URI.
-COMPLIANCE = "https://bastion.invalid/attestation/compliance/v1"
+# The compliance predicate's type (bastion.compliance.COMPLIANCE_PREDICATE_TYPE, docs/compliance.md); not imported,
+# so that listing attestations does not load the rules engine. A test keeps the two equal.
+COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
 
 # The one alias table (cosign's --type names where cosign has one: spdxjson, cyclonedx,
 # slsaprovenance1, openvex, vuln). The first alias of a type is its short name in listings.

@@ -17,9 +17,9 @@ import tempfile
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion import __version__
 from bastion._progress import Progress, Silent
@@ -41,6 +41,7 @@ from bastion.oci import (
     RuntimeConfig,
     Store,
     add_layer,
+    image_config,
     put_image,
     put_index,
     rfc3339,
@@ -49,6 +50,7 @@ from bastion.oci import (
 if TYPE_CHECKING:
     from bastion.build._assemble import Rootfs
     from bastion.build._imagetest import ImageCheck
+    from bastion.compliance import ClaimResult
     from bastion.sbom import Sbom
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -122,6 +124,7 @@ def build(
         debs = fetch_packages(lock, fetcher, selection)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
+    job = _Job(store, settings, cache, progress, debs, run_tests, definition.path.parent)
     results = []
     for name in chosen:
         variant = definition.variant(name)
@@ -131,19 +134,7 @@ def build(
         built = []
         for platform in chosen_platforms:
             locked_platform = lock.platform(name, platform)
-            result, sbom = _build_platform(
-                variant,
-                platform,
-                locked_platform,
-                debs,
-                store,
-                settings,
-                epoch,
-                os_release,
-                run_tests,
-                cache,
-                progress,
-            )
+            result, sbom, claims = _build_platform(variant, platform, locked_platform, epoch, os_release, job)
             if signer is not None:
                 record = BuildRecord(
                     definition=definition.path,
@@ -166,6 +157,7 @@ def build(
                     record=record,
                     sbom=_sbom_source(sbom, reference, settings),
                     settings=settings,
+                    extra=_compliance_attestation(claims),
                 )
             built.append(result)
         index = put_index(store, [b.manifest for b in built])
@@ -176,25 +168,36 @@ def build(
     return results
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every platform image of one build shares."""
+
+    store: Store
+    settings: Settings
+    cache: BuildCache | None
+    progress: Progress
+    debs: dict[str, Path]
+    run_tests: bool
+    base_dir: Path  # the definition's directory: profiles named by path are read from it
+
+
 def _build_platform(
-    variant: Variant,
-    platform: str,
-    locked: LockedPlatform,
-    debs: dict[str, Path],
-    store: Store,
-    settings: Settings,
-    epoch: int,
-    os_release: OsRelease,
-    run_tests: bool,
-    cache: BuildCache | None,
-    progress: Progress,
-) -> tuple[BuiltPlatform, Sbom | None]:
-    """One platform image, and its SBOM when it was assembled now (None when taken from the cache)."""
+    variant: Variant, platform: str, locked: LockedPlatform, epoch: int, os_release: OsRelease, job: _Job
+) -> tuple[BuiltPlatform, Sbom | None, ClaimResult | None]:
+    """One platform image, its SBOM and its compliance claims when it was assembled now (None when
+    it was taken from the cache)."""
+    store, settings, cache, progress, debs, run_tests = (
+        job.store, job.settings, job.cache, job.progress, job.debs, job.run_tests
+    )  # fmt: skip
     tests = _tests_for(variant, platform, progress) if run_tests else ()
     key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release)
     tested = tests_digest(tests) if tests else None
     if cache is not None and (hit := cache.get(key, tests=tested)) is not None:
-        return BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True), None
+        return (
+            BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True),
+            None,
+            None,
+        )
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, assemble
     from bastion.build._layers import plan_layers
@@ -229,6 +232,9 @@ def _build_platform(
         )
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)
+        claims = None
+        if variant.claimed_profiles:
+            runtime, claims = _check_claims(variant, platform, rootfs, runtime, epoch, job.base_dir)
         if tests:
             _run_tests(variant, platform, rootfs, runtime, tests)
         plans = plan_layers(rootfs.nodes, [p.name for p in _dependency_order(locked)])
@@ -253,7 +259,33 @@ def _build_platform(
     (sbom,) = sboms
     sbom.manifest_digest = manifest.digest
     sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
-    return built, sbom
+    return built, sbom, claims
+
+
+def _check_claims(
+    variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, epoch: int, base_dir: Path
+) -> tuple[RuntimeConfig, ClaimResult]:
+    """Evaluate the compliance profiles the variant claims on the assembled tree, with its waivers;
+    fail the build on any unwaived failure, so the label naming the profiles can never lie. Returns
+    the runtime config with that label, and the result."""
+    from bastion.build._sbom import tree_target
+    from bastion.compliance import COMPLIANCE_LABEL, evaluate_claims
+
+    config = image_config(Platform.parse(platform), runtime, [], source_date_epoch=epoch, history=[])
+    target = tree_target(rootfs, name=f"{variant.image}:{variant.tags[0]}", platform=platform, config=config)
+    claims = evaluate_claims(
+        target, variant.claimed_profiles, variant.compliance.waivers, time=rfc3339(epoch), base_dir=base_dir
+    )
+    claims.require_passed()
+    return replace(runtime, labels={**runtime.labels, COMPLIANCE_LABEL: claims.label}), claims
+
+
+def _compliance_attestation(claims: ClaimResult | None) -> dict[str, dict[str, Any]] | None:
+    if claims is None:
+        return None
+    from bastion.compliance import COMPLIANCE_PREDICATE_TYPE
+
+    return {COMPLIANCE_PREDICATE_TYPE: claims.predicate}
 
 
 def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:

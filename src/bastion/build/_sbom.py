@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from packageurl import PackageURL
 
@@ -31,10 +32,9 @@ _KINDS = {
 }
 
 
-def build_sbom(
-    rootfs: Rootfs, locked: LockedPlatform, *, repository: str, tag: str, platform: str, epoch: int
-) -> Sbom:
-    """The SBOM of an assembled tree; see the module docstring."""
+def tree_target(rootfs: Rootfs, *, name: str, platform: str, config: dict[str, Any]) -> ImageTarget:
+    """The assembled tree as scanners see an image: owners and modes as the layers will record
+    them, no layers yet, no digest."""
     files = {
         "/" + path: FileInfo(
             path="/" + path,
@@ -47,14 +47,24 @@ def build_sbom(
         )
         for path, node in rootfs.nodes.items()
     }
-    target = ImageTarget(
-        name=f"{repository}:{tag}",
+    repository, _, tag = name.rpartition(":")
+    return ImageTarget(
+        name=name,
         root=rootfs.root,
         files=files,
         platform=platform,
-        config={"created": rfc3339(epoch)},
+        config=config,
         repository=repository,
         tag=tag,
+    )
+
+
+def build_sbom(
+    rootfs: Rootfs, locked: LockedPlatform, *, repository: str, tag: str, platform: str, epoch: int
+) -> Sbom:
+    """The SBOM of an assembled tree; see the module docstring."""
+    target = tree_target(
+        rootfs, name=f"{repository}:{tag}", platform=platform, config={"created": rfc3339(epoch)}
     )
     sbom = scan(target)
     arch = platform.split("/")[1]

@@ -14,9 +14,14 @@ from typing import Annotated, Any, Self, TypeVar
 from pydantic import Field, PrivateAttr, Strict, ValidationError, ValidationInfo, model_validator
 
 from bastion.catalog._parts import (
+    DEFAULT_PROFILE_SPEC,
     UNION_TAGS,
     Accounts,
     AccountsOverlay,
+    Compliance,
+    ComplianceField,
+    ComplianceOverlay,
+    ComplianceOverlayField,
     Contents,
     ContentsOverlay,
     ImageTest,
@@ -29,7 +34,6 @@ from bastion.catalog._parts import (
 from bastion.catalog._types import (
     AbsPath,
     ArgList,
-    ComplianceName,
     DefinitionName,
     EnvName,
     ImageName,
@@ -52,7 +56,6 @@ Epoch = Annotated[int, Strict(), Field(ge=0)]
 Tags = Annotated[tuple[TagName, ...], NonEmpty(), unique(str, "tag")]
 Platforms = Annotated[tuple[PlatformName, ...], NonEmpty(), unique(str, "platform")]
 Ports = Annotated[tuple[Port, ...], unique(str, "port")]
-Profiles = Annotated[tuple[ComplianceName, ...], unique(str, "compliance profile")]
 
 
 class VariantKind(StrEnum):
@@ -82,17 +85,25 @@ class ImageFields(Model):
     stop_signal: Signal | None = None
     source_date_epoch: Epoch | None = None
     """Timestamp of every file and of the image; when absent, taken from the lock file."""
-    compliance: Profiles = ()
-    """Names of the compliance profiles the image claims to meet."""
+    compliance: ComplianceField = Compliance()
+    """The compliance profiles the image claims to meet, and the failures it waives with a reason."""
     tests: Annotated[tuple[ImageTest, ...], unique(item_key, "test")] = ()
 
 
 class Variant(ImageFields):
-    """One image a definition builds: the top level with one overlay merged in."""
+    """One image a definition builds: the top level with one overlay merged in.
+
+    ``compliance.profiles`` is never ``None`` in a variant: the merge writes out the default claim.
+    """
 
     name: VariantName
     kind: VariantKind
     image: ImageName
+
+    @property
+    def claimed_profiles(self) -> tuple[str, ...]:
+        """The compliance profiles the image claims (built-in names or files, as written)."""
+        return self.compliance.profiles or ()
 
 
 class Overlay(Model):
@@ -117,7 +128,8 @@ class Overlay(Model):
     ports: Ports | None = None
     stop_signal: Signal | None = None
     source_date_epoch: Epoch | None = None
-    compliance: Profiles | None = None
+    compliance: ComplianceOverlayField = ComplianceOverlay()
+    """``profiles`` replaces; ``waivers`` merge by rule, ``"!rule"`` removing an inherited one."""
     tests: Annotated[tuple[TestItem, ...], unique(item_key, "test")] = ()
 
 
@@ -241,6 +253,15 @@ def _replaced(inherited: Model, overlay: Model, fields: Sequence[str]) -> dict[s
     }
 
 
+def _merge_compliance(top: Compliance, overlay: ComplianceOverlay, kind: VariantKind) -> dict[str, Any]:
+    """``profiles`` replaced (and defaulted by the variant's kind), ``waivers`` merged by key."""
+    profiles = overlay.profiles if "profiles" in overlay.model_fields_set else top.profiles
+    if profiles is None:
+        profiles = (DEFAULT_PROFILE_SPEC,) if kind is VariantKind.RUNTIME else ()
+    waivers = _merge_keyed(top.waivers, overlay.waivers, ("compliance", "waivers"), "waiver")
+    return {"profiles": profiles, "waivers": waivers}
+
+
 def merge_variant(definition: Definition, name: str) -> Variant:
     """Apply the overlay of variant ``name`` to the top level; see the module docs for the rules."""
     overlay = (definition.variants or {}).get(name) or Overlay()
@@ -270,7 +291,6 @@ def merge_variant(definition: Definition, name: str) -> Variant:
         "ports",
         "stop_signal",
         "source_date_epoch",
-        "compliance",
     )
     return Variant.model_validate(
         {
@@ -285,6 +305,7 @@ def merge_variant(definition: Definition, name: str) -> Variant:
             "annotations": _merge_map(definition.annotations, overlay.annotations),
             "paths": _merge_keyed(definition.paths, overlay.paths, ("paths",), "path"),
             "tests": _merge_keyed(definition.tests, overlay.tests, ("tests",), "test"),
+            "compliance": _merge_compliance(definition.compliance, overlay.compliance, kind),
             **_replaced(definition, overlay, replaced),
         }
     )

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, StrictBool, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    StrictBool,
+    Tag,
+)
+from pydantic_core import CoreSchema
 
 from bastion.catalog._types import (
     AbsPath,
@@ -29,6 +42,8 @@ __all__ = [
     "Accounts",
     "AccountsOverlay",
     "CommandTest",
+    "Compliance",
+    "ComplianceOverlay",
     "Contents",
     "ContentsOverlay",
     "DirectoryEntry",
@@ -40,10 +55,12 @@ __all__ = [
     "Model",
     "PathEntry",
     "PathItem",
+    "ProfileSpec",
     "Repository",
     "SymlinkEntry",
     "TestItem",
     "User",
+    "Waiver",
     "item_key",
 ]
 
@@ -215,6 +232,99 @@ class HttpTest(Model):
     """Seconds, from start to answer."""
 
 
+# --- compliance -----------------------------------------------------------------------------------
+
+#: What ``compliance.profiles`` is when a runtime variant leaves it out: the built-in default profile
+#: (``bastion.compliance`` reads the name ``default`` as ``bastion-container-baseline``).
+DEFAULT_PROFILE_SPEC = "default"
+
+# A built-in profile's name, or a profile file (``.yaml``/``.yml``; relative paths are read from the
+# definition's directory).
+ProfileSpec = Annotated[
+    str,
+    Matches(
+        r"^(?:[a-z0-9][a-z0-9._-]*|[^\x00]+\.ya?ml)$",
+        "compliance profile (a built-in name or a .yaml file)",
+        "default",
+        1024,
+    ),
+]
+# Rule names are those of bastion.compliance's catalogue (``image_healthcheck``); that a waiver names
+# a rule that exists is checked when the profile is evaluated, so loading a definition does not
+# load the rules.
+RuleName = Annotated[str, Matches(r"^[a-z][a-z0-9_]*$", "compliance rule name", "image_healthcheck", 128)]
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a waiver needs a reason: say why the rule does not hold for this image")
+    return value
+
+
+Reason = Annotated[
+    str,
+    Field(max_length=4000, json_schema_extra={"minLength": 1, "pattern": r"\S"}),
+    AfterValidator(_has_text),
+]
+
+
+class Waiver(Model):
+    """A rule failure the image accepts, with the reason. The result is recorded in the XCCDF report
+    as an ``override`` (XCCDF 1.2 section 6.6.4.3): the failure stays visible, with the reason."""
+
+    rule: RuleName
+    """The rule's name, e.g. ``image_healthcheck``."""
+    reason: Reason
+    """Why the rule does not hold for this image; it becomes the override's remark."""
+    profile: ProfileSpec | None = None
+    """Waive the rule in this claimed profile only; when absent, in every profile the image claims."""
+
+    @property
+    def key(self) -> str:
+        return self.rule if self.profile is None else f"{self.rule}@{self.profile}"
+
+
+def _profile_list(value: Any) -> Any:
+    """``compliance: [a, b]`` is short for ``compliance: {profiles: [a, b]}``; ``null`` for
+    ``{profiles: null}`` (the default claim for the variant's kind)."""
+    if value is None or isinstance(value, list | tuple):
+        return {"profiles": value}
+    return value
+
+
+@dataclass(frozen=True)
+class ProfileListShorthand:
+    """``Annotated`` metadata: the mapping may also be given as the list of its ``profiles`` (and, in
+    an overlay, as null: back to the default claim)."""
+
+    nullable: bool = False
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        forms = [handler(schema), {"type": "array", "items": _PROFILE_SPEC_SCHEMA}]
+        return {"anyOf": [*forms, {"type": "null"}] if self.nullable else forms}
+
+
+_PROFILE_SPEC_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?:[a-z0-9][a-z0-9._-]*|[^\x00]+\.ya?ml)$",
+    "maxLength": 1024,
+}
+
+
+class Compliance(Model):
+    """The compliance profiles the image claims, and the failures it waives.
+
+    The build evaluates each claimed profile on the assembled image and fails unless every rule
+    passes, is not applicable, or fails with a waiver; the image's ``dev.bastion.compliance`` label
+    names the profiles that passed.
+    """
+
+    profiles: Annotated[tuple[ProfileSpec, ...], unique(str, "compliance profile")] | None = None
+    """Built-in profile names or profile files. When absent: ``[default]`` for a runtime variant,
+    none for a dev variant; ``[]`` claims nothing."""
+    waivers: Annotated[tuple[Waiver, ...], unique(lambda waiver: waiver.key, "waiver")] = ()
+
+
 # Tags of the tagged unions below. They appear in pydantic's error locations, which the loader
 # drops, so they are spelt so that they can never be confused with a key of the format.
 _REMOVAL = "~removal"
@@ -300,12 +410,18 @@ UserItem = Annotated[
 GroupItem = Annotated[
     Annotated[Group, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
 ]
+WaiverItem = Annotated[
+    Annotated[Waiver, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+]
 
 
 def item_key(item: Any) -> str:
-    """The key an item of a keyed list merges on: a test's name, a path's path, an account's name."""
+    """The key an item of a keyed list merges on: a test's name, a path's path, an account's name,
+    a waiver's rule (``rule@profile`` when it names a profile)."""
     if isinstance(item, str):
         return item.removeprefix("!")
+    if isinstance(item, Waiver):
+        return item.key
     key = item.path if isinstance(item, DirectoryEntry | FileEntry | SymlinkEntry) else item.name
     assert isinstance(key, str)
     return key
@@ -329,3 +445,18 @@ class AccountsOverlay(Model):
     users: Annotated[tuple[UserItem, ...], unique(item_key, "user")] = ()
     groups: Annotated[tuple[GroupItem, ...], unique(item_key, "group")] = ()
     run_as: RunAs | None = None
+
+
+class ComplianceOverlay(Model):
+    """Changes to ``compliance``: ``profiles`` replaces (null: the default for the variant's kind),
+    ``waivers`` merge by rule (``rule@profile``), ``"!rule"`` removing an inherited one."""
+
+    profiles: Annotated[tuple[ProfileSpec, ...], unique(str, "compliance profile")] | None = None
+    waivers: Annotated[tuple[WaiverItem, ...], unique(item_key, "waiver")] = ()
+
+
+#: The ``compliance`` field of a definition and of an overlay: the mapping, or the list shorthand.
+ComplianceField = Annotated[Compliance, BeforeValidator(_profile_list), ProfileListShorthand()]
+ComplianceOverlayField = Annotated[
+    ComplianceOverlay, BeforeValidator(_profile_list), ProfileListShorthand(nullable=True)
+]

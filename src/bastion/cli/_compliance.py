@@ -34,9 +34,10 @@ def _print_summary(result: ComplianceResult) -> None:
     table = Table("result", "severity", "rule", "message", box=None)
     for item in result.results:
         style = styles.get(item.result, "dim")
-        table.add_row(
-            f"[{style}]{item.result.value}[/]", item.severity.value, item.rule.name, escape(item.message)
-        )
+        word = f"[{style}]{item.result.value}[/]"
+        if item.override is not None:
+            word = f"[yellow]{item.result.value} (waived)[/]"
+        table.add_row(word, item.severity.value, item.rule.name, escape(item.message))
     stdout.print(f"{result.target.name} {result.target.manifest_digest or ''}", markup=False)
     stdout.print(
         f"profile {result.profile.name} {result.profile.version}: {result.profile.title}", markup=False
@@ -46,6 +47,13 @@ def _print_summary(result: ComplianceResult) -> None:
         stdout.print(f"\n{item.rule.name}: {item.message}", markup=False)
         for evidence in item.evidence:
             stdout.print(f"  {evidence}", markup=False)
+    for item in result.waived:
+        assert item.override is not None  # what ``waived`` selects
+        change = item.override
+        stdout.print(
+            f"\n{item.rule.name}: {change.old_result.value} waived by {change.authority}: {change.remark}",
+            markup=False,
+        )
     stdout.print(f"\n{summary(result).line()}", markup=False)
 
 
@@ -72,15 +80,30 @@ def compliance(
     platform: Annotated[
         str | None, typer.Option("--platform", help="The platform to evaluate in a multi-platform image.")
     ] = None,
+    definition: Annotated[
+        Path | None,
+        typer.Option(
+            "--definition",
+            help="Apply the compliance waivers of this image definition (of the variant the image's "
+            "dev.bastion.variant label names, else runtime), as the build does: XCCDF overrides.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a compliance profile (STIG- and CIS-style rules) on IMAGE."""
+    from bastion.compliance import apply_waivers, require_passed, summary, to_html, to_json, to_xccdf
     from bastion.compliance import compliance as evaluate
-    from bastion.compliance import require_passed, summary, to_html, to_json, to_xccdf
     from bastion.image import open_target
 
     settings = Settings.from_env()
     with open_target(image, settings, platform=platform) as target:
         result = evaluate(target, profile)
+    if definition is not None:
+        from bastion.catalog import load_definition
+
+        variant = load_definition(definition).variant(result.target.variant or "runtime")
+        result, _ = apply_waivers(
+            result, variant.compliance.waivers, spec=profile, authority=f"image definition {definition}"
+        )
     if output_format is ComplianceFormat.summary and output is None:
         _print_summary(result)
     else:

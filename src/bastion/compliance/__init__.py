@@ -9,13 +9,27 @@ JSON and a summary.
 
 Rules are Python checks registered by name (``_rules/``); profiles are YAML data that select and
 tailor them (``profiles/``, or a file of the user's: see :func:`load_profile`).
+
+A build evaluates the profiles an image's definition claims with :func:`evaluate_claims`: waived
+failures become XCCDF overrides, :attr:`ClaimResult.label` is the ``dev.bastion.compliance`` label and
+:attr:`ClaimResult.predicate` the attestation predicate (:data:`COMPLIANCE_PREDICATE_TYPE`).
 """
 
+from bastion.compliance._claims import (
+    COMPLIANCE_LABEL,
+    COMPLIANCE_PREDICATE_TYPE,
+    ClaimResult,
+    Failure,
+    Waiver,
+    apply_waivers,
+    evaluate_claims,
+)
 from bastion.compliance._engine import ComplianceFailed, compliance, default_score, require_passed
 from bastion.compliance._html import to_html
 from bastion.compliance._model import (
     Area,
     ComplianceResult,
+    Override,
     Profile,
     Result,
     Rule,
@@ -30,11 +44,16 @@ from bastion.compliance._rules import RULES
 from bastion.compliance._xccdf import to_xccdf
 
 __all__ = [
+    "COMPLIANCE_LABEL",
+    "COMPLIANCE_PREDICATE_TYPE",
     "DEFAULT_PROFILE",
     "RULES",
     "Area",
+    "ClaimResult",
     "ComplianceFailed",
     "ComplianceResult",
+    "Failure",
+    "Override",
     "Profile",
     "Result",
     "Rule",
@@ -43,9 +62,12 @@ __all__ = [
     "Severity",
     "Summary",
     "TargetInfo",
+    "Waiver",
+    "apply_waivers",
     "builtin_profiles",
     "compliance",
     "default_score",
+    "evaluate_claims",
     "load_profile",
     "require_passed",
     "summary",

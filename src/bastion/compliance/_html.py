@@ -20,7 +20,7 @@ h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { margin-top: 2rem; font-siz
 .count .n { font-size: 1.8rem; font-weight: 600; display: block; }
 .pass { background: #dff3e4; } .fail, .error { background: #fbe1e1; }
 .notapplicable, .notchecked, .informational, .unknown { background: #eef0f3; }
-.score { background: #e3ebfa; }
+.score { background: #e3ebfa; } .waived { background: #fdf1d6; }
 table.rules { border-collapse: collapse; width: 100%; }
 table.rules th, table.rules td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #e2e5e9;
   vertical-align: top; }
@@ -28,6 +28,7 @@ td.result { font-weight: 600; white-space: nowrap; }
 td.result.pass { color: #17692f; } td.result.fail, td.result.error { color: #a11212; }
 .sev-high { font-weight: 600; } ul.evidence { margin: .25rem 0 0 1rem; padding: 0; font-size: 12px; }
 .refs { color: #555; font-size: 12px; }
+.override { margin-top: .25rem; padding: .25rem .5rem; background: #fdf1d6; border-radius: 4px; }
 """
 
 
@@ -35,28 +36,40 @@ def _t(text: str) -> str:
     return clean(text)
 
 
-def _rule_row(item: RuleResult) -> html.HtmlElement:
+def _rule_row(item: RuleResult, anchor: bool) -> html.HtmlElement:
     rule = item.rule
     refs = [f"{CIS_DOCKER} {s}" for s in rule.cis] + list(rule.cci)
     details: list[html.HtmlElement | str] = [E.DIV(_t(item.message))]
+    change = item.override
+    if change is not None:
+        details.append(
+            E.DIV(
+                E.CLASS("override"),
+                E.STRONG(f"waived: {change.old_result.value} → {change.new_result.value}"),
+                _t(f" by {change.authority}: {change.remark}"),
+            )
+        )
     if item.evidence:
         details.append(E.UL(*(E.LI(E.CODE(_t(e))) for e in item.evidence), E.CLASS("evidence")))
     if refs:
         details.append(E.DIV(_t("; ".join(refs)), E.CLASS("refs")))
+    word = item.result.value + (" (waived)" if change is not None else "")
     return E.TR(
-        E.TD(E.CLASS(f"result {item.result.value}"), item.result.value),
+        E.TD(E.CLASS(f"result {item.result.value}"), word),
         E.TD(E.CLASS(f"sev-{item.severity.value}"), item.severity.value),
         E.TD(E.STRONG(_t(rule.title)), E.BR(), E.CODE(rule.id)),
         E.TD(*details),
-        id=rule.id,
+        **({"id": rule.id} if anchor else {}),
     )
 
 
-def _table(items: list[RuleResult]) -> html.HtmlElement:
+def _table(items: list[RuleResult], *, anchor: bool = False) -> html.HtmlElement:
+    """The rules of ``items``; ``anchor`` gives each row its rule's id (only in the area tables, so
+    that ids stay unique when the failed and waived tables repeat a rule)."""
     return E.TABLE(
         E.CLASS("rules"),
         E.THEAD(E.TR(E.TH("result"), E.TH("severity"), E.TH("rule"), E.TH("finding"))),
-        E.TBODY(*(_rule_row(i) for i in items)),
+        E.TBODY(*(_rule_row(i, anchor) for i in items)),
     )
 
 
@@ -69,6 +82,12 @@ def to_html(result: ComplianceResult) -> bytes:
         for word, n in info.counts.items()
         if n or word in (Result.PASS.value, Result.FAIL.value)
     ]
+    if info.waived:
+        counts.append(
+            E.DIV(
+                E.SPAN(str(info.waived), E.CLASS("n")), "waived", E.CLASS("count waived"), id="count-waived"
+            )
+        )
     counts.append(
         E.DIV(E.SPAN(f"{info.score:.2f}", E.CLASS("n")), "score", E.CLASS("count score"), id="score")
     )
@@ -88,10 +107,13 @@ def to_html(result: ComplianceResult) -> bytes:
     failed = list(result.failed)
     if failed:
         body += [E.H2(f"Failed rules ({len(failed)})"), _table(failed)]
+    waived = list(result.waived)
+    if waived:
+        body += [E.H2(f"Waived rules ({len(waived)})"), _table(waived)]
     for area in Area:
         items = [r for r in result.results if r.rule.area is area]
         if items:
-            body += [E.H2(area.heading), _table(items)]
+            body += [E.H2(area.heading), _table(items, anchor=True)]
     page = E.HTML(
         E.HEAD(
             E.META(charset="utf-8"),

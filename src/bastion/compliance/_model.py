@@ -151,11 +151,28 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Override:
+    """A result changed by an authority, with the reason (XCCDF 1.2 section 6.6.4.3, ``override``:
+    time, authority, old-result, new-result, remark). Bastion writes one for a waived failure."""
+
+    time: datetime
+    authority: str
+    old_result: Result
+    new_result: Result
+    remark: str
+
+
+@dataclass(frozen=True)
 class RuleResult:
+    """One rule's result. With an :class:`Override`, ``result`` is its ``new_result`` (XCCDF 1.2 section
+    6.6.4.3: the rule-result's result must match the override's new-result), ``message`` and
+    ``evidence`` still the check's."""
+
     config: RuleConfig
     result: Result
     message: str
     evidence: tuple[str, ...]
+    override: Override | None = None
 
     @property
     def rule(self) -> Rule:
@@ -192,6 +209,11 @@ class ComplianceResult:
     @property
     def failed(self) -> tuple[RuleResult, ...]:
         return tuple(r for r in self.results if r.result in (Result.FAIL, Result.ERROR))
+
+    @property
+    def waived(self) -> tuple[RuleResult, ...]:
+        """The results an override changed (see :func:`bastion.compliance.apply_waivers`)."""
+        return tuple(r for r in self.results if r.override is not None)
 
     @property
     def test_result_id(self) -> str:

@@ -73,10 +73,16 @@ def builtin_profiles() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_profile(spec: str | Path) -> Profile:
+def load_profile(spec: str | Path, *, base_dir: Path | None = None) -> Profile:
     """The profile ``spec`` names: a built-in name (``default``, ``bastion-container-baseline``) or a
-    YAML file. Raises :class:`~bastion.errors.InputError` naming the file and field on bad input."""
-    return _load(spec, depth=0, base_dir=Path.cwd())
+    YAML file (a relative path is read from ``base_dir``, by default the working directory). Raises
+    :class:`~bastion.errors.InputError` naming the file and field on bad input."""
+    return _load(spec, depth=0, base_dir=base_dir or Path.cwd())
+
+
+def builtin_name(spec: str) -> str:
+    """The built-in profile name an alias stands for (``default`` -> ``bastion-container-baseline``)."""
+    return _ALIASES.get(spec, spec)
 
 
 def _load(spec: str | Path, *, depth: int, base_dir: Path) -> Profile:

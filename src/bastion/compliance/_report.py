@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bastion.compliance._model import CIS_DOCKER, ComplianceResult, Result
+from bastion.compliance._model import CIS_DOCKER, ComplianceResult, Result, RuleResult
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Summary:
     counts: dict[str, int]  # every XCCDF result word Bastion produces, in a fixed order
     score: float
     passed: bool  # no rule failed or ended in error
+    waived: int = 0  # results an override changed (counted under their new result word)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -31,11 +32,13 @@ class Summary:
             "counts": dict(self.counts),
             "score": self.score,
             "passed": self.passed,
+            "waived": self.waived,
         }
 
     def line(self) -> str:
         counts = ", ".join(f"{n} {word}" for word, n in self.counts.items() if n)
-        return f"{self.profile} {self.version}: {counts}; score {self.score:.2f}"
+        waived = f" ({self.waived} waived)" if self.waived else ""
+        return f"{self.profile} {self.version}: {counts}{waived}; score {self.score:.2f}"
 
 
 def summary(result: ComplianceResult) -> Summary:
@@ -48,7 +51,21 @@ def summary(result: ComplianceResult) -> Summary:
         counts={word.value: result.count(word) for word in Result},
         score=result.score,
         passed=not result.failed,
+        waived=len(result.waived),
     )
+
+
+def _override(item: RuleResult) -> dict[str, str] | None:
+    change = item.override
+    if change is None:
+        return None
+    return {
+        "time": change.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "authority": change.authority,
+        "old_result": change.old_result.value,
+        "new_result": change.new_result.value,
+        "remark": change.remark,
+    }
 
 
 def to_json(result: ComplianceResult) -> str:
@@ -75,6 +92,7 @@ def to_json(result: ComplianceResult) -> str:
                 "result": r.result.value,
                 "message": r.message,
                 "evidence": list(r.evidence),
+                "override": _override(r),
                 "references": {
                     "cis": [f"{CIS_DOCKER} {s}" for s in r.rule.cis],
                     "cci": list(r.rule.cci),

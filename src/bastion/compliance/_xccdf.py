@@ -3,7 +3,8 @@ TestResult of the evaluation (NIST IR 7275 Rev. 4, sections 6.2-6.6).
 
 Element order follows the XCCDF 1.2 schema (xccdf_1.2.xsd): in a Benchmark status, title,
 description, version, model, Profile, Group, TestResult; in a Rule title, description, reference,
-rationale, ident; in a TestResult title, profile, target, target-facts, rule-result, score.
+rationale, ident; in a TestResult title, profile, target, target-facts, rule-result, score; in a rule-result result,
+override, ident, message.
 """
 
 from __future__ import annotations
@@ -121,10 +122,22 @@ def to_xccdf(result: ComplianceResult) -> bytes:
     for item in result.results:
         rule_result = _e(test, "rule-result", idref=item.rule.id, severity=item.severity.value, time=when)
         _e(rule_result, "result", item.result.value)
+        if item.override is not None:
+            # XCCDF 1.2 section 6.6.4.3: every attribute and child of an override is required, and
+            # the enclosing result must equal its new-result (the schematron checks both).
+            change = item.override
+            element = _e(rule_result, "override", time=_time(change.time), authority=change.authority)
+            _e(element, "old-result", change.old_result.value)
+            _e(element, "new-result", change.new_result.value)
+            _e(element, "remark", change.remark)
         for cci in item.rule.cci:
             _e(rule_result, "ident", cci, system=CCI_SYSTEM)
         _e(rule_result, "message", item.message, severity="info")
+        # A waived failure's evidence is still shown, as a warning.
+        level = "info" if item.result.value != "fail" else "error"
+        if item.override is not None and item.override.old_result.value == "fail":
+            level = "warning"
         for evidence in item.evidence:
-            _e(rule_result, "message", evidence, severity="error" if item.result.value == "fail" else "info")
+            _e(rule_result, "message", evidence, severity=level)
     _e(test, "score", f"{result.score:.2f}", system=SCORING_DEFAULT, maximum="100")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

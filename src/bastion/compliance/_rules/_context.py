@@ -15,6 +15,10 @@ from bastion.image import FileInfo, FileKind, ImageTarget
 
 #: The label Bastion's builder sets on every image (``runtime``, ``dev``, ...).
 VARIANT_LABEL = "dev.bastion.variant"
+#: The label naming the compliance profiles an image passed (``name@version``, comma-separated). The
+#: build sets it from the result of evaluating those profiles, so no rule may see it: a result that
+#: depended on it would be circular, and an image scanned before and after labelling would differ.
+COMPLIANCE_LABEL = "dev.bastion.compliance"
 DPKG_STATUS = "/var/lib/dpkg/status"
 BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 _MAX_HOPS = 40  # the kernel's MAXSYMLINKS
@@ -67,8 +71,11 @@ class Context:
 
     @cached_property
     def labels(self) -> dict[str, str]:
+        """The config's labels, without :data:`COMPLIANCE_LABEL` (the result of this evaluation)."""
         value = self.config.get("Labels") or {}
-        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): str(v) for k, v in value.items() if k != COMPLIANCE_LABEL}
 
     @cached_property
     def env(self) -> list[tuple[str, str]]:

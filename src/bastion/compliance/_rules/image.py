@@ -11,8 +11,8 @@ import re
 from collections import Counter
 
 from bastion.compliance._model import Area, Outcome, Result, RuleConfig, Severity
-from bastion.compliance._rules._context import Context
-from bastion.compliance._rules._registry import passed, rule, verdict
+from bastion.compliance._rules._context import COMPLIANCE_LABEL, Context
+from bastion.compliance._rules._registry import not_applicable, passed, rule, verdict
 
 # Whole words of the name (TOKENIZERS_PARALLELISM is not a token).
 _SECRET_NAME = re.compile(
@@ -176,15 +176,19 @@ def no_system_volumes(ctx: Context, config: RuleConfig) -> Outcome:
     area=Area.IMAGE,
     title="The image defines a health check",
     severity=Severity.LOW,
-    description="The image config carries a Healthcheck whose test is not NONE.",
+    description="The image config carries a Healthcheck whose test is not NONE. Not applicable to an "
+    "image that runs no program of its own (neither Entrypoint nor Cmd): a base image, whose health "
+    "check belongs to the images built on it.",
     rationale="Without a health check an orchestrator only sees whether the process exists, not "
-    "whether it serves; a base image without a service of its own may reasonably have none.",
+    "whether it serves. An image that starts no program has nothing to check.",
     cis=("4.6",),
 )
 def healthcheck(ctx: Context, config: RuleConfig) -> Outcome:
     check = ctx.config.get("Healthcheck") or {}
     test = check.get("Test") if isinstance(check, dict) else None
     if not test or test == ["NONE"]:
+        if not ctx.config.get("Entrypoint") and not ctx.config.get("Cmd"):
+            return not_applicable("no Entrypoint or Cmd: the image runs no program of its own to check")
         return Outcome(Result.FAIL, "no Healthcheck in the image config", ("Healthcheck=",))
     return passed(f"health check: {' '.join(str(t) for t in test)}")
 
@@ -207,6 +211,12 @@ def healthcheck(ctx: Context, config: RuleConfig) -> Outcome:
     },
 )
 def provenance_labels(ctx: Context, config: RuleConfig) -> Outcome:
+    if COMPLIANCE_LABEL in config.param_list("required"):
+        # The label records which profiles this evaluation passed: requiring it would be circular.
+        return Outcome(
+            Result.ERROR,
+            f"{COMPLIANCE_LABEL} cannot be required: it is set from the result of this evaluation",
+        )
     findings = [f"{label} missing" for label in config.param_list("required") if not ctx.labels.get(label)]
     return verdict(
         findings, ok="every required provenance label is present", bad="{n} provenance label(s) missing"
