@@ -22,7 +22,9 @@ from lxml import etree
 
 SCHEMATRON = Path("/usr/share/openscap/schemas/xccdf/1.2/xccdf_1.2-schematron.xsl")
 _XSL = "{http://www.w3.org/1999/XSL/Transform}"
-_OVERRIDE_CONTEXT_SHIPPED = "xccdf:TestResult[xccdf:rule-result[xccdf:override]]/xccdf:rule-result/xccdf:result"
+_OVERRIDE_CONTEXT_SHIPPED = (
+    "xccdf:TestResult[xccdf:rule-result[xccdf:override]]/xccdf:rule-result/xccdf:result"
+)
 _OVERRIDE_CONTEXT_MEANT = "xccdf:TestResult/xccdf:rule-result[xccdf:override]/xccdf:result"
 
 

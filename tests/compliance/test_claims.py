@@ -138,7 +138,10 @@ def test_a_waived_failure_is_an_override_that_openscap_accepts(tmp_path: Path) -
     assert override.get("time") == TIME and override.get("authority") == "definition catalog/web/web.yaml"
     assert override.findtext("x:old-result", namespaces=NS) == "fail"
     assert override.findtext("x:new-result", namespaces=NS) == "pass"
-    assert override.findtext("x:remark", namespaces=NS) == "probed from outside <on 8080> & no client in the image"
+    assert (
+        override.findtext("x:remark", namespaces=NS)
+        == "probed from outside <on 8080> & no client in the image"
+    )
     assert rule_result.xpath("x:message[@severity='warning']/text()", namespaces=NS) == ["Healthcheck="]
 
     (entry,) = claims.predicate["profiles"]
@@ -179,13 +182,18 @@ def test_waivers_cover_only_the_profile_they_name(tmp_path: Path) -> None:
     image = _no_healthcheck(tmp_path / "image")
     waiver = W("image_healthcheck", "only in own", profile="profiles/own.yaml")
     with image.target() as target:
-        claims = evaluate_claims(target, ["default", "profiles/own.yaml"], [waiver], time=TIME, base_dir=tmp_path)
+        claims = evaluate_claims(
+            target, ["default", "profiles/own.yaml"], [waiver], time=TIME, base_dir=tmp_path
+        )
         by_name = evaluate_claims(
             target, ["profiles/own.yaml"], [W("image_healthcheck", "by name", profile="own")], time=TIME,
             base_dir=tmp_path,
         )  # fmt: skip
         by_alias = evaluate_claims(
-            target, ["bastion-container-baseline"], [W("image_healthcheck", "alias", profile="default")], time=TIME
+            target,
+            ["bastion-container-baseline"],
+            [W("image_healthcheck", "alias", profile="default")],
+            time=TIME,
         )
         elsewhere = evaluate_claims(target, ["default"], [waiver], time=TIME)
     assert [r.profile.name for r in claims.results] == ["bastion-container-baseline", "own"]
@@ -205,7 +213,9 @@ def test_a_waiver_of_a_passing_rule_is_reported_unused(tmp_path: Path) -> None:
 
 def test_a_waiver_of_an_unknown_rule_is_an_input_error(tmp_path: Path) -> None:
     with clean_image(tmp_path).target() as target, pytest.raises(InputError) as raised:
-        evaluate_claims(target, ["default"], [W("files_no_setid", "x"), W("image_healtcheck", "typo")], time=TIME)
+        evaluate_claims(
+            target, ["default"], [W("files_no_setid", "x"), W("image_healtcheck", "typo")], time=TIME
+        )
     assert "compliance.waivers[1].rule" in raised.value.diagnostic()
     assert "image_healthcheck" in raised.value.diagnostic()  # the hint
 

@@ -99,9 +99,10 @@ def test_push_list_get_pull_mirror(
         ).stdout  # fmt: skip
         assert "sha256:" + hashlib.sha256(raw).hexdigest() == local
 
-    # Three bundles per platform, found through the fallback tag (docker-registry has no referrers API).
+    # Four bundles per platform (SBOMs, provenance, compliance), found through the fallback tag
+    # (docker-registry has no referrers API).
     listed = _listing(pushed, built)
-    assert sorted(a["platform"] for a in listed) == sorted(["linux/amd64"] * 3 + ["linux/arm64/v8"] * 3)
+    assert sorted(a["platform"] for a in listed) == sorted(["linux/amd64"] * 4 + ["linux/arm64/v8"] * 4)
     assert {a["format"] for a in listed} == {"sigstore-bundle"} and {a["source"] for a in listed} == {
         "referrers"
     }
@@ -136,7 +137,7 @@ def test_push_list_get_pull_mirror(
     # Pull into an empty store: attestations come along and verify from the local store.
     out = _ok(run_cli("pull", pushed, "--tag", "local/static:12", home=empty))
     assert out.split() == ["local/static:12", local]
-    assert len(_listing("local/static:12", empty)) == 6
+    assert len(_listing("local/static:12", empty)) == 8
     statement = json.loads(
         _ok(run_cli("attest", "get", "local/static:12", "--type", "slsa", "--key", pub,
                     "--platform", "linux/arm64", "--format", "statement", home=empty))
