@@ -201,7 +201,7 @@ def _build_platform(
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, assemble
     from bastion.build._layers import plan_layers
-    from bastion.build._sbom import build_sbom, embedded_path
+    from bastion.build._sbom import build_sbom, embedded_copy, embedded_path
     from bastion.sbom import image_purl, to_spdx
 
     packages = [
@@ -220,7 +220,8 @@ def _build_platform(
                 tree, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
             )
             sboms.append(sbom)
-            return [(embedded_path(), to_spdx(sbom), "the build-time SPDX SBOM of this image (Bastion)")]
+            embedded = to_spdx(embedded_copy(sbom))
+            return [(embedded_path(), embedded, "the build-time SPDX SBOM of this image (Bastion)")]
 
         rootfs = assemble(
             packages,

@@ -13,6 +13,7 @@ tag and architecture (``pkg:oci/python?arch=amd64&repository_url=bastion/python&
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from bastion.build._assemble import Rootfs
 from bastion.image import FileInfo, FileKind, ImageTarget
 from bastion.lock import LockedPlatform
 from bastion.oci import rfc3339
-from bastion.sbom import EMBEDDED_SBOM_PATH, PackageType, Sbom, SbomFile, scan
+from bastion.sbom import EMBEDDED_SBOM_PATH, Package, PackageType, Sbom, SbomFile, scan
 
 _KINDS = {
     "file": FileKind.FILE,
@@ -88,6 +89,28 @@ def build_sbom(
         if path in rootfs.nodes and rootfs.nodes[path].entry.kind == "file"
     ]
     return sbom
+
+
+def embedded_copy(sbom: Sbom) -> Sbom:
+    """The SBOM as embedded in the image: licence texts that are a Debian package's copyright file
+    are not copied into it (they are most of an SBOM's bytes, and the image already holds each file);
+    the document says where the text is instead. The attested SBOM keeps every text."""
+    packages = []
+    for package in sbom.packages:
+        copyright_file = f"/usr/share/doc/{package.name}/copyright"
+        if package.type is PackageType.DEB and package.licenses and copyright_file in sbom_paths(package):
+            licenses = [
+                replace(lic, text=f"The text is in {copyright_file} of this image.") if lic.text else lic
+                for lic in package.licenses
+            ]
+            packages.append(replace(package, licenses=licenses))
+        else:
+            packages.append(package)
+    return replace(sbom, packages=packages)
+
+
+def sbom_paths(package: Package) -> set[str]:
+    return set(package.files) | {loc.path for loc in package.locations}
 
 
 def embedded_path() -> str:
