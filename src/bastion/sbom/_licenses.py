@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import cast
 
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
@@ -110,6 +110,7 @@ def license_ref(name: str) -> str:
     return ref
 
 
+@lru_cache(maxsize=8192)  # a pure function of the text; an image repeats the same few hundred
 def is_valid_expression(expression: str) -> bool:
     """A syntactically valid SPDX expression whose licences and exceptions are on the SPDX list (in
     their canonical spelling, not deprecated) or are ``LicenseRef-`` ids."""
