@@ -148,7 +148,7 @@ def test_push_list_get_pull_mirror(
 
     # Mirror to another repository, then to another registry (with basic auth): digests unchanged,
     # attestations verifiable there.
-    second = f"{registry.host}/mirror/static:12"
+    second = f"{registry.host}/attest-mirror/static:12"
     assert _ok(run_cli("mirror", pushed, second, home=empty)).strip().endswith("@" + local)
     _ok(run_cli("verify", second, "--key", pub, home=empty))
     creds = {"BASTION_REGISTRY_USERNAME": USER, "BASTION_REGISTRY_PASSWORD": PASSWORD}
@@ -319,7 +319,7 @@ def test_cosign_legacy_tags(
     assert run_cli("verify", ref, "--key", str(wrong), *checks, home=built).code == 1
 
     # Mirroring carries the legacy tags along (digests, hence tag names, unchanged).
-    copy = f"{registry.host}/mirror/img:1"
+    copy = f"{registry.host}/attest-mirror/img:1"
     _ok(run_cli("mirror", ref, copy, home=built))
     _ok(run_cli("verify", copy, "--key", str(pub), *checks, home=built))
 
