@@ -113,3 +113,21 @@ def test_key(tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
     ).stdout
     keyring.write_bytes(exported)
     return SigningKey(home, keyring, fingerprint)
+
+
+def catalog_copy(name: str, tmp: Path) -> Path:
+    """A copy of ``catalog/<name>/<name>.yaml`` and its lock under ``tmp``, for tests that edit or
+    build it without touching the repository."""
+    definition = tmp / name / f"{name}.yaml"
+    definition.parent.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "catalog" / name / f"{name}.yaml", definition)
+    shutil.copyfile(REPO_ROOT / "catalog" / name / f"{name}.lock.json", definition.with_suffix(".lock.json"))
+    return definition
+
+
+def home_sharing_cache(tmp: Path, cached_home: Path) -> Path:
+    """A fresh BASTION_HOME (empty store, no keys) whose package cache is the session's warm one."""
+    home = tmp / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    return home

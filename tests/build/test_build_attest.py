@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import catalog_copy, home_sharing_cache, run_cli
 from tests.vuln.helpers import KEV, TRACKER, require_data
 
 from bastion.attest import Verifier, stored_bundles, verify_bundle
@@ -27,13 +27,8 @@ COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
 
 
 def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: Path) -> None:
-    definition = tmp_path / "static" / "static.yaml"
-    definition.parent.mkdir()
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.yaml", definition)
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.lock.json", definition.with_suffix(".lock.json"))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    definition = catalog_copy("static", tmp_path)
+    home = home_sharing_cache(tmp_path, cached_home)
     result = run_cli("build", str(definition), "--locked", "--format", "json", home=home)
     assert result.code == 0, result.stderr
     assert "created the signing key" in result.stderr
@@ -84,13 +79,8 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
 
 
 def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:
-    definition = tmp_path / "static" / "static.yaml"
-    definition.parent.mkdir()
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.yaml", definition)
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.lock.json", definition.with_suffix(".lock.json"))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    definition = catalog_copy("static", tmp_path)
+    home = home_sharing_cache(tmp_path, cached_home)
     assert run_cli("build", str(definition), "--locked", home=home).code == 0
     (tmp_path / "keys").mkdir()
     shutil.copyfile(home / "keys/bastion.pub", tmp_path / "keys/release.pub")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import catalog_copy, home_sharing_cache, run_cli
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
@@ -33,13 +32,8 @@ def _build(definition: Path, home: Path, *extra: str) -> dict[str, object]:
 def test_rebuild_reuses_only_what_is_the_same_and_still_in_the_store(
     tmp_path: Path, cached_home: Path
 ) -> None:
-    definition = tmp_path / "static" / "static.yaml"
-    definition.parent.mkdir()
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.yaml", definition)
-    shutil.copyfile(REPO_ROOT / "catalog/static/static.lock.json", definition.with_suffix(".lock.json"))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    definition = catalog_copy("static", tmp_path)
+    home = home_sharing_cache(tmp_path, cached_home)
 
     untested = _build(definition, home, "--skip-tests")
     assert untested["cached"] is False

@@ -4,7 +4,6 @@ both formats on several kinds of input, and `bastion compare`."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, catalog_copy, home_sharing_cache, run_cli
 
 from bastion.config import Settings
 from bastion.image import open_target
@@ -25,13 +24,8 @@ pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 def python_home(tmp_path_factory: pytest.TempPathFactory, cached_home: Path) -> Path:
     """The python runtime and dev images for amd64 in a fresh store sharing the test package cache."""
     tmp = tmp_path_factory.mktemp("sbom")
-    definition = tmp / "python" / "python.yaml"
-    definition.parent.mkdir()
-    shutil.copyfile(REPO_ROOT / "catalog/python/python.yaml", definition)
-    shutil.copyfile(REPO_ROOT / "catalog/python/python.lock.json", definition.with_suffix(".lock.json"))
-    home = tmp / "home"
-    home.mkdir()
-    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    definition = catalog_copy("python", tmp)
+    home = home_sharing_cache(tmp, cached_home)
     result = run_cli(
         "build", str(definition), "--locked", "--platform", "linux/amd64", "--skip-tests", home=home
     )

@@ -1,25 +1,5 @@
-from __future__ import annotations
+"""VEX tests use the vulnerability tests' database of real advisories (imported once per session)."""
 
-from pathlib import Path
+from tests.vuln.conftest import real_db, real_home
 
-import pytest
-
-from bastion.vuln import SqlVulnDatabase, import_paths, open_database
-from tests.vuln.helpers import KEV, PYPI, TRACKER, require_data
-
-
-@pytest.fixture(scope="session")
-def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A BASTION_HOME whose database holds the real PyPI advisories, the KEV catalogue and the tracker
-    sample (imported once per session)."""
-    require_data()
-    home = tmp_path_factory.mktemp("vulnhome")
-    database = open_database(home)
-    import_paths(database, [PYPI, KEV, TRACKER])
-    database.close()
-    return home
-
-
-@pytest.fixture
-def real_db(real_home: Path) -> SqlVulnDatabase:
-    return open_database(real_home)
+__all__ = ["real_db", "real_home"]
