@@ -60,6 +60,10 @@ def test_build_info_of_a_module_mode_binary(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "usr/bin").mkdir(parents=True)
     (root / "usr/bin/tool").write_bytes(go_elf("go1.21.5", MODINFO))
+    (root / "usr/bin/tool").chmod(0o755)
+    # The same binary without an executable bit (a data file) is not looked at.
+    (root / "usr/share/data").mkdir(parents=True)
+    (root / "usr/share/data/tool.bin").write_bytes(go_elf("go1.22.0", MODINFO))
     (root / "usr/bin/not-go").write_bytes(b"\x7fELF" + b"\0" * 100)
     (root / "usr/bin/script").write_bytes(b"#!/bin/sh\n" * 20)
     with open_target(f"fs://{root}", Settings(tmp_path / "home")) as target:
@@ -137,6 +141,7 @@ def test_one_module_in_two_binaries_is_one_package_with_two_locations(tmp_path: 
         (root / "usr/bin" / name).write_bytes(
             go_elf("go1.21.5", MODINFO.replace("example.com/tool", f"example.com/{name}"))
         )
+        (root / "usr/bin" / name).chmod(0o755)
     with open_target(f"fs://{root}", Settings(tmp_path / "home")) as target:
         sbom = scan(target)
     errors = [p for p in sbom.packages if p.name == "github.com/pkg/errors"]

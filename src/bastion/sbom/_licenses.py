@@ -28,12 +28,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import cast
 
+from debian.deb822 import Deb822
 from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
 from bastion.sbom._model import License, Package
 from debian import copyright as debcopyright
+
+# The Format field of a machine-readable copyright file (DEP-5 section 5.1): the 1.0 URI, or the
+# older drafts' URIs (.../dep5, ...copyright-format/...).
+_DEP5_FORMAT = re.compile(r"copyright-format|dep-?5", re.IGNORECASE)
 
 __all__ = [
     "ExtractedLicense",
@@ -252,19 +256,26 @@ def parse_copyright(text: str, *, package: str | None = None) -> list[License]:
 
     ``package`` names the free-text ``LicenseRef-`` of a non-DEP-5 file (``LicenseRef-<package>-
     free-text``; ``LicenseRef-copyright-free-text`` without it)."""
-    try:
-        parsed = debcopyright.Copyright(text.splitlines(keepends=True), strict=False)
-    except debcopyright.Error:
+    # python-debian's Copyright class parses with its round-trip-preserving deb822 parser, which took
+    # 0.2 s for an image's 35 files; the plain deb822 parser reads the same paragraphs ten times
+    # faster, and License.from_str splits each License field as DEP-5 section 6.5 says.
+    paragraphs = list(Deb822.iter_paragraphs(text.splitlines(keepends=True)))
+    header = paragraphs[0] if paragraphs else None
+    if header is None or not _DEP5_FORMAT.search(header.get("Format", "")):
         return _free_text(text, package) if text.strip() else []
+    body = paragraphs[1:]
     # Standalone License paragraphs: their text, by (case-insensitive) short name (DEP-5 section 5).
     texts: dict[str, str] = {}
-    for paragraph in parsed.all_license_paragraphs():
-        licence = cast("debcopyright.License | None", paragraph.license)
-        if licence is not None and licence.synopsis:
-            texts.setdefault(licence.synopsis.strip().lower(), licence.text.strip())
+    for paragraph in body:
+        if "Files" not in paragraph and "License" in paragraph:
+            licence = debcopyright.License.from_str(paragraph["License"])
+            if licence is not None and licence.synopsis:
+                texts.setdefault(licence.synopsis.strip().lower(), licence.text.strip())
     found: dict[str, License] = {}
-    for files in parsed.all_files_paragraphs():
-        licence = cast("debcopyright.License | None", files.license)
+    for paragraph in body:
+        if "Files" not in paragraph or "License" not in paragraph:
+            continue
+        licence = debcopyright.License.from_str(paragraph["License"])
         if licence is None or not (licence.synopsis.strip() or licence.text.strip()):
             continue
         synopsis = licence.synopsis.strip() or "unnamed"
