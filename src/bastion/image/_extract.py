@@ -35,6 +35,7 @@ import os
 import shutil
 import tarfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -121,8 +122,9 @@ def _parent(path: str) -> str:
 class Tree:
     """The merged filesystem being built under ``root`` and its :class:`FileInfo` records."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, content: Callable[[str, int], bool] | None = None) -> None:
         self.root = root
+        self._content = content
         self.files: dict[str, FileInfo] = {}
         self._children: dict[str, set[str]] = {"/": set()}
         self._layer_paths: set[str] = set()
@@ -183,7 +185,8 @@ class Tree:
         elif member.isreg():
             kind = FileKind.FILE
             size = member.size
-            self._write(host, tar, member)
+            if self._content is None or self._content(path, member.mode):
+                self._write(host, tar, member)
         elif member.issym():
             kind, link_target = FileKind.SYMLINK, member.linkname
             host.symlink_to(member.linkname)

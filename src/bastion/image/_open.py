@@ -32,6 +32,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,9 +71,21 @@ Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
 _BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
 
 
-def open_target(reference: str, settings: Settings, *, platform: str | None = None) -> ImageTarget:
-    """Open ``reference`` for scanning; use the result as a context manager (it owns a temp dir)."""
-    wanted = Platform.parse(platform) if platform else None
+def open_target(
+    reference: str,
+    settings: Settings,
+    *,
+    platform: str | None = None,
+    content: Callable[[str, int], bool] | None = None,
+) -> ImageTarget:
+    """Open ``reference`` for scanning; use the result as a context manager (it owns a temp dir).
+
+    ``content(path, mode)`` chooses the regular files whose bytes are extracted (default: all); the
+    others are still listed in ``files`` with their owners, modes and sizes, but cannot be read. A
+    scanner that reads few files (the SBOM catalogers) saves most of the cost of opening an image:
+    creating thousands of files on disk.
+    """
+    wanted = _Want(Platform.parse(platform) if platform else None, content)
     scheme, sep, rest = reference.partition("://")
     if not sep:
         if is_registry_reference(reference) and not _in_store(reference, settings):
@@ -106,7 +119,7 @@ def open_target(reference: str, settings: Settings, *, platform: str | None = No
 # -- sources ------------------------------------------------------------------------------------------
 
 
-def _open_store(reference: str, settings: Settings, wanted: Platform | None) -> ImageTarget:
+def _open_store(reference: str, settings: Settings, wanted: _Want) -> ImageTarget:
     if not (settings.store_dir / "oci-layout").is_file():
         raise InputError(f"unknown image {reference!r}", hint=f"the store at {settings.store_dir} is empty")
     store = Store(settings.store_dir, create=False)
@@ -126,7 +139,7 @@ def _in_store(reference: str, settings: Settings) -> bool:
     return True
 
 
-def _open_registry(reference: str, settings: Settings, wanted: Platform | None) -> ImageTarget:
+def _open_registry(reference: str, settings: Settings, wanted: _Want) -> ImageTarget:
     """Pull what scanning one platform needs (index, manifests and configs, then the chosen image's
     layers) into a temporary layout, and open that; the layout is removed on close."""
     from bastion.oci import RegistryClient
@@ -159,7 +172,7 @@ def _open_registry(reference: str, settings: Settings, wanted: Platform | None) 
                         fetch(parse_manifest(data, where=desc.digest).config)
                 pending, depth = nested, depth + 1
             files = DirFiles(store.root)
-            for layer in choose(files, top, wanted).layers:
+            for layer in choose(files, top, wanted.platform).layers:
                 fetch(layer)
         name = f"{ref.registry}/{ref.repository}" + (f":{ref.tag}" if ref.tag else "")
         target = _open_layout(
@@ -223,20 +236,20 @@ def _repository(names: list[str]) -> tuple[str | None, str | None]:
 
 
 def _open_layout(
-    reference: str, files: Files, desc: Descriptor, settings: Settings, wanted: Platform | None
+    reference: str, files: Files, desc: Descriptor, settings: Settings, wanted: _Want
 ) -> ImageTarget:
-    chosen = choose(files, desc, wanted)
+    chosen = choose(files, desc, wanted.platform)
     diff_ids = _diff_ids(chosen.config, len(chosen.layers), desc.digest)
     layers = [
         (layer, diff_id, functools.partial(files.open, blob_name(layer.digest)))
         for layer, diff_id in zip(chosen.layers, diff_ids, strict=True)
     ]
     repository, tag = _repository(_names(desc))
-    return _extract(reference, settings, chosen, layers, repository, tag, files.where)
+    return _extract(reference, settings, chosen, layers, repository, tag, files.where, wanted.content)
 
 
 def _open_docker_manifest(
-    reference: str, archive: TarFiles, tag: str | None, settings: Settings, wanted: Platform | None
+    reference: str, archive: TarFiles, tag: str | None, settings: Settings, wanted: _Want
 ) -> ImageTarget:
     """``docker save`` without an OCI layout: ``manifest.json`` lists config and layer files by name."""
     where = f"{archive.where}:manifest.json"
@@ -268,8 +281,9 @@ def _open_docker_manifest(
     config_digest = "sha256:" + named.group(1)
     config = json.loads(read_verified(archive, config_name, config_digest, "config"))
     found = config_platform(config, config_digest)
-    if wanted is not None and (found.os, found.architecture) != (wanted.os, wanted.architecture):
-        raise InputError(f"the image is for {found}, not {wanted}", where=where)
+    asked = wanted.platform
+    if asked is not None and (found.os, found.architecture) != (asked.os, asked.architecture):
+        raise InputError(f"the image is for {found}, not {asked}", where=where)
     diff_ids = _diff_ids(config, len(layer_names), config_digest)
     layers = []
     for name, diff_id in zip(layer_names, diff_ids, strict=True):
@@ -280,7 +294,7 @@ def _open_docker_manifest(
         layers.append((desc, diff_id, functools.partial(archive.open, name)))
     chosen = Chosen(None, None, (), config, found)
     repository, image_tag = _repository([t for t in entry.get("RepoTags") or [] if isinstance(t, str)])
-    return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where)
+    return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where, wanted.content)
 
 
 def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None]:
@@ -300,6 +314,14 @@ def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None
 # -- extraction -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Want:
+    """What the caller of :func:`open_target` asked for: a platform, and which files' bytes."""
+
+    platform: Platform | None
+    content: Callable[[str, int], bool] | None
+
+
 def _extract(
     reference: str,
     settings: Settings,
@@ -308,12 +330,13 @@ def _extract(
     repository: str | None,
     tag: str | None,
     where: str,
+    content: Callable[[str, int], bool] | None = None,
 ) -> ImageTarget:
     work = settings.home / "work"
     work.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="scan-", dir=work))
     try:
-        tree = Tree(root)
+        tree = Tree(root, content)
         infos = []
         for index, (desc, diff_id, opener) in enumerate(layers):
             label = f"{where}: layer {index} ({desc.digest if desc else 'unnamed'})"
