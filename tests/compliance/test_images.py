@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bastion.catalog import load_definition
 from bastion.compliance import (
     Result,
     Severity,
     compliance,
+    evaluate_claims,
     load_profile,
     to_html,
     to_json,
@@ -20,13 +22,14 @@ from bastion.compliance import (
 from bastion.errors import ExitCode
 from tests.compliance.conftest import BuiltImage
 from tests.compliance.oscap import validate
-from tests.conftest import run_cli
+from tests.conftest import REPO_ROOT, run_cli
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
-#: What the runtime image fails, and why: the python image defines no health check (a base image has
-#: no service to check).
+#: What the runtime image fails without its definition's waivers: it defines no health check (an
+#: interpreter image has no service to check; catalog/python/python.yaml waives it with the reason).
 KNOWN_RUNTIME_FINDINGS = {"image_healthcheck"}
+CATALOG = REPO_ROOT / "catalog"
 
 
 def _by_name(image: BuiltImage) -> dict[str, Result]:
@@ -114,3 +117,53 @@ def test_cli_reports_on_an_oci_layout(python_images: dict[str, BuiltImage], tmp_
     assert "image_user_nonroot" in result.stdout and "score" in result.stdout
     result = run_cli("compliance", image, "--exit-code", home=home)
     assert result.code == ExitCode.FINDINGS, result.stderr  # the known findings above
+
+
+def test_the_python_images_meet_what_their_definition_claims(
+    python_images: dict[str, BuiltImage], tmp_path: Path
+) -> None:
+    definition = load_definition(CATALOG / "python" / "python.yaml")
+    runtime, dev = definition.variant("runtime"), definition.variant("dev")
+    assert runtime.claimed_profiles == ("default",) and dev.claimed_profiles == ()
+    target = python_images["runtime"].target
+    claims = evaluate_claims(
+        target,
+        runtime.claimed_profiles,
+        runtime.compliance.waivers,
+        time=str(target.config["created"]),
+        base_dir=definition.path.parent,
+    )
+    assert claims.passed and claims.label == "bastion-container-baseline@1.0.0"
+    (result,) = claims.results
+    assert {r.rule.name for r in result.waived} == KNOWN_RUNTIME_FINDINGS
+    assert result.score == 100.0 and claims.unused_waivers == ()
+    path = tmp_path / "claims.xml"
+    path.write_bytes(to_xccdf(result))
+    assert validate(path) == []
+    nothing = evaluate_claims(
+        python_images["dev"].target, dev.claimed_profiles, dev.compliance.waivers, time="2025-01-01T00:00:00Z"
+    )
+    assert nothing.passed and nothing.label == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [("static", "bastion/static:12"), ("base", "bastion/base:12"), ("nginx", "bastion/nginx:1.22")],
+)
+def test_the_catalog_runtime_images_pass_the_default_profile(
+    cached_home: Path, name: str, reference: str
+) -> None:
+    definition = CATALOG / name / f"{name}.yaml"
+    built = run_cli(
+        "build", str(definition), "--locked", "--skip-tests", "--platform", "linux/amd64", home=cached_home
+    )
+    assert built.code == 0, built.stderr
+    args = ["compliance", reference, "--platform", "linux/amd64", "--format", "json"]
+    checked = run_cli(*args, "--definition", str(definition), "--exit-code", home=cached_home)
+    assert checked.code == 0, checked.stderr
+    document = json.loads(checked.stdout)
+    assert document["summary"]["counts"]["fail"] == 0 and document["summary"]["score"] == 100.0
+    waived = {r["name"] for r in document["rules"] if r["override"] is not None}
+    # nginx waives its health check with a reason; static and base run no program, so the rule does
+    # not apply to them.
+    assert waived == ({"image_healthcheck"} if name == "nginx" else set())

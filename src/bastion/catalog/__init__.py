@@ -13,6 +13,9 @@ A definition file (YAML keys in kebab-case; ``docs/definition-schema.json`` is t
     entrypoint: [/usr/bin/python3.11]
     paths: [{type: directory, path: /app, mode: "0755", uid: 65532, gid: 65532}]
     tests: [{name: no-shell, absent: /bin/sh}]
+    compliance:                       # profiles the build checks; failures accepted with a reason
+      profiles: [default]
+      waivers: [{rule: image_healthcheck, reason: "no service to probe"}]
     variants:
       runtime: {}
       dev:
@@ -60,6 +63,8 @@ from bastion.catalog._parts import (
     Accounts,
     AccountsOverlay,
     CommandTest,
+    Compliance,
+    ComplianceOverlay,
     Contents,
     ContentsOverlay,
     DirectoryEntry,
@@ -70,6 +75,7 @@ from bastion.catalog._parts import (
     Repository,
     SymlinkEntry,
     User,
+    Waiver,
 )
 from bastion.catalog._schema import definition_schema, normalised_digest
 from bastion.catalog._types import Platform, parse_platform
@@ -80,6 +86,8 @@ __all__ = [
     "Accounts",
     "AccountsOverlay",
     "CommandTest",
+    "Compliance",
+    "ComplianceOverlay",
     "Contents",
     "ContentsOverlay",
     "Definition",
@@ -96,6 +104,7 @@ __all__ = [
     "User",
     "Variant",
     "VariantKind",
+    "Waiver",
     "definition_schema",
     "load_definition",
     "normalised_digest",

@@ -24,15 +24,19 @@ from bastion.catalog._parts import (
     Accounts,
     AccountsOverlay,
     CommandTest,
+    Compliance,
+    ComplianceOverlay,
     Contents,
     ContentsOverlay,
     DirectoryEntry,
     FileEntry,
     FileTest,
     Group,
+    HttpTest,
     Repository,
     SymlinkEntry,
     User,
+    Waiver,
 )
 from bastion.catalog._types import ITEM_ERROR
 from bastion.errors import DefinitionError, InputError
@@ -70,6 +74,10 @@ _FIELD_NAMES = sorted(
             FileTest,
             AbsentTest,
             CommandTest,
+            HttpTest,
+            Compliance,
+            ComplianceOverlay,
+            Waiver,
         )
         for name, field in model.model_fields.items()
     }
