@@ -14,7 +14,6 @@ from bastion.config import Settings
 from bastion.image import open_target
 from bastion.sbom import PackageType, scan, to_spdx
 from bastion.sbom._catalog import DpkgCataloger
-from bastion.sbom._scan import cataloged
 
 STATUS = """\
 Package: libfoo1
@@ -163,19 +162,3 @@ def test_the_python_runtime_image_has_exactly_its_locked_packages(python_home: P
     assert by_name["libc6"].ref in by_name["python3.11-minimal"].depends
     assert [lic.expression for lic in by_name["zlib1g"].licenses] == ["Zlib"]
     assert by_name["libssl3"].source_name == "openssl"
-
-
-@pytest.mark.mirror
-@pytest.mark.slow
-def test_extracting_only_what_catalogers_read_finds_the_same(python_home: Path) -> None:
-    """``bastion sbom`` extracts only the files some cataloger reads (:func:`cataloged`); the SBOM
-    must be the same as from the whole image."""
-    settings = Settings(python_home)
-    with open_target("bastion/python:3.11", settings, platform="linux/amd64") as whole:
-        everything = scan(whole)
-    with open_target("bastion/python:3.11", settings, platform="linux/amd64", content=cataloged) as part:
-        chosen = scan(part)
-        assert len(part.files) == len(whole.files)  # every path still listed
-        assert part.files["/etc/ssl/certs/ca-certificates.crt"].size > 0  # listed with its size,
-        assert not part.host_path("/etc/ssl/certs/ca-certificates.crt").exists()  # but not written
-    assert to_spdx(chosen) == to_spdx(everything)

@@ -10,13 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bastion.build import build
-from bastion.catalog import load_definition
 from bastion.cli._console import RichProgress, info, stdout
 from bastion.cli._options import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, split_platforms
 from bastion.config import Settings
 from bastion.errors import InputError
-from bastion.oci import Store, export_docker_archive, export_oci_dir
 
 
 class BuildFormat(StrEnum):
@@ -61,6 +58,11 @@ def build_command(
     """Build DEFINITION's variants into the local store and tag them; prints one line per variant.
 
     Each platform image gets signed attestations (SPDX and CycloneDX SBOMs, SLSA provenance)."""
+    # Imported here, not at the top: the builder and the definition models cost ~0.3 s of start-up
+    # that every other command would pay.
+    from bastion.build import build
+    from bastion.catalog import load_definition
+
     settings = Settings.from_env()
     spec = load_definition(definition)
     with RichProgress() as progress:
@@ -108,6 +110,8 @@ def build_command(
 
 def images_command() -> None:
     """List the images in the local store."""
+    from bastion.oci import Store
+
     store = Store(Settings.from_env().store_dir)
     table = Table("reference", "digest", "media type", box=None)
     for ref, desc in sorted(store.list_tags().items()):
@@ -119,6 +123,8 @@ def inspect_command(
     image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
 ) -> None:
     """Print an image's index (or manifest), each platform's manifest and config, as JSON."""
+    from bastion.oci import Store
+
     store = Store(Settings.from_env().store_dir)
     desc = store.resolve(image)
     top = json.loads(store.read_blob(desc.digest))
@@ -153,6 +159,8 @@ def export_command(
     ] = None,
 ) -> None:
     """Export an image for other tools: an OCI layout directory, or a docker-archive tar."""
+    from bastion.oci import Store, export_docker_archive, export_oci_dir
+
     store = Store(Settings.from_env().store_dir)
     if destination.startswith("oci-dir://"):
         rest = destination.removeprefix("oci-dir://")

@@ -31,17 +31,18 @@ def sbom_command(
     platform: ImagePlatformOpt = None,
 ) -> None:
     """List every package in IMAGE (Debian, Python, npm, Go, Java, Alpine) as SPDX 2.3, CycloneDX 1.6 or a table."""
-    from bastion.sbom import render_table, scan_image, to_cyclonedx, to_spdx
+    from bastion import sbom as sboms
 
-    sbom = scan_image(image, Settings.from_env(), platform=platform)
+    sbom = sboms.scan_image(image, Settings.from_env(), platform=platform)
     if output_format is SbomFormat.table:
         if output is not None:
             raise typer.BadParameter("a table is for the terminal; use --format spdx-json or cyclonedx-json")
-        table = render_table(sbom)
+        table = sboms.render_table(sbom)
         table.expand = stdout.is_terminal  # piped: natural widths, no padding to the 1000-column console
         stdout.print(table)
         return
-    data = to_spdx(sbom) if output_format is SbomFormat.spdx_json else to_cyclonedx(sbom)
+    # Attribute access, so that only the writer asked for is imported (bastion.sbom.__getattr__).
+    data = sboms.to_spdx(sbom) if output_format is SbomFormat.spdx_json else sboms.to_cyclonedx(sbom)
     _emit(data, output)
     info(f"{len(sbom.packages)} packages in {sbom.name}" + (f" ({sbom.platform})" if sbom.platform else ""))
 

@@ -1,10 +1,15 @@
-"""Applying image layers, in order, into a directory, safely, reading each layer once.
+"""Applying image layers, in order, into an index of the merged filesystem, reading each layer once.
 
-Each layer blob is streamed through: the compressed-bytes hash (the blob digest) → the decompressor
-(gzip, zstd, or none, recognised by magic bytes) → the uncompressed-bytes hash (the diff_id) → a
-streaming tar reader. Digests are compared when the layer's stream ends; a mismatch raises
-:class:`~bastion.errors.IntegrityError` before the next layer is read and before the target is handed
-to anyone, and the partly written directory is removed by the caller.
+Nothing of an image is written to disk as a file of its own. Each layer blob is streamed once:
+the compressed-bytes hash (the blob digest) → the decompressor (gzip, zstd, or none, recognised by
+magic bytes) → the uncompressed-bytes hash (the diff_id) → one *spool* file holding the layer's
+uncompressed tar. Digests are compared before the spool is parsed; a mismatch raises
+:class:`~bastion.errors.IntegrityError` and the caller removes the spools. The tar headers are then
+read from the spool (random access: file contents are skipped, not read) into :class:`FileInfo`
+records, and each regular file's content is known as (spool, offset, size): :class:`LayerContents`
+reads it with ``pread``. Creating thousands of files, directories and symlinks on disk was most of
+the cost of opening an image; it is also what an archive could abuse, so not doing it removes a class
+of path attacks.
 
 Rules (image-spec ``layer.md``):
 
@@ -14,16 +19,12 @@ Rules (image-spec ``layer.md``):
   its directory, from *lower* layers only: paths the same layer wrote stay ("Files that are present in
   the same layer as a whiteout file can only be hidden by whiteout files in subsequent layers").
   Other ``.wh..wh.`` names (aufs metadata) are ignored; no whiteout is ever recorded as a file.
-* No symlink of the image is ever followed when writing. Every ancestor of an entry must be a
-  directory *of our tree* (created by us on disk); an ancestor that is a symlink or a file is
-  replaced by a directory — what overlay filesystems show when an upper layer has a directory where a
-  lower one has a symlink. Files are created with ``O_CREAT|O_EXCL|O_NOFOLLOW`` after the old path is
-  unlinked (so writing never changes another hardlink of the same inode).
-* Hardlinks are made only to regular files already in the tree (their target is an image path, never
-  resolved on the host); a hardlink to anything else is listed but not created.
-* Device nodes and FIFOs are listed in :attr:`files` but never created.
-* On disk, files are 0644 (0755 when any execute bit is set) and directories 0755, so the scanning
-  user can read everything; the image's owners and modes are in the :class:`FileInfo` records.
+* Every ancestor of an entry is a directory of the merged tree; an ancestor that is a symlink or a
+  file is replaced by a directory — what overlay filesystems show when an upper layer has a directory
+  where a lower one has a symlink. No symlink is ever followed.
+* A hardlink shares the content of the regular file its target names *when the link is applied*
+  (an image path, never resolved on the host); a hardlink to anything else is listed without content.
+* Device nodes and FIFOs are listed in :attr:`Tree.files` and have no content.
 """
 
 from __future__ import annotations
@@ -32,13 +33,11 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import tarfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import zstandard
 
@@ -102,9 +101,36 @@ class _Hashing(io.RawIOBase):
         return "sha256:" + self.hash.hexdigest()
 
 
-def _drain(reader: Readable) -> None:
-    while reader.read(_CHUNK):
-        pass
+def spool_layer(blob: Readable, spool: Path, where: str) -> LayerResult:
+    """Decompress ``blob`` into the new file ``spool``, hashing both sides.
+
+    hashlib, zlib and zstandard release the GIL on large buffers, so layers spooled from several
+    threads decompress in parallel.
+    """
+    raw = _Hashing(blob)
+    buffered = io.BufferedReader(raw, _CHUNK)
+    magic = buffered.peek(4)[:4]
+    decompressed: Readable
+    if magic.startswith(_GZIP_MAGIC):
+        compression, decompressed = "gzip", gzip.GzipFile(fileobj=buffered, mode="rb")
+    elif magic.startswith(_ZSTD_MAGIC):
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        compression, decompressed = "zstd", reader
+    else:
+        compression, decompressed = "none", buffered
+    tar_hash, tar_size = hashlib.sha256(), 0
+    try:
+        fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := decompressed.read(_CHUNK):
+                tar_hash.update(chunk)
+                tar_size += len(chunk)
+                out.write(chunk)
+        while buffered.read(_CHUNK):  # anything after the compressed stream, so the blob hash is complete
+            pass
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+        raise IntegrityError(f"layer is not readable ({compression}): {exc}", where=where) from None
+    return LayerResult(raw.digest, raw.size, "sha256:" + tar_hash.hexdigest(), compression)
 
 
 def normalise(name: str, where: str) -> str:
@@ -119,49 +145,32 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
-class Tree:
-    """The merged filesystem being built under ``root`` and its :class:`FileInfo` records."""
+#: Where a regular file's bytes are: (index of the layer's spool, offset in it, size).
+Extent = tuple[int, int, int]
 
-    def __init__(self, root: Path, content: Callable[[str, int], bool] | None = None) -> None:
-        self.root = root
-        self._content = content
+
+class Tree:
+    """The merged filesystem: :class:`FileInfo` records and, for regular files, their extents."""
+
+    def __init__(self) -> None:
         self.files: dict[str, FileInfo] = {}
+        self.extents: dict[str, Extent] = {}
         self._children: dict[str, set[str]] = {"/": set()}
         self._layer_paths: set[str] = set()
 
-    def host(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
-
-    # -- layers -------------------------------------------------------------------------------------
-
-    def apply_layer(self, blob: Readable, index: int, where: str) -> LayerResult:
-        """Apply one layer blob; returns what was read so the caller can check digests."""
-        raw = _Hashing(blob)
-        buffered = io.BufferedReader(raw, _CHUNK)
-        magic = buffered.peek(4)[:4]
-        decompressed: Readable
-        if magic.startswith(_GZIP_MAGIC):
-            compression, decompressed = "gzip", gzip.GzipFile(fileobj=buffered, mode="rb")
-        elif magic.startswith(_ZSTD_MAGIC):
-            reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-            compression, decompressed = "zstd", reader
-        else:
-            compression, decompressed = "none", buffered
-        tar_bytes = _Hashing(decompressed)
+    def apply_layer(self, spool: Path, index: int, where: str) -> None:
+        """Apply the uncompressed layer tar in ``spool`` (already checked against its digests)."""
         self._layer_paths = set()
         try:
-            with tarfile.open(fileobj=io.BufferedReader(tar_bytes, _CHUNK), mode="r|") as tar:
+            with tarfile.open(spool, mode="r:") as tar:
                 for member in tar:
-                    self._entry(tar, member, index, where)
-            _drain(io.BufferedReader(tar_bytes))  # tar padding after the end-of-archive blocks
-            _drain(buffered)  # and anything after the compressed stream, so the blob hash is complete
-        except (tarfile.TarError, OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+                    self._entry(member, index, where)
+        except (tarfile.TarError, OSError, EOFError) as exc:
             if isinstance(exc, UnsafeArchiveError):
                 raise
-            raise IntegrityError(f"layer is not a readable tar ({compression}): {exc}", where=where) from None
-        return LayerResult(raw.digest, raw.size, tar_bytes.digest, compression)
+            raise IntegrityError(f"layer is not a readable tar: {exc}", where=where) from None
 
-    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, index: int, where: str) -> None:
+    def _entry(self, member: tarfile.TarInfo, index: int, where: str) -> None:
         path = normalise(member.name, where)
         name = path.rsplit("/", 1)[-1]
         if name.startswith(_WHITEOUT):
@@ -175,32 +184,28 @@ class Tree:
         existing = self.files.get(path)
         if existing is not None and not (existing.kind is FileKind.DIRECTORY and member.isdir()):
             self._remove(path)
-        host = self.host(path)
         link_target: str | None = None
         size = 0
         if member.isdir():
             kind = FileKind.DIRECTORY
-            if existing is None or existing.kind is not FileKind.DIRECTORY:
-                host.mkdir(_DIR_MODE)
         elif member.isreg():
-            kind = FileKind.FILE
-            size = member.size
-            if self._content is None or self._content(path, member.mode):
-                self._write(host, tar, member)
+            kind, size = FileKind.FILE, member.size
+            self.extents[path] = (index, member.offset_data, size)
         elif member.issym():
             kind, link_target = FileKind.SYMLINK, member.linkname
-            host.symlink_to(member.linkname)
         elif member.islnk():
-            kind = FileKind.HARDLINK
-            link_target = normalise(member.linkname, where)
+            kind, link_target = FileKind.HARDLINK, normalise(member.linkname, where)
+            extent = self.extents.get(link_target)
             target = self.files.get(link_target)
-            if target is not None and target.kind in (FileKind.FILE, FileKind.HARDLINK):
-                size = target.size
-                if os.path.lexists(self.host(link_target)):
-                    # linkat(2) without AT_SYMLINK_FOLLOW: the target is our own regular file.
-                    os.link(self.host(link_target), host, follow_symlinks=False)
+            if (
+                extent is not None
+                and target is not None
+                and target.kind in (FileKind.FILE, FileKind.HARDLINK)
+            ):
+                size = extent[2]
+                self.extents[path] = extent
         elif member.type in _KINDS:
-            kind = _KINDS[member.type]  # devices and FIFOs: listed, never created
+            kind = _KINDS[member.type]  # devices and FIFOs: listed, no content
         else:
             return  # GNU volume headers and the like carry no file
         self._put(self._info(path, member, kind, index, size=size, link_target=link_target))
@@ -233,16 +238,12 @@ class Tree:
             xattrs=xattrs,
         )
 
-    def _write(self, host: Path, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        mode = 0o755 if member.mode & 0o111 else 0o644
-        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-        with os.fdopen(fd, "wb") as out:
-            source = tar.extractfile(member)
-            if source is not None:
-                shutil.copyfileobj(source, out, _CHUNK)
-
     def _make_parents(self, path: str, index: int) -> None:
         """Make every ancestor of ``path`` a directory of the tree, replacing anything else."""
+        parent = _parent(path)
+        existing = self.files.get(parent)
+        if existing is not None and existing.kind is FileKind.DIRECTORY:
+            return  # the common case: the parent is there, so every ancestor is
         parts = path.strip("/").split("/")[:-1]
         current = ""
         for part in parts:
@@ -252,7 +253,6 @@ class Tree:
                 continue
             if existing is not None:
                 self._remove(current)  # a symlink or file where a directory must be: never followed
-            self.host(current).mkdir(_DIR_MODE)
             self._put(FileInfo(current, FileKind.DIRECTORY, _DIR_MODE, 0, 0, 0, layer=index))
 
     def _put(self, info: FileInfo) -> None:
@@ -262,18 +262,17 @@ class Tree:
             self._children.setdefault(info.path, set())
 
     def _remove(self, path: str) -> None:
-        """Remove ``path`` (and everything below it) from the tree and the disk."""
+        """Remove ``path`` (and everything below it) from the tree."""
         info = self.files.pop(path)
+        self.extents.pop(path, None)
         self._children[_parent(path)].discard(path)
         if info.kind is FileKind.DIRECTORY:
             stack = [path]
             while stack:
                 for child in self._children.pop(stack.pop(), set()):
                     self.files.pop(child, None)
+                    self.extents.pop(child, None)
                     stack.append(child)
-            shutil.rmtree(self.host(path))
-        elif os.path.lexists(self.host(path)):
-            self.host(path).unlink()
 
     # -- whiteouts ------------------------------------------------------------------------------------
 
@@ -301,3 +300,62 @@ class Tree:
     def _any_from_layer(self, directory: str) -> bool:
         prefix = directory + "/"
         return any(p.startswith(prefix) for p in self._layer_paths)
+
+
+class LayerContents:
+    """File contents read from the layers' spool files by extent (:class:`~bastion.image.Contents`)."""
+
+    def __init__(self, spools: list[Path], extents: dict[str, Extent]) -> None:
+        self._spools = spools
+        self._extents = extents
+        self._fds: dict[int, int] = {}
+
+    def _fd(self, layer: int) -> int:
+        fd = self._fds.get(layer)
+        if fd is None:
+            fd = self._fds[layer] = os.open(self._spools[layer], os.O_RDONLY | os.O_CLOEXEC)
+        return fd
+
+    def read(self, path: str, limit: int) -> bytes:
+        layer, offset, size = self._extents[path]
+        return os.pread(self._fd(layer), min(size, limit), offset)
+
+    def open(self, path: str) -> BinaryIO:
+        layer, offset, size = self._extents[path]
+        return io.BufferedReader(_Window(self._fd(layer), offset, size))
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
+class _Window(io.RawIOBase):
+    """A read-only, seekable view of ``size`` bytes at ``offset`` of an open file (by ``pread``)."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd, self._offset, self._size, self._pos = fd, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + pos
+        return self._pos
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        n = max(0, min(len(view), self._size - self._pos))
+        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)

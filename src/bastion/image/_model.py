@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 
 class FileKind(enum.StrEnum):
@@ -55,18 +55,46 @@ class LayerInfo:
     size: int
 
 
+class Contents(Protocol):
+    """Where the bytes of an image's regular files come from (a directory, or the layers)."""
+
+    def read(self, path: str, limit: int) -> bytes: ...
+
+    def open(self, path: str) -> BinaryIO: ...
+
+    def close(self) -> None: ...
+
+
+class DirContents:
+    """Files of a root filesystem directory (``fs://``, or a tree the builder has just assembled)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, path: str, limit: int) -> bytes:
+        with self.open(path) as f:
+            return f.read(limit)
+
+    def open(self, path: str) -> BinaryIO:
+        return (self.root / path.lstrip("/")).open("rb")
+
+    def close(self) -> None:
+        pass
+
+
 @dataclass
 class ImageTarget:
-    """An image opened for scanning. Use as a context manager: ``root`` may be a temporary
-    directory that is removed on exit.
+    """An image opened for scanning. Use as a context manager: what opening it made (the layers'
+    uncompressed spools, a pulled copy) is removed on exit.
 
-    ``root`` holds the merged filesystem (whiteouts applied) extracted safely: nothing in a layer
-    can write outside it, device nodes are not created (they are only listed in ``files``), and
-    owners/modes on disk are not meaningful: use :attr:`files`.
+    ``files`` lists the merged filesystem (whiteouts applied) with the owners and modes the layers
+    record; :meth:`read` and :meth:`open` give a regular file's bytes. An image from layers is never
+    extracted to disk (:mod:`bastion.image._extract`); ``root`` is set only for a directory target
+    (``fs://``, or the builder's tree).
     """
 
     name: str  # what the user asked for, e.g. ``bastion/python:3.11`` or ``fs:///srv/rootfs``
-    root: Path
+    root: Path | None
     files: Mapping[str, FileInfo]  # path → info for every path in the merged filesystem
     layers: tuple[LayerInfo, ...] = ()
     manifest_digest: str | None = None  # the platform image manifest digest, ``sha256:...``
@@ -75,7 +103,14 @@ class ImageTarget:
     config: Mapping[str, Any] = field(default_factory=dict)  # the OCI image config document, parsed
     repository: str | None = None  # for purls: ``bastion/python`` (no tag, no digest)
     tag: str | None = None
+    contents: Contents | None = field(default=None, repr=False)  # default: DirContents(root)
     _cleanup: list[Any] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.contents is None:
+            if self.root is None:
+                raise ValueError("an image target needs a root directory or its contents")
+            self.contents = DirContents(self.root)
 
     def __enter__(self) -> ImageTarget:
         return self
@@ -84,21 +119,31 @@ class ImageTarget:
         self.close()
 
     def close(self) -> None:
+        if self.contents is not None:
+            self.contents.close()
         while self._cleanup:
             self._cleanup.pop()()
 
-    def host_path(self, path: str) -> Path:
-        """Where the file at image path ``path`` lies on disk under :attr:`root` (not resolved:
-        a symlink stays a symlink)."""
-        return self.root / path.lstrip("/")
+    def _regular(self, path: str) -> Contents:
+        info = self.files.get(path)
+        if info is None or info.kind not in (FileKind.FILE, FileKind.HARDLINK) or self.contents is None:
+            raise FileNotFoundError(path)
+        return self.contents
 
     def read(self, path: str, *, limit: int = 64 * 1024 * 1024) -> bytes:
-        """The content of a regular file of the image (following no symlinks outside the root)."""
-        info = self.files.get(path)
-        if info is None or info.kind not in (FileKind.FILE, FileKind.HARDLINK):
-            raise FileNotFoundError(path)
-        with self.host_path(path).open("rb") as f:
-            return f.read(limit)
+        """The content (at most ``limit`` bytes) of a regular file of the image; symlinks are not
+        followed: ``FileNotFoundError`` for anything that is not a regular file or a hardlink to one."""
+        try:
+            return self._regular(path).read(path, limit)
+        except KeyError:  # a hardlink whose target had no content
+            raise FileNotFoundError(path) from None
+
+    def open(self, path: str) -> BinaryIO:
+        """A seekable binary reader of a regular file of the image (as :meth:`read`)."""
+        try:
+            return self._regular(path).open(path)
+        except KeyError:
+            raise FileNotFoundError(path) from None
 
     def walk(self, prefix: str = "/") -> Iterator[FileInfo]:
         """Every path at or below ``prefix`` in lexical order."""

@@ -17,8 +17,9 @@ References:
 Blob verification: index, manifest and config are checked against their digests before they are
 parsed; each layer against its descriptor digest and size and against the config's ``diff_ids``
 (for ``docker save`` archives without an OCI layout: the config against its file name, which is its
-digest, and layers against ``diff_ids``). Layers are applied into a fresh directory under
-``Settings.home / "work"`` that :meth:`ImageTarget.close` removes (see :mod:`bastion.image._extract`).
+digest, and layers against ``diff_ids``). Layers are decompressed into spool files in a fresh
+directory under ``Settings.home / "work"`` that :meth:`ImageTarget.close` removes, and indexed
+there (see :mod:`bastion.image._extract`); no file of the image is written to disk.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from bastion.config import Settings
 from bastion.errors import InputError, IntegrityError
-from bastion.image._extract import LayerResult, Tree
+from bastion.image._extract import LayerContents, LayerResult, Tree, spool_layer
 from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
 from bastion.image._sources import (
     Chosen,
@@ -76,16 +78,10 @@ def open_target(
     settings: Settings,
     *,
     platform: str | None = None,
-    content: Callable[[str, int], bool] | None = None,
 ) -> ImageTarget:
-    """Open ``reference`` for scanning; use the result as a context manager (it owns a temp dir).
-
-    ``content(path, mode)`` chooses the regular files whose bytes are extracted (default: all); the
-    others are still listed in ``files`` with their owners, modes and sizes, but cannot be read. A
-    scanner that reads few files (the SBOM catalogers) saves most of the cost of opening an image:
-    creating thousands of files on disk.
-    """
-    wanted = _Want(Platform.parse(platform) if platform else None, content)
+    """Open ``reference`` for scanning; use the result as a context manager (it owns the layers'
+    spool files, or a pulled copy of the image, removed on close)."""
+    wanted = _Want(Platform.parse(platform) if platform else None)
     scheme, sep, rest = reference.partition("://")
     if not sep:
         if is_registry_reference(reference) and not _in_store(reference, settings):
@@ -245,7 +241,16 @@ def _open_layout(
         for layer, diff_id in zip(chosen.layers, diff_ids, strict=True)
     ]
     repository, tag = _repository(_names(desc))
-    return _extract(reference, settings, chosen, layers, repository, tag, files.where, wanted.content)
+    return _extract(
+        reference,
+        settings,
+        chosen,
+        layers,
+        repository,
+        tag,
+        files.where,
+        parallel=isinstance(files, DirFiles),
+    )
 
 
 def _open_docker_manifest(
@@ -294,7 +299,7 @@ def _open_docker_manifest(
         layers.append((desc, diff_id, functools.partial(archive.open, name)))
     chosen = Chosen(None, None, (), config, found)
     repository, image_tag = _repository([t for t in entry.get("RepoTags") or [] if isinstance(t, str)])
-    return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where, wanted.content)
+    return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where, parallel=False)
 
 
 def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None]:
@@ -316,10 +321,9 @@ def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None
 
 @dataclass(frozen=True)
 class _Want:
-    """What the caller of :func:`open_target` asked for: a platform, and which files' bytes."""
+    """What the caller of :func:`open_target` asked for."""
 
     platform: Platform | None
-    content: Callable[[str, int], bool] | None
 
 
 def _extract(
@@ -330,19 +334,37 @@ def _extract(
     repository: str | None,
     tag: str | None,
     where: str,
-    content: Callable[[str, int], bool] | None = None,
+    parallel: bool,
 ) -> ImageTarget:
     work = settings.home / "work"
     work.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="scan-", dir=work))
+    spool_dir = Path(tempfile.mkdtemp(prefix="scan-", dir=work))
+    spools = [spool_dir / f"layer-{index}.tar" for index in range(len(layers))]
+    labels = [
+        f"{where}: layer {index} ({desc.digest if desc else 'unnamed'})"
+        for index, (desc, _, _) in enumerate(layers)
+    ]
+
+    def spool(index: int) -> LayerResult:
+        desc, diff_id, opener = layers[index]
+        with opener() as blob:
+            result = spool_layer(blob, spools[index], labels[index])
+        _check_layer(result, desc, diff_id, labels[index])
+        return result
+
     try:
-        tree = Tree(root, content)
+        # Decompressing and hashing release the GIL: layers from a directory spool side by side.
+        # Every layer is checked against its digests before any is parsed.
+        if parallel and len(layers) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(layers), os.cpu_count() or 1)) as pool:
+                results = list(pool.map(spool, range(len(layers))))
+        else:
+            results = [spool(index) for index in range(len(layers))]
+        tree = Tree()
         infos = []
-        for index, (desc, diff_id, opener) in enumerate(layers):
-            label = f"{where}: layer {index} ({desc.digest if desc else 'unnamed'})"
-            with opener() as blob:
-                result = tree.apply_layer(blob, index, label)
-            _check_layer(result, desc, diff_id, label)
+        for index, result in enumerate(results):
+            tree.apply_layer(spools[index], index, labels[index])
+            desc = layers[index][0]
             media_type = (
                 desc.media_type
                 if desc
@@ -350,11 +372,11 @@ def _extract(
             )
             infos.append(LayerInfo(result.digest, result.diff_id, media_type, result.size))
     except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(spool_dir, ignore_errors=True)
         raise
     return ImageTarget(
         name=reference,
-        root=root,
+        root=None,
         files=tree.files,
         layers=tuple(infos),
         manifest_digest=chosen.manifest.digest if chosen.manifest else None,
@@ -363,7 +385,8 @@ def _extract(
         config=chosen.config,
         repository=repository,
         tag=tag,
-        _cleanup=[lambda: shutil.rmtree(root, ignore_errors=True)],
+        contents=LayerContents(spools, tree.extents),
+        _cleanup=[lambda: shutil.rmtree(spool_dir, ignore_errors=True)],
     )
 
 

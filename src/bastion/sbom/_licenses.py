@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from debian.deb822 import Deb822
-from license_expression import ExpressionError, Licensing, get_spdx_licensing
+from license_expression import ExpressionError, Licensing
 
 from bastion.sbom._model import License, Package
 from debian import copyright as debcopyright
@@ -83,7 +83,11 @@ logging.getLogger("debian.copyright").setLevel(logging.ERROR)
 
 @cache
 def _licensing() -> Licensing:
-    return get_spdx_licensing()
+    # spdx-tools keeps one index of the SPDX licence list (building one takes ~0.1 s); validation of
+    # the SPDX document uses it too, so share it rather than build a second.
+    from spdx_tools.common.spdx_licensing import spdx_licensing
+
+    return spdx_licensing
 
 
 @cache

@@ -75,32 +75,7 @@ def scan_image(reference: str, settings: Settings, *, platform: str | None = Non
     ``fs://``), scan it, and complete the result from the SBOM a Bastion build embedded in it."""
     from bastion.sbom._embedded import complete_from_embedded
 
-    with open_target(reference, settings, platform=platform, content=cataloged) as target:
+    with open_target(reference, settings, platform=platform) as target:
         sbom = scan(target)
         complete_from_embedded(sbom, target)
     return sbom
-
-
-# What the catalogers read (each module's docstring says why): the dpkg and apk databases, the
-# copyright files, os-release, the embedded SBOM, Python metadata, npm manifests, Java archives, and
-# executables (Go build info). Everything else is listed, never written to disk.
-_READ_PREFIXES = (
-    "/var/lib/dpkg/",
-    "/lib/apk/db/",
-    "/usr/lib/os-release",
-    "/etc/os-release",
-    "/usr/share/bastion/",
-)
-_READ_SUFFIXES = ("/package.json", "/package-lock.json", ".jar", ".war", ".ear", ".jpi", ".hpi")
-
-
-def cataloged(path: str, mode: int) -> bool:
-    """Whether some cataloger reads the file at ``path`` (with ``mode``): the extraction filter."""
-    return bool(
-        mode & 0o111
-        or path.startswith(_READ_PREFIXES)
-        or path.endswith(_READ_SUFFIXES)
-        or ".dist-info/" in path
-        or ".egg-info" in path
-        or (path.startswith("/usr/share/doc/") and path.endswith("/copyright"))
-    )

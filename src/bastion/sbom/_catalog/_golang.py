@@ -66,7 +66,7 @@ class GoBinaryCataloger:
             if info.kind is not FileKind.FILE or info.size < 64 or not info.mode & 0o111:
                 continue
             try:
-                with target.host_path(info.path).open("rb") as f:
+                with target.open(info.path) as f:
                     if f.read(4) != _ELF_MAGIC:
                         continue
                     build = read_buildinfo(f)

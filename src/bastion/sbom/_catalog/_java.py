@@ -47,7 +47,7 @@ class JavaArchiveCataloger:
                 continue
             where = location(target, info.path)
             try:
-                with target.host_path(info.path).open("rb") as f:
+                with target.open(info.path) as f:
                     packages += _archive(f, info.path, where, 0)
             except OSError:
                 continue
