@@ -71,11 +71,21 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
     assert len(json.loads((home / "store/index.json").read_text())["manifests"]) == before
     require_data()
     assert run_cli("db", "import", str(KEV), str(TRACKER), home=home).code == 0
+    # The definition's VEX statements (which keep the lock valid) go into the signed OpenVEX document.
+    with definition.open("a") as text:
+        text.write(
+            "vex:\n  - {vulnerability: CVE-2099-0001, status: not_affected, justification: component_not_present,\n"
+            '     author: "Image maintainers <maintainers@example.invalid>"}\n'
+        )
     scanned = run_cli("build", str(definition), "--locked", "--format", "json", home=home)
     assert scanned.code == 0, scanned.stderr
     for built in json.loads(scanned.stdout)[0]["platforms"].values():
-        kinds = {b.predicate_type for b in stored_bundles(store, built["digest"])}
-        assert "https://cosign.sigstore.dev/attestation/vuln/v1" in kinds
+        bundles = {b.predicate_type: b for b in stored_bundles(store, built["digest"])}
+        assert "https://cosign.sigstore.dev/attestation/vuln/v1" in bundles
+        vex = verify_bundle(bundles["https://openvex.dev/ns/v0.2.0"].bundle, verifier).predicate
+        assert vex is not None
+        (person,) = [s for s in vex["statements"] if s["vulnerability"]["name"] == "CVE-2099-0001"]
+        assert person["status"] == "not_affected" and "Image maintainers" in person["status_notes"]
 
 
 def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:

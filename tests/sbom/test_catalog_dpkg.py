@@ -12,7 +12,7 @@ from tests.conftest import REPO_ROOT, run_cli
 
 from bastion.config import Settings
 from bastion.image import open_target
-from bastion.sbom import PackageType, scan, to_spdx
+from bastion.sbom import PackageType, scan
 from bastion.sbom._catalog import DpkgCataloger
 
 STATUS = """\

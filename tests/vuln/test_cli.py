@@ -202,6 +202,45 @@ def test_built_image_sbom_files_and_vex(cached_home: Path, tmp_path: Path) -> No
     assert {s["vulnerability"]["name"]: s["status"] for s in document["statements"]}[
         "CVE-2999-0002"
     ] == "fixed"
+    # What the image's maintainers state in its definition replaces what Bastion would say, with
+    # the author kept; a statement about a package the image lacks is left out; and applied back
+    # as VEX, it suppresses the finding and changes the exit code.
+    definition = tmp_path / "image.yaml"
+    definition.write_text(
+        "name: image\ncontents: {packages: [libssl3]}\nvex:\n"
+        "  - vulnerability: CVE-2999-0003\n    status: not_affected\n"
+        "    justification: vulnerable_code_not_in_execute_path\n"
+        '    author: "Platform security <sec@example.invalid>"\n'
+        '    packages: ["pkg:deb/debian/libssl3"]\n'
+        "  - {vulnerability: CVE-2999-0001, status: not_affected, author: someone,\n"
+        '     impact-statement: "not shipped", packages: ["pkg:deb/debian/not-in-this-image"]}\n'
+    )
+    people = run_vuln("vex", f"sbom://{spdx}", "--definition", str(definition), home=home)
+    assert people.code == 0, people.stderr
+    authored = json.loads(people.stdout)
+    assert list(Draft202012Validator(json.loads(OPENVEX_SCHEMA.read_text())).iter_errors(authored)) == []
+    by_id = {s["vulnerability"]["name"]: s for s in authored["statements"]}
+    assert by_id["CVE-2999-0003"]["status"] == "not_affected"
+    assert "Platform security <sec@example.invalid>" in by_id["CVE-2999-0003"]["status_notes"]
+    assert by_id["CVE-2999-0001"]["status"] == "affected"  # Bastion's own verdict: the other statement
+    (tmp_path / "people.vex.json").write_text(people.stdout)
+    before = run_vuln("cves", f"sbom://{spdx}", "--exit-code", home=home)
+    after = run_vuln(
+        "cves",
+        f"sbom://{spdx}",
+        "--vex",
+        str(tmp_path / "people.vex.json"),
+        "--only-unfixed",
+        "--exit-code",
+        home=home,
+    )
+    assert before.code != 0 and after.code == 0, after.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nvex:\n  - {vulnerability: CVE-2999-0003, status: not_affected, author: me}\n")
+    refused = run_vuln("vex", f"sbom://{spdx}", "--definition", str(bad), home=home)
+    assert refused.code != 0 and "bad.yaml:3: vex[0]: a not_affected statement needs a justification" in (
+        refused.stderr
+    )
 
 
 class _ETagHandler(http.server.SimpleHTTPRequestHandler):

@@ -14,7 +14,7 @@ decrypted (scrypt is slow on purpose).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from bastion.oci import Descriptor, Store
 
 if TYPE_CHECKING:
     from bastion.attest import Signer
+    from bastion.catalog import VexStatement
     from bastion.sbom import Sbom
 
 SPDX = "https://spdx.dev/Document"
@@ -95,9 +96,11 @@ def attest_platform(
     sbom: Callable[[], Sbom],
     settings: Settings,
     extra: dict[str, dict[str, Any]] | None = None,
+    vex: Sequence[VexStatement] = (),
 ) -> list[Descriptor]:
     """Attach what :data:`BUILD_PREDICATES` lists (plus ``extra``: predicate type → predicate, and
-    the CVE scan and OpenVEX document when a vulnerability database is present) to ``manifest``,
+    the CVE scan and OpenVEX document, with the definition's ``vex`` statements, when a vulnerability
+    database is present) to ``manifest``,
     signed by ``signer``; a predicate already attached with this key (a rebuild of the same image)
     is not attached again."""
     have = {
@@ -122,7 +125,11 @@ def attest_platform(
         from bastion.vuln import scan_attestations
 
         document = document or sbom()
-        scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document)
+        from bastion.vex import authored
+
+        scanned = scan_attestations(
+            f"{name}@{manifest.digest}", settings, sbom=document, statements=authored(vex)
+        )
         if scanned is not None:
             computed[CVE_SCAN], computed[OPENVEX] = scanned
     for predicate_type in missing:

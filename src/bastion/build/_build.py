@@ -156,6 +156,7 @@ def build(
                     signer=signer,
                     record=record,
                     sbom=_sbom_source(sbom, reference, settings),
+                    vex=variant.vex,
                     settings=settings,
                     extra=_compliance_attestation(claims),
                 )

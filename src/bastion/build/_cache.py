@@ -1,7 +1,7 @@
 """Platform images remembered by what they are made of, so that a rebuild of the same inputs is a no-op.
 
-A platform image is a pure function of its recipe: the merged variant (every field, as the
-definition's normalised digest sees it), the locked packages (each by SHA256), the
+A platform image is a pure function of its recipe: the merged variant (every field but its tests
+and VEX statements, which do not change the image), the locked packages (each by SHA256), the
 ``SOURCE_DATE_EPOCH``, the os-release facts, the platform, and the code that assembles and writes it.
 The recipe's SHA256 names a small record under ``BASTION_HOME/build-cache/`` that points at the
 manifest the last build wrote. A record is used only when every blob it needs is still in the store
@@ -49,7 +49,7 @@ def recipe_key(
     recipe = {
         "record": _RECORD_VERSION,
         "code": _code_digest(),
-        "variant": variant.model_dump(mode="json", by_alias=True, exclude={"tests"}),
+        "variant": variant.model_dump(mode="json", by_alias=True, exclude={"tests", "vex"}),
         "platform": platform,
         # required-by decides the layer grouping.
         "packages": [(p.name, p.version, p.architecture, p.sha256, p.required_by) for p in locked.packages],

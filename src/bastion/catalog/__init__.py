@@ -16,6 +16,9 @@ A definition file (YAML keys in kebab-case; ``docs/definition-schema.json`` is t
     compliance:                       # profiles the build checks; failures accepted with a reason
       profiles: [default]
       waivers: [{rule: image_healthcheck, reason: "no service to probe"}]
+    vex:                              # what the maintainers state about a vulnerability
+      - {vulnerability: CVE-2023-4039, status: not_affected, author: "Platform team <sec@example.com>",
+         justification: vulnerable_code_not_in_execute_path, packages: ["pkg:deb/debian/libgcc-s1"]}
     variants:
       runtime: {}
       dev:
@@ -39,16 +42,17 @@ image, so with ``runtime: {}`` the ``dev`` variant is exactly the runtime one pl
 Overlays do not stack on one another. The merge rules:
 
 * Scalars and argument lists replace: ``image``, ``platforms``, ``entrypoint``, ``cmd``,
-  ``work-dir``, ``ports``, ``stop-signal``, ``source-date-epoch``, ``compliance``, ``kind``,
+  ``work-dir``, ``ports``, ``stop-signal``, ``source-date-epoch``, ``kind``, ``compliance.profiles``,
   ``contents.repositories``, ``contents.keyring``, ``contents.allow-expired``, ``accounts.run-as``.
   A field the overlay leaves out keeps the top level's value; one it sets to null is set to null.
 * ``tags`` replace too; when the overlay leaves them out, a variant other than ``runtime`` gets the
   top level's tags suffixed with ``-<variant>`` (``3.11`` -> ``3.11-dev``), so variants never share a tag.
 * ``contents.packages`` are appended, the last word on a name winning: ``bash`` adds bash and drops an
   inherited ``!bash``; ``!bash`` drops an inherited ``bash`` and excludes it.
-* ``tests`` (keyed by name), ``paths`` (by path), ``accounts.users`` and ``accounts.groups`` (by name)
-  are appended; an item whose key is inherited replaces that item in place; ``"!key"`` removes the
-  inherited item, and removing one that is not inherited is an error.
+* ``tests`` (keyed by name), ``paths`` (by path), ``accounts.users`` and ``accounts.groups`` (by name),
+  ``compliance.waivers`` (by rule) and ``vex`` (by vulnerability) are appended; an item whose key is
+  inherited replaces that item in place; ``"!key"`` removes the inherited item, and removing one that
+  is not inherited is an error.
 * ``environment``, ``labels`` and ``annotations`` are merged key by key; a null value removes the key.
 
 :func:`normalised_digest` identifies what a definition means (not how it is written) for lock files;
@@ -79,6 +83,7 @@ from bastion.catalog._parts import (
 )
 from bastion.catalog._schema import definition_schema, normalised_digest
 from bastion.catalog._types import Platform, parse_platform
+from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
 __all__ = [
     "DEFAULT_KEYRING",
@@ -104,6 +109,9 @@ __all__ = [
     "User",
     "Variant",
     "VariantKind",
+    "VexJustification",
+    "VexStatement",
+    "VexStatus",
     "Waiver",
     "definition_schema",
     "load_definition",

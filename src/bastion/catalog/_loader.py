@@ -39,6 +39,7 @@ from bastion.catalog._parts import (
     Waiver,
 )
 from bastion.catalog._types import ITEM_ERROR
+from bastion.catalog._vex import VexStatement
 from bastion.errors import DefinitionError, InputError
 
 __all__ = ["load_definition"]
@@ -78,6 +79,7 @@ _FIELD_NAMES = sorted(
             Compliance,
             ComplianceOverlay,
             Waiver,
+            VexStatement,
         )
         for name, field in model.model_fields.items()
     }

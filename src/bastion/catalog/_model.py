@@ -45,6 +45,7 @@ from bastion.catalog._types import (
     VariantName,
     unique,
 )
+from bastion.catalog._vex import VexItems, VexStatements
 from bastion.errors import DefinitionError, InputError
 
 __all__ = ["Definition", "ImageFields", "Overlay", "OverlayError", "Variant", "VariantKind", "field_path"]
@@ -87,6 +88,8 @@ class ImageFields(Model):
     """Timestamp of every file and of the image; when absent, taken from the lock file."""
     compliance: ComplianceField = Compliance()
     """The compliance profiles the image claims to meet, and the failures it waives with a reason."""
+    vex: VexStatements = ()
+    """What the image's maintainers state about vulnerabilities (OpenVEX statements with an author)."""
     tests: Annotated[tuple[ImageTest, ...], unique(item_key, "test")] = ()
 
 
@@ -130,6 +133,8 @@ class Overlay(Model):
     source_date_epoch: Epoch | None = None
     compliance: ComplianceOverlayField = ComplianceOverlay()
     """``profiles`` replaces; ``waivers`` merge by rule, ``"!rule"`` removing an inherited one."""
+    vex: VexItems = ()
+    """Merged by vulnerability; ``"!CVE-..."`` removes an inherited statement."""
     tests: Annotated[tuple[TestItem, ...], unique(item_key, "test")] = ()
 
 
@@ -306,6 +311,7 @@ def merge_variant(definition: Definition, name: str) -> Variant:
             "paths": _merge_keyed(definition.paths, overlay.paths, ("paths",), "path"),
             "tests": _merge_keyed(definition.tests, overlay.tests, ("tests",), "test"),
             "compliance": _merge_compliance(definition.compliance, overlay.compliance, kind),
+            "vex": _merge_keyed(definition.vex, overlay.vex, ("vex",), "VEX statement"),
             **_replaced(definition, overlay, replaced),
         }
     )

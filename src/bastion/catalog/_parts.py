@@ -37,6 +37,7 @@ from bastion.catalog._types import (
 
 __all__ = [
     "DEFAULT_KEYRING",
+    "REMOVAL_TAG",
     "UNION_TAGS",
     "AbsentTest",
     "Accounts",
@@ -56,12 +57,14 @@ __all__ = [
     "PathEntry",
     "PathItem",
     "ProfileSpec",
+    "Removal",
     "Repository",
     "SymlinkEntry",
     "TestItem",
     "User",
     "Waiver",
     "item_key",
+    "removal_tag",
 ]
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -328,6 +331,7 @@ class Compliance(Model):
 # Tags of the tagged unions below. They appear in pydantic's error locations, which the loader
 # drops, so they are spelt so that they can never be confused with a key of the format.
 _REMOVAL = "~removal"
+REMOVAL_TAG = _REMOVAL
 _TEST_TAGS = {
     "file": "~file-test",
     "absent": "~absent-test",
@@ -367,7 +371,8 @@ def _path_tag(value: Any) -> str | None:
     return _PATH_CLASSES.get(type(value))
 
 
-def _removal_tag(value: Any) -> str:
+def removal_tag(value: Any) -> str:
+    """The tag of a keyed-list item in an overlay: a ``"!key"`` removal, or an item."""
     return _REMOVAL if isinstance(value, str) else "~item"
 
 
@@ -405,13 +410,13 @@ PathItem = Annotated[
     Discriminator(_path_tag, custom_error_type="path_kind", custom_error_message=_ONE_PATH + _REMOVE),
 ]
 UserItem = Annotated[
-    Annotated[User, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+    Annotated[User, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(removal_tag)
 ]
 GroupItem = Annotated[
-    Annotated[Group, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+    Annotated[Group, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(removal_tag)
 ]
 WaiverItem = Annotated[
-    Annotated[Waiver, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(_removal_tag)
+    Annotated[Waiver, Tag("~item")] | Annotated[Removal, Tag(_REMOVAL)], Discriminator(removal_tag)
 ]
 
 
@@ -422,6 +427,8 @@ def item_key(item: Any) -> str:
         return item.removeprefix("!")
     if isinstance(item, Waiver):
         return item.key
+    if hasattr(item, "vulnerability"):  # a VEX statement (catalog._vex)
+        return str(item.vulnerability)
     key = item.path if isinstance(item, DirectoryEntry | FileEntry | SymlinkEntry) else item.name
     assert isinstance(key, str)
     return key

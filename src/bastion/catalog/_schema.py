@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from bastion.catalog._model import Definition
+from bastion.catalog._model import Definition, Variant
 
 __all__ = ["definition_schema", "normalised_digest", "render_schema"]
 
@@ -27,19 +27,31 @@ def normalised_digest(definition: Definition) -> str:
     """``sha256:<hex>`` of the definition's meaning, not of its text.
 
     The canonical JSON (sorted keys, compact) of the validated definition with every default
-    written out, and of each variant as merged. Comments, whitespace, key order and spellings that
-    normalise alike (``"755"`` and ``"0755"``, ``8080`` and ``8080/tcp``) do not change it; a change of
-    a default or of a merge rule does. The file's path is not part of it.
+    written out, and of each variant as merged, less the fields that affect neither resolution nor
+    the image (``_NOT_DIGESTED``). Comments, whitespace, key order and spellings that normalise alike (``"755"`` and
+    ``"0755"``, ``8080`` and ``8080/tcp``) do not change it; a change of a default or of a merge rule
+    does. The file's path is not part of it.
     """
     document = {
         "format": _DIGEST_FORMAT,
-        "definition": definition.model_dump(mode="json", by_alias=True),
-        "variants": {
-            name: definition.variant(name).model_dump(mode="json", by_alias=True)
-            for name in definition.variant_names()
-        },
+        "definition": _dump(definition),
+        "variants": {name: _dump(definition.variant(name)) for name in definition.variant_names()},
     }
     return "sha256:" + hashlib.sha256(_canonical(document)).hexdigest()
+
+
+#: Fields that change neither what is resolved nor what is built, so that editing them does not
+#: invalidate the lock: ``vex`` statements are read when the VEX document is generated.
+_NOT_DIGESTED = ("vex",)
+
+
+def _dump(model: Definition | Variant) -> dict[str, Any]:
+    dumped = model.model_dump(mode="json", by_alias=True)
+    overlays = [o for o in (dumped.get("variants") or {}).values() if isinstance(o, dict)]
+    for part in (dumped, *overlays):
+        for name in _NOT_DIGESTED:
+            part.pop(name, None)
+    return dumped
 
 
 def _drop_property_titles(node: Any) -> None:

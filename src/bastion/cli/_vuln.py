@@ -16,7 +16,7 @@ from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
 
 if TYPE_CHECKING:
-    from bastion.vex import VexDocument
+    from bastion.vex import AuthoredStatement, VexDocument
     from bastion.vuln import ImportCounts, ScanResult
 
 # cves and vex also read SBOM files.
@@ -227,16 +227,34 @@ def vex_command(
     output: OutputOpt = None,
     platform: ImagePlatformOpt = None,
     author: Annotated[str, typer.Option("--author", help="The document's author.")] = "Bastion",
+    definition: Annotated[
+        Path | None,
+        typer.Option(
+            "--definition",
+            help="Include the VEX statements of this image definition (they replace what Bastion would "
+            "state about their vulnerabilities).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    variant: Annotated[
+        str, typer.Option("--variant", help="The definition's variant the image was built from.")
+    ] = "runtime",
 ) -> None:
     """An OpenVEX v0.2.0 document for IMAGE: fixed, affected (with the action), under investigation, not affected."""
-    from bastion.vex import generate_vex
+    from bastion.vex import authored, generate_vex
     from bastion.vuln import load_sbom, require_database, scan_sbom
 
     settings = Settings.from_env()
+    statements: tuple[AuthoredStatement, ...] = ()
+    if definition is not None:
+        from bastion.catalog import load_definition
+
+        statements = authored(load_definition(definition).variant(variant).vex)
     database = require_database(settings)
     result = scan_sbom(load_sbom(image, settings, platform=platform), database)
     timestamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    document = generate_vex(result, timestamp=timestamp, author=author)
+    document = generate_vex(result, timestamp=timestamp, author=author, statements=statements)
     if document is None:
         info(f"nothing to state for {result.name}: no known vulnerabilities in its packages")
         return

@@ -10,7 +10,8 @@
 * ``not_affected`` only where the justification is mechanically true: kernel vulnerabilities
   (Debian source package ``linux``, matched through ``linux-libc-dev`` headers) in an image that
   ships no kernel image are ``component_not_present``; and statements a person wrote
-  (:class:`AuthoredStatement`), which replace the generated ones for their vulnerability.
+  (:class:`AuthoredStatement`), which replace the generated ones for their vulnerability in the
+  packages they name (or in the whole image).
 
 Statements name the image product (its ``pkg:oci`` purl) with the packages as subcomponents (an
 ``fs://`` scan has no image purl: the packages themselves are the products). The output is validated
@@ -21,9 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import bastion
 from bastion.errors import InputError, InternalError
@@ -31,7 +32,7 @@ from bastion.vex._apply import purl_matches
 from bastion.vex._model import OPENVEX_CONTEXT, VexStatus, validate_openvex
 from bastion.vuln import Finding, PackageRef, ScanResult, State
 
-__all__ = ["AuthoredStatement", "generate_vex"]
+__all__ = ["AuthoredStatement", "authored", "generate_vex"]
 
 _TRIAGED = {
     State.NO_DSA: "Debian rates this a minor issue and will not issue a security advisory (no-dsa); "
@@ -54,6 +55,41 @@ class AuthoredStatement:
     impact_statement: str | None = None
     action_statement: str | None = None
     packages: tuple[str, ...] = ()  # purls (patterns) of the packages it is about; empty: the image
+
+
+def authored(statements: Iterable[VexStatementLike]) -> tuple[AuthoredStatement, ...]:
+    """A definition's ``vex:`` statements (:class:`bastion.catalog.VexStatement`) for :func:`generate_vex`."""
+    return tuple(
+        AuthoredStatement(
+            vulnerability=s.vulnerability,
+            status=VexStatus(s.status),
+            author=s.author,
+            justification=None if s.justification is None else str(s.justification),
+            impact_statement=s.impact_statement,
+            action_statement=s.action_statement,
+            packages=tuple(s.packages),
+        )
+        for s in statements
+    )
+
+
+class VexStatementLike(Protocol):
+    """What :func:`authored` reads of a statement (the catalog's model, without importing it)."""
+
+    @property
+    def vulnerability(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def justification(self) -> str | None: ...
+    @property
+    def impact_statement(self) -> str | None: ...
+    @property
+    def action_statement(self) -> str | None: ...
+    @property
+    def packages(self) -> Sequence[str]: ...
 
 
 def _has_kernel(packages: Sequence[PackageRef]) -> bool:
@@ -120,9 +156,18 @@ def generate_vex(
     product = result.root_purl
     kernel = _has_kernel(result.packages)
     out: list[dict[str, Any]] = []
-    people = {s.vulnerability for s in statements}
+
+    def stated(ids: Iterable[str], purl: str) -> bool:
+        """Whether a person's statement covers this vulnerability of this package (it then
+        replaces what Bastion would say: for the whole image, or for the packages it names)."""
+        return any(
+            person.vulnerability in ids
+            and (not person.packages or any(purl_matches(pattern, purl) for pattern in person.packages))
+            for person in statements
+        )
+
     for fixed in result.fixed:
-        if fixed.id in people or people & set(fixed.aliases):
+        if stated((fixed.id, *fixed.aliases), fixed.package.purl):
             continue
         notes = f"{fixed.package.name} {fixed.package.version} includes the fix"
         if fixed.fixed_version:
@@ -133,7 +178,7 @@ def generate_vex(
             )
         )
     for finding in [*result.findings, *result.suppressed]:
-        if people & set(finding.ids):
+        if stated(finding.ids, finding.package.purl):
             continue
         out.append(_finding_statement(finding, kernel, product, timestamp))
     for person in statements:
@@ -144,9 +189,13 @@ def generate_vex(
         ]
         if person.packages and not purls:
             continue  # about packages this image does not have
+        known: list[tuple[str, ...]] = [
+            (item.id, *item.aliases) for item in [*result.findings, *result.suppressed]
+        ] + [(item.id, *item.aliases) for item in result.fixed]
+        aliases = {a for ids in known if person.vulnerability in ids for a in ids} - {person.vulnerability}
         out.append(
             _entry(
-                person.vulnerability, (), person.status, purls, product,
+                person.vulnerability, sorted(aliases), person.status, purls, product,
                 justification=person.justification, impact_statement=person.impact_statement,
                 action_statement=person.action_statement,
                 status_notes=f"Statement by {person.author}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bastion.sbom import Package, PackageType, Sbom
 from bastion.vuln._cvss import base_score, rating
@@ -149,25 +150,37 @@ def _osv_verdict(
 
 
 def _merge(verdicts: list[_Verdict]) -> list[list[_Verdict]]:
-    """Groups of verdicts that share an id (union by alias)."""
-    groups: list[tuple[set[str], list[_Verdict]]] = []
-    for verdict in verdicts:
-        joined = [g for g in groups if g[0] & verdict.ids]
-        ids, members = set(verdict.ids), [verdict]
-        for group in joined:
-            ids |= group[0]
-            members += group[1]
-            groups.remove(group)
-        groups.append((ids, members))
-    return [members for _ids, members in groups]
+    """Groups of verdicts that share an id (union by alias), in the order of their first verdict."""
+    parent = list(range(len(verdicts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for index, verdict in enumerate(verdicts):
+        for ident in verdict.ids:
+            other = first_with.setdefault(ident, index)
+            if other != index:
+                a, b = find(other), find(index)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[_Verdict]] = {}
+    for index, verdict in enumerate(verdicts):
+        groups.setdefault(find(index), []).append(verdict)
+    return list(groups.values())
+
+
+@lru_cache(maxsize=65536)
+def _id_order(ident: str) -> tuple[int, str]:
+    rank = next((i for i, prefix in enumerate(_ID_ORDER) if ident.startswith(prefix)), len(_ID_ORDER))
+    return rank, ident
 
 
 def _primary(ids: Iterable[str]) -> tuple[str, tuple[str, ...]]:
-    def order(ident: str) -> tuple[int, str]:
-        rank = next((i for i, prefix in enumerate(_ID_ORDER) if ident.startswith(prefix)), len(_ID_ORDER))
-        return rank, ident
-
-    ordered = sorted(set(ids), key=order)
+    ordered = sorted(set(ids), key=_id_order)
     return ordered[0], tuple(ordered[1:])
 
 

@@ -4,10 +4,10 @@ attestation predicate and the OpenVEX document)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bastion
 from bastion.config import Settings
@@ -17,6 +17,9 @@ from bastion.vuln._db import SqlVulnDatabase, database_path, open_database
 from bastion.vuln._match import match_sbom
 from bastion.vuln._model import ScanResult, Severity, State
 from bastion.vuln._report import summary, to_json
+
+if TYPE_CHECKING:
+    from bastion.vex import AuthoredStatement
 
 __all__ = [
     "CVE_SCAN_PREDICATE_TYPE",
@@ -96,11 +99,17 @@ def filter_result(
 
 
 def scan_attestations(
-    reference: str, settings: Settings, *, platform: str | None = None, sbom: Sbom | None = None
+    reference: str,
+    settings: Settings,
+    *,
+    platform: str | None = None,
+    sbom: Sbom | None = None,
+    statements: Sequence[AuthoredStatement] = (),
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) and the
-    OpenVEX document (``None`` when there is nothing to state) for an image; ``None`` when no
-    database is present. Pass ``sbom`` when the build already has it."""
+    OpenVEX document (``None`` when there is nothing to state) for an image, with the statements
+    the image's definition makes; ``None`` when no database is present. Pass ``sbom`` when the
+    build already has it."""
     if not database_path(settings.home).exists():
         return None
     from bastion.vex import generate_vex
@@ -124,4 +133,4 @@ def scan_attestations(
         },
         "metadata": {"scanStartedOn": started, "scanFinishedOn": finished, "summary": summary(result)},
     }
-    return predicate, generate_vex(result, timestamp=finished)
+    return predicate, generate_vex(result, timestamp=finished, statements=statements)
