@@ -230,15 +230,27 @@ def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) ->
     if not rows:
         return
     names = [column.name for column in table.columns]
-    style = conn.dialect.paramstyle
-    if style == "qmark":
-        marks = ["?"] * len(names)
-    elif style == "numeric":
-        marks = [f":{i + 1}" for i in range(len(names))]
-    else:  # format / pyformat drivers (psycopg) take %s for positional parameters
-        marks = ["%s"] * len(names)
+    marks = _marks(conn, len(names))
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"  # noqa: S608 - names are ours
     conn.exec_driver_sql(sql, rows)
+
+
+def _marks(conn: Connection, count: int) -> list[str]:
+    """``count`` positional placeholders in the driver's own style."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return ["?"] * count
+    if style == "numeric":
+        return [f":{i + 1}" for i in range(count)]
+    return ["%s"] * count  # format / pyformat drivers (psycopg)
+
+
+def _select_in(conn: Connection, sql: str, fixed: list[Any], values: Sequence[Any]) -> list[Any]:
+    """Run ``sql``, whose ``{0}``.. take one placeholder per ``fixed`` value and whose last field
+    takes the placeholders of an ``IN (...)`` list of ``values``. Table and column names are ours."""
+    marks = _marks(conn, len(fixed) + len(values))
+    text = sql.format(*marks[: len(fixed)], ", ".join(marks[len(fixed) :]))
+    return list(conn.exec_driver_sql(text, tuple([*fixed, *values])).fetchall())
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -387,23 +399,23 @@ class SqlVulnDatabase:
             yield _SqlWriter(conn)
 
     def lookup(self, keys: Mapping[str, Collection[str]]) -> list[AffectedHit]:
-        a, v = _affected, _advisories
-        query = select(
-            a.c.source, a.c.advisory_id, a.c.ecosystem, a.c.package, a.c.data,
-            v.c.summary, v.c.aliases, v.c.severity, v.c.db_severity,
-        ).join(v, (v.c.source == a.c.source) & (v.c.id == a.c.advisory_id))  # fmt: skip
+        # Plain SQL straight through the driver (as _insert_many): compiling the Core statement
+        # with its expanding IN list cost a scan more than running it.
+        sql = (
+            "SELECT a.source, a.advisory_id, a.ecosystem, a.package, a.data, v.summary, v.aliases, "
+            "v.severity, v.db_severity FROM affected a JOIN advisories v "
+            "ON v.source = a.source AND v.id = a.advisory_id WHERE a.ecosystem = {0} AND a.package IN ({1})"
+        )
         hits: list[AffectedHit] = []
         with self._engine.connect() as conn:
             for ecosystem, names in keys.items():
                 for chunk in _chunks(sorted(set(names))):
-                    rows = conn.execute(query.where(a.c.ecosystem == ecosystem, a.c.package.in_(chunk))).all()
-                    for row in rows:
+                    rows = _select_in(conn, sql, [ecosystem], chunk)
+                    for source, ident, eco, package, data, summary, aliases, severity, db_severity in rows:
                         hits.append(
                             AffectedHit(
-                                row.source, row.advisory_id, row.ecosystem, row.package, json.loads(row.data),
-                                row.summary, tuple(row.aliases.split("\n")) if row.aliases else (),
-                                _severity(row.severity),
-                                row.db_severity,
+                                source, ident, eco, package, json.loads(data), summary,
+                                tuple(aliases.split("\n")) if aliases else (), _severity(severity), db_severity,
                             )
                         )  # fmt: skip
         return hits
@@ -412,17 +424,17 @@ class SqlVulnDatabase:
         """For each id, the severity entries (CVSS vectors, database severities) of every record that
         has it as id or alias."""
         found: dict[str, list[tuple[tuple[str, str], ...] | str]] = {}
-        query = select(_aliases.c.alias, _advisories.c.severity, _advisories.c.db_severity).join(
-            _advisories,
-            (_advisories.c.source == _aliases.c.source) & (_advisories.c.id == _aliases.c.advisory_id),
+        sql = (
+            "SELECT l.alias, v.severity, v.db_severity FROM aliases l JOIN advisories v "
+            "ON v.source = l.source AND v.id = l.advisory_id WHERE l.alias IN ({0})"
         )
         with self._engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
-                for row in conn.execute(query.where(_aliases.c.alias.in_(chunk))).all():
-                    entries = found.setdefault(row.alias, [])
-                    entries.append(_severity(row.severity))
-                    if row.db_severity:
-                        entries.append(row.db_severity)
+                for alias, severity, db_severity in _select_in(conn, sql, [], chunk):
+                    entries = found.setdefault(alias, [])
+                    entries.append(_severity(severity))
+                    if db_severity:
+                        entries.append(db_severity)
         return found
 
     def kev_ids(self, ids: Collection[str]) -> set[str]:
