@@ -91,3 +91,50 @@ def test_withdrawn_record_removes_it(tmp_path: Path) -> None:
     )
     assert import_paths(database, [path]).withdrawn == 1
     assert match_sbom(sbom(pypi("pip", "23.0")), database).findings == []
+
+
+def test_large_archives_parse_in_worker_processes_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive of many members is parsed by spawned workers (``_Importer._parallel``); the
+    database and the counts are exactly those of the sequential path, in the archive's order."""
+    import bastion.vuln._import as importer
+
+    require_data()
+    records = [_pip_record(path.name) for path in sorted((PYPI / "pip").glob("*.yaml"))]
+    bad = json.loads(json.dumps(records[0])) | {"id": "BAD-RANGE"}
+    bad["affected"][0]["ranges"][0]["events"] = [{"fixed": "not a version!"}]
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for index, record in enumerate(records):
+            out.writestr(f"{index:04}.json", json.dumps(record))
+        out.writestr("bad.json", json.dumps(bad))
+        out.writestr("not-json.json", "{")
+        out.writestr("list.json", json.dumps([records[1] | {"id": "FROM-A-LIST"}]))  # handled in the parent
+
+    def imported(threshold: int, where: Path) -> tuple[object, list[tuple[object, ...]]]:
+        monkeypatch.setattr(importer, "_PARALLEL_MEMBERS", threshold)
+        monkeypatch.setattr(importer, "_TASK_MEMBERS", 3)
+        report = import_paths(open_database(where), [archive])
+        with sqlite3.connect(where / "vuln.db") as db:
+            rows = db.execute(
+                "select source, advisory_id, ecosystem, package, data from affected order by rowid"
+            )
+            return (report.added, report.skipped, report.reasons), list(rows)
+
+    calls: list[int] = []
+    original = importer._Importer._parallel
+
+    def spy(self: object, path: Path, archive: object, infos: list[object], workers: int) -> None:
+        calls.append(workers)
+        original(self, path, archive, infos, max(workers, 2))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importer._Importer, "_parallel", spy)
+    monkeypatch.setattr(importer.os, "cpu_count", lambda: 2)
+    parallel = imported(1, tmp_path / "parallel")
+    sequential = imported(10**9, tmp_path / "sequential")
+    assert calls == [2]  # the workers ran once, for the parallel import only
+    assert parallel == sequential
+    (added, skipped, reasons), rows = parallel
+    assert added == len(records) + 1 and skipped == 2 and len(rows) >= len(records)
+    assert any("BAD-RANGE" in r for r in reasons) and any("not JSON or YAML" in r for r in reasons)  # type: ignore[attr-defined]

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +250,43 @@ def _kind(data: Any) -> str | None:
     return None
 
 
+# -- parallel parsing of large archives (see _Importer._parallel) ------------------------------------
+
+_PARALLEL_MEMBERS = 5000  # below this, starting worker interpreters costs more than it saves
+_TASK_MEMBERS = 2000
+_MAX_WORKERS = 4
+_WORKER: dict[str, zipfile.ZipFile] = {}  # the worker process's open archive
+
+
+def _open_archive(path: str) -> None:
+    """Worker initializer: open the archive once per worker (reading a large central directory
+    again for every task would cost as much as parsing)."""
+    _WORKER["archive"] = zipfile.ZipFile(path)  # noqa: SIM115 (lives as long as the worker)
+
+
+def _parse_members(names: list[str]) -> list[tuple[str, Record | str | None]]:
+    """Worker: for each member, ``("record", Record)``, ``("skip", reason)``, or ``("main", None)``
+    for a member that is not a single OSV record (the main process handles it)."""
+    archive = _WORKER["archive"]
+    out: list[tuple[str, Record | str | None]] = []
+    for name in names:
+        where = f"{archive.filename}!{name}"
+        raw = archive.read(name)
+        try:
+            data = _decode(raw, where)
+        except (ValueError, yaml.YAMLError):
+            out.append(("skip", f"{where}: not JSON or YAML"))
+            continue
+        if _kind(data) != "osv":
+            out.append(("main", None))
+            continue
+        try:
+            out.append(("record", osv_record(data, raw, where)))
+        except ValueError as error:
+            out.append(("skip", str(error)))
+    return out
+
+
 class _Importer:
     """Reads paths and writes what it reads through ``writer`` (inside the caller's transaction) in
     batches, so memory stays bounded however large the feed."""
@@ -302,10 +342,14 @@ class _Importer:
 
     def osv(self, data: Any, raw: bytes, where: str) -> None:
         try:
-            self.records.append(osv_record(data, raw, where))
+            record = osv_record(data, raw, where)
         except ValueError as error:
             self.counts.skip(str(error))
             return
+        self.add(record, where)
+
+    def add(self, record: Record, where: str) -> None:
+        self.records.append(record)
         self.sources.setdefault("osv", where)
         if len(self.records) >= 5000:
             self.flush()
@@ -313,23 +357,55 @@ class _Importer:
     def archive(self, path: Path) -> None:
         try:
             with zipfile.ZipFile(path) as archive:
+                infos = []
                 for info in sorted(archive.infolist(), key=lambda item: item.filename):
                     if info.is_dir() or not info.filename.endswith((".json", ".yaml", ".yml")):
                         continue
-                    where = f"{path}!{info.filename}"
                     if info.file_size > _MAX_MEMBER:
-                        self.counts.skip(f"{where}: larger than {_MAX_MEMBER} bytes")
+                        self.counts.skip(f"{path}!{info.filename}: larger than {_MAX_MEMBER} bytes")
                         continue
-                    raw = archive.read(info)
-                    try:
-                        data = _decode(raw, where)
-                    except (ValueError, yaml.YAMLError):
-                        self.counts.skip(f"{where}: not JSON or YAML")
-                        continue
-                    self.data(data, raw, where, top=False)
+                    infos.append(info)
+                workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+                if len(infos) >= _PARALLEL_MEMBERS and workers > 1:
+                    self._parallel(path, archive, infos, workers)
+                else:
+                    for info in infos:
+                        self.member(archive, path, info)
         except zipfile.BadZipFile as error:
             raise InputError(f"bad zip archive: {error}", where=str(path)) from None
         self.sources["osv"] = str(path)
+
+    def member(self, archive: zipfile.ZipFile, path: Path, info: zipfile.ZipInfo) -> None:
+        where = f"{path}!{info.filename}"
+        raw = archive.read(info)
+        try:
+            data = _decode(raw, where)
+        except (ValueError, yaml.YAMLError):
+            self.counts.skip(f"{where}: not JSON or YAML")
+            return
+        self.data(data, raw, where, top=False)
+
+    def _parallel(
+        self, path: Path, archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], workers: int
+    ) -> None:
+        """Parse the members in worker processes while this one writes what they return, in the
+        archive's order. Decoding and checking records is most of an import and holds the GIL, so
+        threads would not help. Workers are spawned, not forked: a forked child would inherit the
+        open SQLite connection, which SQLite forbids using (or closing) across fork()."""
+        chunks = [infos[i : i + _TASK_MEMBERS] for i in range(0, len(infos), _TASK_MEMBERS)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_open_archive, initargs=(str(path),)
+        ) as pool:
+            names = [[info.filename for info in chunk] for chunk in chunks]
+            for chunk, outcomes in zip(chunks, pool.map(_parse_members, names), strict=True):
+                for info, (kind, value) in zip(chunk, outcomes, strict=True):
+                    if isinstance(value, Record):
+                        self.add(value, f"{path}!{info.filename}")
+                    elif kind == "skip":
+                        self.counts.skip(str(value))
+                    else:  # not one OSV record: read again here, as the sequential path does
+                        self.member(archive, path, info)
 
     def directory(self, root: Path) -> None:
         for path in sorted(root.rglob("*")):
