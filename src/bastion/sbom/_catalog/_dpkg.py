@@ -160,8 +160,10 @@ def _files(target: ImageTarget, name: str, arch: str, evidence: str, resolver: P
 def _is_directory(target: ImageTarget, path: str) -> bool:
     """Directories are shared by many packages and owned by none (nor the ``/lib -> usr/lib`` links
     that replaced the directories a package ships)."""
-    real = resolve(target, path)
-    info = target.files.get(real) if real else None
+    info = target.files.get(path)
+    if info is not None and info.kind is FileKind.SYMLINK:  # else ``path`` is already what it names
+        real = resolve(target, path)
+        info = target.files.get(real) if real else None
     return info is not None and info.kind is FileKind.DIRECTORY
 
 
