@@ -21,6 +21,7 @@ import json
 import re
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from typing import Any
 
 from packageurl import PackageURL
 from spdx_tools.common.spdx_licensing import spdx_licensing
@@ -53,6 +54,18 @@ _ORGANISATION = re.compile(
 )
 
 
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` gives, without its deep copy of every leaf (half the cost of
+    :func:`content_digest`); the JSON of both is the same."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 def content_digest(sbom: Sbom) -> str:
     """SHA256 (hex) of the SBOM's content in a canonical JSON form (package and file order ignored):
     the basis of every derived id."""
@@ -60,7 +73,7 @@ def content_digest(sbom: Sbom) -> str:
     def dump(value: object) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
-    content = dataclasses.asdict(sbom)
+    content = _plain(sbom)
     # The order in which catalogers listed packages and files is not content: the documents sort them.
     content["packages"] = sorted(map(dump, content["packages"]))
     content["files"] = sorted(map(dump, content["files"]))
