@@ -115,7 +115,7 @@ def test_large_archives_parse_in_worker_processes_with_the_same_result(
     def imported(threshold: int, where: Path) -> tuple[object, list[tuple[object, ...]]]:
         monkeypatch.setattr(importer, "_PARALLEL_MEMBERS", threshold)
         monkeypatch.setattr(importer, "_TASK_MEMBERS", 3)
-        report = import_paths(open_database(where), [archive])
+        report = import_paths(open_database(where), [archive], workers=2)
         with sqlite3.connect(where / "vuln.db") as db:
             rows = db.execute(
                 "select source, advisory_id, ecosystem, package, data from affected order by rowid"
@@ -124,17 +124,27 @@ def test_large_archives_parse_in_worker_processes_with_the_same_result(
 
     calls: list[int] = []
     original = importer._Importer._parallel
+    break_workers = False
 
     def spy(self: object, path: Path, archive: object, infos: list[object], workers: int) -> None:
         calls.append(workers)
-        original(self, path, archive, infos, max(workers, 2))  # type: ignore[arg-type]
+        if break_workers:
+            # The parent has the archive open; the workers open it by name and cannot: the pool
+            # breaks, and the parent parses what the workers did not.
+            path.rename(path.with_suffix(".moved"))
+        try:
+            original(self, path, archive, infos, workers)  # type: ignore[arg-type]
+        finally:
+            if break_workers:
+                path.with_suffix(".moved").rename(path)
 
     monkeypatch.setattr(importer._Importer, "_parallel", spy)
-    monkeypatch.setattr(importer.os, "cpu_count", lambda: 2)
     parallel = imported(1, tmp_path / "parallel")
     sequential = imported(10**9, tmp_path / "sequential")
-    assert calls == [2]  # the workers ran once, for the parallel import only
-    assert parallel == sequential
+    break_workers = True
+    recovered = imported(1, tmp_path / "recovered")
+    assert calls == [2, 2]  # the workers ran for the parallel imports only
+    assert parallel == sequential == recovered
     (added, skipped, reasons), rows = parallel
     assert added == len(records) + 1 and skipped == 2 and len(rows) >= len(records)
     assert any("BAD-RANGE" in r for r in reasons) and any("not JSON or YAML" in r for r in reasons)  # type: ignore[attr-defined]

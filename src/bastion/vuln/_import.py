@@ -21,6 +21,7 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +262,7 @@ _WORKER: dict[str, zipfile.ZipFile] = {}  # the worker process's open archive
 def _open_archive(path: str) -> None:
     """Worker initializer: open the archive once per worker (reading a large central directory
     again for every task would cost as much as parsing)."""
-    _WORKER["archive"] = zipfile.ZipFile(path)  # noqa: SIM115 (lives as long as the worker)
+    _WORKER["archive"] = zipfile.ZipFile(path)  # open as long as the worker lives
 
 
 def _parse_members(names: list[str]) -> list[tuple[str, Record | str | None]]:
@@ -291,9 +292,10 @@ class _Importer:
     """Reads paths and writes what it reads through ``writer`` (inside the caller's transaction) in
     batches, so memory stays bounded however large the feed."""
 
-    def __init__(self, counts: ImportCounts, writer: VulnWriter) -> None:
+    def __init__(self, counts: ImportCounts, writer: VulnWriter, workers: int) -> None:
         self.counts = counts
         self.writer = writer
+        self.workers = workers
         self.records: list[Record] = []
         self.sources: dict[str, str] = {}
 
@@ -365,9 +367,8 @@ class _Importer:
                         self.counts.skip(f"{path}!{info.filename}: larger than {_MAX_MEMBER} bytes")
                         continue
                     infos.append(info)
-                workers = min(os.cpu_count() or 1, _MAX_WORKERS)
-                if len(infos) >= _PARALLEL_MEMBERS and workers > 1:
-                    self._parallel(path, archive, infos, workers)
+                if len(infos) >= _PARALLEL_MEMBERS and self.workers > 1:
+                    self._parallel(path, archive, infos, self.workers)
                 else:
                     for info in infos:
                         self.member(archive, path, info)
@@ -393,19 +394,30 @@ class _Importer:
         threads would not help. Workers are spawned, not forked: a forked child would inherit the
         open SQLite connection, which SQLite forbids using (or closing) across fork()."""
         chunks = [infos[i : i + _TASK_MEMBERS] for i in range(0, len(infos), _TASK_MEMBERS)]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_open_archive, initargs=(str(path),)
-        ) as pool:
-            names = [[info.filename for info in chunk] for chunk in chunks]
-            for chunk, outcomes in zip(chunks, pool.map(_parse_members, names), strict=True):
-                for info, (kind, value) in zip(chunk, outcomes, strict=True):
-                    if isinstance(value, Record):
-                        self.add(value, f"{path}!{info.filename}")
-                    elif kind == "skip":
-                        self.counts.skip(str(value))
-                    else:  # not one OSV record: read again here, as the sequential path does
-                        self.member(archive, path, info)
+        done = 0
+        try:
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_open_archive,
+                initargs=(str(path),),
+            ) as pool:
+                names = [[info.filename for info in chunk] for chunk in chunks]
+                for chunk, outcomes in zip(chunks, pool.map(_parse_members, names), strict=True):
+                    for info, (kind, value) in zip(chunk, outcomes, strict=True):
+                        if isinstance(value, Record):
+                            self.add(value, f"{path}!{info.filename}")
+                        elif kind == "skip":
+                            self.counts.skip(str(value))
+                        else:  # not one OSV record: read again here, as the sequential path does
+                            self.member(archive, path, info)
+                    done += 1
+        except BrokenProcessPool:
+            # A worker died (memory, a signal, or a caller whose main module cannot be imported
+            # again): what the workers returned is kept, the rest is parsed here.
+            for chunk in chunks[done:]:
+                for info in chunk:
+                    self.member(archive, path, info)
 
     def directory(self, root: Path) -> None:
         for path in sorted(root.rglob("*")):
@@ -421,16 +433,23 @@ def import_paths(
     *,
     feeds: Sequence[tuple[str, str | None, str | None]] = (),
     labels: Mapping[Path, str] | None = None,
+    workers: int | None = None,
 ) -> ImportReport:
     """Load every path into ``database`` in one transaction (all or nothing); returns the counts.
-    ``feeds`` (url, ETag, Last-Modified) are recorded in the same transaction (``db update``)."""
+    ``feeds`` (url, ETag, Last-Modified) are recorded in the same transaction (``db update``).
+
+    Archives of many records are parsed by ``workers`` processes (default: one per core, at most
+    4) started with the ``spawn`` method, which imports the caller's main module again: call this
+    under ``if __name__ == "__main__":``, or pass ``workers=1`` to parse in this process."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, _MAX_WORKERS)
     paths = list(paths)
     for path in paths:
         if not path.exists():
             raise InputError("no such file or directory", where=str(path))
     report = ImportReport()
     with database.transaction() as writer:
-        importer = _Importer(report, writer)
+        importer = _Importer(report, writer, workers)
         for path in paths:
             if path.is_dir():
                 importer.directory(path)
