@@ -256,3 +256,38 @@ def test_a_layout_with_two_images_needs_a_tag(tmp_path: Path, settings: Settings
     with open_target(f"oci-dir://{layout}:3", settings) as target:
         assert "/other" in target.files and target.repository == "three/app"
     assert isinstance(Store(layout), Store)
+
+
+def test_a_sparse_file_reads_as_its_whole_content(tmp_path: Path, settings: Settings) -> None:
+    """GNU tar's sparse members keep only the data runs: the content is expanded, not read as one
+    run of the layer (which would give the sparse map and the runs back to back)."""
+    import shutil
+    import subprocess
+
+    from bastion.oci import MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_MANIFEST, image_manifest
+    from tests.image.layouts import config_doc, sha256
+
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar is not installed")
+    source = tmp_path / "src"
+    source.mkdir()
+    with (source / "holes").open("wb") as f:
+        f.write(b"head")
+        f.seek(1024 * 1024)
+        f.write(b"middle")
+        f.truncate(3 * 1024 * 1024)
+    (source / "plain").write_bytes(b"after the sparse one")
+    tar_path = tmp_path / "layer.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-C", str(source), "-cf", str(tar_path), "holes", "plain"],
+                   check=True)  # fmt: skip
+    tar = tar_path.read_bytes()
+    store = Store(tmp_path / "layout")
+    layer = store.put_blob(tar, MEDIA_TYPE_LAYER)
+    config = store.put_json(config_doc([sha256(tar)]), MEDIA_TYPE_CONFIG)
+    store.tag("test/sparse:1", store.put_json(image_manifest(config, [layer]), MEDIA_TYPE_MANIFEST))
+    with open_target(f"oci-dir://{tmp_path / 'layout'}", settings) as target:
+        content = target.read("/holes")
+        assert len(content) == 3 * 1024 * 1024 == target.files["/holes"].size
+        assert content[:4] == b"head" and content[1024 * 1024 : 1024 * 1024 + 6] == b"middle"
+        assert content.count(0) == len(content) - 10
+        assert target.read("/plain") == b"after the sparse one"

@@ -25,6 +25,8 @@ Rules (image-spec ``layer.md``):
 * A hardlink shares the content of the regular file its target names *when the link is applied*
   (an image path, never resolved on the host); a hardlink to anything else is listed without content.
 * Device nodes and FIFOs are listed in :attr:`Tree.files` and have no content.
+* A sparse file (GNU or PAX sparse member) stores only its data runs in the tar: its content is
+  expanded into one more spool file, so that it too is read by offset.
 """
 
 from __future__ import annotations
@@ -152,11 +154,14 @@ Extent = tuple[int, int, int]
 class Tree:
     """The merged filesystem: :class:`FileInfo` records and, for regular files, their extents."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: Path | None = None, extra_index: int = -1) -> None:
+        """``extra`` is where the contents of sparse files go (spool number ``extra_index``)."""
         self.files: dict[str, FileInfo] = {}
         self.extents: dict[str, Extent] = {}
         self._children: dict[str, set[str]] = {"/": set()}
         self._layer_paths: set[str] = set()
+        self._extra, self._extra_index = extra, extra_index
+        self._extra_size = 0
 
     def apply_layer(self, spool: Path, index: int, where: str) -> None:
         """Apply the uncompressed layer tar in ``spool`` (already checked against its digests)."""
@@ -164,13 +169,13 @@ class Tree:
         try:
             with tarfile.open(spool, mode="r:") as tar:
                 for member in tar:
-                    self._entry(member, index, where)
+                    self._entry(tar, member, index, where)
         except (tarfile.TarError, OSError, EOFError) as exc:
             if isinstance(exc, UnsafeArchiveError):
                 raise
             raise IntegrityError(f"layer is not a readable tar: {exc}", where=where) from None
 
-    def _entry(self, member: tarfile.TarInfo, index: int, where: str) -> None:
+    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, index: int, where: str) -> None:
         path = normalise(member.name, where)
         name = path.rsplit("/", 1)[-1]
         if name.startswith(_WHITEOUT):
@@ -190,7 +195,10 @@ class Tree:
             kind = FileKind.DIRECTORY
         elif member.isreg():
             kind, size = FileKind.FILE, member.size
-            self.extents[path] = (index, member.offset_data, size)
+            if member.sparse is None:
+                self.extents[path] = (index, member.offset_data, size)
+            else:  # GNU/PAX sparse: the bytes are not one run of the tar; expanded into the extra spool
+                self.extents[path] = self._expand_sparse(tar, member, where)
         elif member.issym():
             kind, link_target = FileKind.SYMLINK, member.linkname
         elif member.islnk():
@@ -210,6 +218,20 @@ class Tree:
             return  # GNU volume headers and the like carry no file
         self._put(self._info(path, member, kind, index, size=size, link_target=link_target))
         self._layer_paths.add(path)
+
+    def _expand_sparse(self, tar: tarfile.TarFile, member: tarfile.TarInfo, where: str) -> Extent:
+        if self._extra is None:
+            raise IntegrityError(f"sparse file {member.name!r} cannot be read here", where=where)
+        source = tar.extractfile(member)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        with os.fdopen(os.open(self._extra, flags, 0o600), "wb") as out:
+            offset = self._extra_size
+            written = 0
+            while source is not None and (chunk := source.read(_CHUNK)):
+                out.write(chunk)
+                written += len(chunk)
+        self._extra_size += written
+        return (self._extra_index, offset, written)
 
     def _info(
         self,

@@ -360,7 +360,7 @@ def _extract(
                 results = list(pool.map(spool, range(len(layers))))
         else:
             results = [spool(index) for index in range(len(layers))]
-        tree = Tree()
+        tree = Tree(spool_dir / "sparse.bin", extra_index=len(layers))
         infos = []
         for index, result in enumerate(results):
             tree.apply_layer(spools[index], index, labels[index])
@@ -385,7 +385,7 @@ def _extract(
         config=chosen.config,
         repository=repository,
         tag=tag,
-        contents=LayerContents(spools, tree.extents),
+        contents=LayerContents([*spools, spool_dir / "sparse.bin"], tree.extents),
         _cleanup=[lambda: shutil.rmtree(spool_dir, ignore_errors=True)],
     )
 
