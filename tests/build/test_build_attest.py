@@ -87,6 +87,32 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
         (person,) = [s for s in vex["statements"] if s["vulnerability"]["name"] == "CVE-2099-0001"]
         assert person["status"] == "not_affected" and "Image maintainers" in person["status_notes"]
 
+    def openvex_authors(digest: str) -> list[str]:
+        found = []
+        for bundle in stored_bundles(store, digest, "https://openvex.dev/ns/v0.2.0"):
+            predicate = verify_bundle(bundle.bundle, verifier).predicate
+            assert predicate is not None
+            found += [
+                s["status_notes"]
+                for s in predicate["statements"]
+                if s["vulnerability"]["name"] == "CVE-2099-0001"
+            ]
+        return sorted(found)
+
+    digests = [built["digest"] for built in json.loads(scanned.stdout)[0]["platforms"].values()]
+    # Rebuilt unchanged: nothing is signed again. With an edited statement: a new OpenVEX document.
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    assert [openvex_authors(d) for d in digests] == [
+        ["Statement by Image maintainers <maintainers@example.invalid>"]
+    ] * len(digests)
+    definition.write_text(definition.read_text().replace("Image maintainers", "Security team"))
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    for digest in digests:
+        assert openvex_authors(digest) == [
+            "Statement by Image maintainers <maintainers@example.invalid>",
+            "Statement by Security team <maintainers@example.invalid>",
+        ]
+
 
 def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:
     definition = catalog_copy("static", tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bastion.errors import IntegrityError
@@ -46,8 +47,16 @@ class AttachedBundle:
     bundle: bytes
 
 
-def bundle_manifest(bundle: bytes, *, subject: Descriptor, predicate_type: str, created: str) -> bytes:
-    """The artifact manifest that attaches ``bundle`` to ``subject`` (canonical JSON)."""
+def bundle_manifest(
+    bundle: bytes,
+    *,
+    subject: Descriptor,
+    predicate_type: str,
+    created: str,
+    annotations: Mapping[str, str] | None = None,
+) -> bytes:
+    """The artifact manifest that attaches ``bundle`` to ``subject`` (canonical JSON); ``annotations``
+    are added to the standard ones."""
     hexdigest = hashlib.sha256(bundle).hexdigest()
     layer = Descriptor(
         BUNDLE_MEDIA_TYPE, "sha256:" + hexdigest, len(bundle), {_TITLE: f"sha256-{hexdigest}.sigstore.json"}
@@ -58,24 +67,32 @@ def bundle_manifest(bundle: bytes, *, subject: Descriptor, predicate_type: str, 
         [layer],
         subject=Descriptor(subject.media_type, subject.digest, subject.size),
         artifact_type=BUNDLE_MEDIA_TYPE,
-        annotations=_annotations(predicate_type, created),
+        annotations={**_annotations(predicate_type, created), **(annotations or {})},
     )
     return canonical_json(manifest)
 
 
 def attach_bundle(
-    store: Store, subject: Descriptor, bundle: bytes, *, predicate_type: str, created: str
+    store: Store,
+    subject: Descriptor,
+    bundle: bytes,
+    *,
+    predicate_type: str,
+    created: str,
+    annotations: Mapping[str, str] | None = None,
 ) -> Descriptor:
     """Store ``bundle`` and its artifact manifest, and record it as a referrer of ``subject``."""
     store.put_blob(_EMPTY, MEDIA_TYPE_EMPTY)
     store.put_blob(bundle, BUNDLE_MEDIA_TYPE)
-    data = bundle_manifest(bundle, subject=subject, predicate_type=predicate_type, created=created)
+    data = bundle_manifest(
+        bundle, subject=subject, predicate_type=predicate_type, created=created, annotations=annotations
+    )
     desc = store.put_blob(data, MEDIA_TYPE_MANIFEST)
     entry = Descriptor(
         MEDIA_TYPE_MANIFEST,
         desc.digest,
         desc.size,
-        _annotations(predicate_type, created),
+        {**_annotations(predicate_type, created), **(annotations or {})},
         artifact_type=BUNDLE_MEDIA_TYPE,
     )
     return store.attach(entry, subject.digest)

@@ -13,6 +13,7 @@ decrypted (scrypt is slow on purpose).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -102,11 +103,19 @@ def attest_platform(
     the CVE scan and OpenVEX document, with the definition's ``vex`` statements, when a vulnerability
     database is present) to ``manifest``,
     signed by ``signer``; a predicate already attached with this key (a rebuild of the same image)
-    is not attached again."""
+    is not attached again, except an OpenVEX document made from other ``vex`` statements than the
+    definition's now (:data:`ANNOTATION_VEX_STATEMENTS`)."""
+    # The OpenVEX document also depends on the definition's own statements, which are not part of
+    # the image: one made from other statements does not count as attached.
+    statements = statements_digest(vex)
     have = {
         b.predicate_type
         for b in stored_bundles(store, manifest.digest)
         if bundle_key_hint(b.bundle) == signer.hint
+        and (
+            b.predicate_type != OPENVEX
+            or b.manifest.annotations.get(ANNOTATION_VEX_STATEMENTS, "") == statements
+        )
     }
     wanted = [*BUILD_PREDICATES, *(extra or {})]
     if (settings.home / "vuln.db").exists():
@@ -145,7 +154,29 @@ def attest_platform(
             predicate = json.loads(data)
         statement = make_statement([Subject.for_digest(name, manifest.digest)], predicate_type, predicate)
         bundle = sign_statement(statement, signer.signer())
+        annotations = (
+            {ANNOTATION_VEX_STATEMENTS: statements} if predicate_type == OPENVEX and statements else None
+        )
         attached.append(
-            attach_bundle(store, manifest, bundle, predicate_type=predicate_type, created=created)
+            attach_bundle(
+                store,
+                manifest,
+                bundle,
+                predicate_type=predicate_type,
+                created=created,
+                annotations=annotations,
+            )
         )
     return attached
+
+
+#: On an OpenVEX attestation: the digest of the definition's ``vex`` statements it was made with.
+ANNOTATION_VEX_STATEMENTS = "dev.bastion.vex.statements"
+
+
+def statements_digest(vex: Sequence[VexStatement]) -> str:
+    """``sha256:...`` of the statements as the definition means them ("" when there are none)."""
+    if not vex:
+        return ""
+    data = json.dumps([s.model_dump(mode="json") for s in vex], sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
