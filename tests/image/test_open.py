@@ -291,3 +291,25 @@ def test_a_sparse_file_reads_as_its_whole_content(tmp_path: Path, settings: Sett
         assert content[:4] == b"head" and content[1024 * 1024 : 1024 * 1024 + 6] == b"middle"
         assert content.count(0) == len(content) - 10
         assert target.read("/plain") == b"after the sparse one"
+
+
+def test_an_image_that_expands_beyond_the_limit_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    """A decompression bomb (here 2 MiB of zeros, a few KB of gzip) against a 1 MiB limit: refused
+    with the limit named, and the spools already written are removed."""
+    settings = Settings(tmp_path / "home", max_image_size=1024 * 1024)
+    layout = tmp_path / "layout"
+    oci_dir(layout, [[E("zeros", data=bytes(2 * 1024 * 1024))]])
+    with pytest.raises(InputError, match="expands to more than 1048576 bytes") as raised:
+        open_target(f"oci-dir://{layout}", settings)
+    assert "BASTION_MAX_IMAGE_SIZE" in (raised.value.hint or "")
+    assert list((settings.home / "work").iterdir()) == []
+    with open_target(f"oci-dir://{layout}", Settings(tmp_path / "home")) as target:  # the default: 64 GiB
+        assert target.files["/zeros"].size == 2 * 1024 * 1024
+
+
+def test_the_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BASTION_MAX_IMAGE_SIZE", "500M")
+    assert Settings.from_env().max_image_size == 500 * 1024 * 1024
+    monkeypatch.setenv("BASTION_MAX_IMAGE_SIZE", "lots")
+    with pytest.raises(InputError, match="not a size"):
+        Settings.from_env()

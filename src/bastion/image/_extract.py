@@ -36,6 +36,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import zstandard
 
-from bastion.errors import IntegrityError, UnsafeArchiveError
+from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.image._model import FileInfo, FileKind
 
 if TYPE_CHECKING:
@@ -103,7 +104,27 @@ class _Hashing(io.RawIOBase):
         return "sha256:" + self.hash.hexdigest()
 
 
-def spool_layer(blob: Readable, spool: Path, where: str) -> LayerResult:
+class Budget:
+    """The bytes an image may still expand to (``Settings.max_image_size``), shared by the threads
+    that spool its layers: a few MB of gzip can decompress to more than the disk holds."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int, where: str) -> None:
+        with self._lock:
+            self._left -= size
+            if self._left < 0:
+                raise InputError(
+                    f"the image expands to more than {self.limit} bytes uncompressed",
+                    where=where,
+                    hint="if the image is really that large, raise BASTION_MAX_IMAGE_SIZE (e.g. 200G)",
+                )
+
+
+def spool_layer(blob: Readable, spool: Path, where: str, budget: Budget | None = None) -> LayerResult:
     """Decompress ``blob`` into the new file ``spool``, hashing both sides.
 
     hashlib, zlib and zstandard release the GIL on large buffers, so layers spooled from several
@@ -125,6 +146,8 @@ def spool_layer(blob: Readable, spool: Path, where: str) -> LayerResult:
         fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as out:
             while chunk := decompressed.read(_CHUNK):
+                if budget is not None:
+                    budget.take(len(chunk), where)
                 tar_hash.update(chunk)
                 tar_size += len(chunk)
                 out.write(chunk)
@@ -154,13 +177,16 @@ Extent = tuple[int, int, int]
 class Tree:
     """The merged filesystem: :class:`FileInfo` records and, for regular files, their extents."""
 
-    def __init__(self, extra: Path | None = None, extra_index: int = -1) -> None:
-        """``extra`` is where the contents of sparse files go (spool number ``extra_index``)."""
+    def __init__(
+        self, extra: Path | None = None, extra_index: int = -1, budget: Budget | None = None
+    ) -> None:
+        """``extra`` is where the contents of sparse files go (spool number ``extra_index``), within
+        ``budget``."""
         self.files: dict[str, FileInfo] = {}
         self.extents: dict[str, Extent] = {}
         self._children: dict[str, set[str]] = {"/": set()}
         self._layer_paths: set[str] = set()
-        self._extra, self._extra_index = extra, extra_index
+        self._extra, self._extra_index, self._budget = extra, extra_index, budget
         self._extra_size = 0
 
     def apply_layer(self, spool: Path, index: int, where: str) -> None:
@@ -228,6 +254,8 @@ class Tree:
             offset = self._extra_size
             written = 0
             while source is not None and (chunk := source.read(_CHUNK)):
+                if self._budget is not None:
+                    self._budget.take(len(chunk), where)
                 out.write(chunk)
                 written += len(chunk)
         self._extra_size += written

@@ -19,7 +19,8 @@ parsed; each layer against its descriptor digest and size and against the config
 (for ``docker save`` archives without an OCI layout: the config against its file name, which is its
 digest, and layers against ``diff_ids``). Layers are decompressed into spool files in a fresh
 directory under ``Settings.home / "work"`` that :meth:`ImageTarget.close` removes, and indexed
-there (see :mod:`bastion.image._extract`); no file of the image is written to disk.
+there (see :mod:`bastion.image._extract`); no file of the image is written to disk. An image whose
+layers expand to more than ``Settings.max_image_size`` is refused while it is being read.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import IO, Any
 
 from bastion.config import Settings
 from bastion.errors import InputError, IntegrityError
-from bastion.image._extract import LayerContents, LayerResult, Tree, spool_layer
+from bastion.image._extract import Budget, LayerContents, LayerResult, Tree, spool_layer
 from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
 from bastion.image._sources import (
     Chosen,
@@ -345,10 +346,12 @@ def _extract(
         for index, (desc, _, _) in enumerate(layers)
     ]
 
+    budget = Budget(settings.max_image_size)
+
     def spool(index: int) -> LayerResult:
         desc, diff_id, opener = layers[index]
         with opener() as blob:
-            result = spool_layer(blob, spools[index], labels[index])
+            result = spool_layer(blob, spools[index], labels[index], budget)
         _check_layer(result, desc, diff_id, labels[index])
         return result
 
@@ -360,7 +363,7 @@ def _extract(
                 results = list(pool.map(spool, range(len(layers))))
         else:
             results = [spool(index) for index in range(len(layers))]
-        tree = Tree(spool_dir / "sparse.bin", extra_index=len(layers))
+        tree = Tree(spool_dir / "sparse.bin", extra_index=len(layers), budget=budget)
         infos = []
         for index, result in enumerate(results):
             tree.apply_layer(spools[index], index, labels[index])
