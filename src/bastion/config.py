@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion.errors import InputError
+
 DEFAULT_MAX_IMAGE_SIZE = 64 * 1024**3  # 64 GiB
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -18,8 +20,6 @@ def _size(text: str) -> int:
     unit = value[-1] if value[-1] in _UNITS else ""
     number = value[: len(value) - len(unit)]
     if not number.isdigit() or int(number) == 0:
-        from bastion.errors import InputError
-
         raise InputError(f"BASTION_MAX_IMAGE_SIZE={text!r} is not a size", hint="for example 64G or 500M")
     return int(number) * _UNITS[unit]
 

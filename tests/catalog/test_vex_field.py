@@ -10,7 +10,6 @@ import yaml
 
 from bastion.catalog import VexJustification, VexStatus, definition_schema, load_definition, normalised_digest
 from bastion.errors import DefinitionError
-from bastion.vex import authored
 
 DEFINITION = """\
 name: web
@@ -51,7 +50,7 @@ def test_statements_and_their_overlays(tmp_path: Path) -> None:
         ("CVE-2023-4039", VexStatus.UNDER_INVESTIGATION, "dev team"),
         ("CVE-2024-0001", VexStatus.FIXED, "dev team"),
     ]
-    (first, second) = authored(runtime)
+    (first, second) = runtime
     assert first.author == "Platform security <sec@example.invalid>"
     assert first.justification == "vulnerable_code_not_in_execute_path"
     assert second.action_statement == "pin requests"

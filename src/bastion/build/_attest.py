@@ -134,11 +134,7 @@ def attest_platform(
         from bastion.vuln import scan_attestations
 
         document = document or sbom()
-        from bastion.vex import authored
-
-        scanned = scan_attestations(
-            f"{name}@{manifest.digest}", settings, sbom=document, statements=authored(vex)
-        )
+        scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)
         if scanned is not None:
             computed[CVE_SCAN], computed[OPENVEX] = scanned
     for predicate_type in missing:

@@ -422,13 +422,12 @@ WaiverItem = Annotated[
 
 def item_key(item: Any) -> str:
     """The key an item of a keyed list merges on: a test's name, a path's path, an account's name,
-    a waiver's rule (``rule@profile`` when it names a profile)."""
+    or what a model's ``key`` property says (a waiver's ``rule@profile``, a VEX statement's
+    vulnerability)."""
     if isinstance(item, str):
         return item.removeprefix("!")
-    if isinstance(item, Waiver):
-        return item.key
-    if hasattr(item, "vulnerability"):  # a VEX statement (catalog._vex)
-        return str(item.vulnerability)
+    if isinstance(getattr(type(item), "key", None), property):  # a model that names its own key
+        return str(item.key)
     key = item.path if isinstance(item, DirectoryEntry | FileEntry | SymlinkEntry) else item.name
     assert isinstance(key, str)
     return key

@@ -16,7 +16,9 @@ from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
 
 if TYPE_CHECKING:
-    from bastion.vex import AuthoredStatement, VexDocument
+    from collections.abc import Sequence
+
+    from bastion.vex import VexDocument, VexStatementLike
     from bastion.vuln import ImportCounts, ScanResult
 
 # cves and vex also read SBOM files.
@@ -242,15 +244,15 @@ def vex_command(
     ] = "runtime",
 ) -> None:
     """An OpenVEX v0.2.0 document for IMAGE: fixed, affected (with the action), under investigation, not affected."""
-    from bastion.vex import authored, generate_vex
+    from bastion.vex import generate_vex
     from bastion.vuln import load_sbom, require_database, scan_sbom
 
     settings = Settings.from_env()
-    statements: tuple[AuthoredStatement, ...] = ()
+    statements: Sequence[VexStatementLike] = ()
     if definition is not None:
         from bastion.catalog import load_definition
 
-        statements = authored(load_definition(definition).variant(variant).vex)
+        statements = load_definition(definition).variant(variant).vex
     database = require_database(settings)
     result = scan_sbom(load_sbom(image, settings, platform=platform), database)
     timestamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

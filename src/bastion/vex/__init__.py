@@ -7,7 +7,7 @@ repository, Apache License 2.0 (a format definition, shipped unchanged so valida
 
 from bastion.vex._apply import ImageSubject, apply_vex, purl_matches
 from bastion.vex._cyclonedx import to_cyclonedx_vex
-from bastion.vex._generate import AuthoredStatement, authored, generate_vex
+from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex
 from bastion.vex._model import (
     OPENVEX_CONTEXT,
     Product,
@@ -28,9 +28,9 @@ __all__ = [
     "Product",
     "Statement",
     "VexDocument",
+    "VexStatementLike",
     "VexStatus",
     "apply_vex",
-    "authored",
     "generate_vex",
     "load_vex",
     "openvex_schema",

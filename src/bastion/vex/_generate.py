@@ -32,7 +32,7 @@ from bastion.vex._apply import purl_matches
 from bastion.vex._model import OPENVEX_CONTEXT, VexStatus, validate_openvex
 from bastion.vuln import Finding, PackageRef, ScanResult, State
 
-__all__ = ["AuthoredStatement", "authored", "generate_vex"]
+__all__ = ["AuthoredStatement", "VexStatementLike", "generate_vex"]
 
 _TRIAGED = {
     State.NO_DSA: "Debian rates this a minor issue and will not issue a security advisory (no-dsa); "
@@ -57,24 +57,9 @@ class AuthoredStatement:
     packages: tuple[str, ...] = ()  # purls (patterns) of the packages it is about; empty: the image
 
 
-def authored(statements: Iterable[VexStatementLike]) -> tuple[AuthoredStatement, ...]:
-    """A definition's ``vex:`` statements (:class:`bastion.catalog.VexStatement`) for :func:`generate_vex`."""
-    return tuple(
-        AuthoredStatement(
-            vulnerability=s.vulnerability,
-            status=VexStatus(s.status),
-            author=s.author,
-            justification=None if s.justification is None else str(s.justification),
-            impact_statement=s.impact_statement,
-            action_statement=s.action_statement,
-            packages=tuple(s.packages),
-        )
-        for s in statements
-    )
-
-
 class VexStatementLike(Protocol):
-    """What :func:`authored` reads of a statement (the catalog's model, without importing it)."""
+    """A statement a person wrote, as :func:`generate_vex` reads it: an :class:`AuthoredStatement`,
+    or a definition's ``vex:`` entry (:class:`bastion.catalog.VexStatement`) as it is."""
 
     @property
     def vulnerability(self) -> str: ...
@@ -97,7 +82,7 @@ def _has_kernel(packages: Sequence[PackageRef]) -> bool:
 
 
 def _entry(
-    vulnerability: str, aliases: Sequence[str], status: VexStatus, purls: Sequence[str], product: str | None,
+    vulnerability: str, aliases: Sequence[str], status: str, purls: Sequence[str], product: str | None,
     **fields: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     statement: dict[str, Any] = {"vulnerability": {"name": vulnerability}}
@@ -149,7 +134,7 @@ def generate_vex(
     *,
     timestamp: str,
     author: str = "Bastion",
-    statements: Sequence[AuthoredStatement] = (),
+    statements: Sequence[VexStatementLike] = (),
 ) -> dict[str, Any] | None:
     """The OpenVEX document for ``result`` (findings before any VEX was applied), or ``None`` when
     there is nothing to state (the schema wants at least one statement)."""
@@ -181,6 +166,8 @@ def generate_vex(
         if stated(finding.ids, finding.package.purl):
             continue
         out.append(_finding_statement(finding, kernel, product, timestamp))
+    known = [(f.id, *f.aliases) for f in [*result.findings, *result.suppressed]]
+    known += [(f.id, *f.aliases) for f in result.fixed]
     for person in statements:
         purls = [
             p.purl
@@ -189,9 +176,6 @@ def generate_vex(
         ]
         if person.packages and not purls:
             continue  # about packages this image does not have
-        known: list[tuple[str, ...]] = [
-            (item.id, *item.aliases) for item in [*result.findings, *result.suppressed]
-        ] + [(item.id, *item.aliases) for item in result.fixed]
         aliases = {a for ids in known if person.vulnerability in ids for a in ids} - {person.vulnerability}
         out.append(
             _entry(

@@ -19,7 +19,7 @@ from bastion.vuln._model import ScanResult, Severity, State
 from bastion.vuln._report import summary, to_json
 
 if TYPE_CHECKING:
-    from bastion.vex import AuthoredStatement
+    from bastion.vex import VexStatementLike
 
 __all__ = [
     "CVE_SCAN_PREDICATE_TYPE",
@@ -104,7 +104,7 @@ def scan_attestations(
     *,
     platform: str | None = None,
     sbom: Sbom | None = None,
-    statements: Sequence[AuthoredStatement] = (),
+    statements: Sequence[VexStatementLike] = (),
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) and the
     OpenVEX document (``None`` when there is nothing to state) for an image, with the statements
