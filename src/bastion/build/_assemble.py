@@ -1,10 +1,14 @@
 """Assemble an image variant's root filesystem from verified .deb files, running no maintainer script.
 
-The result is a directory on disk (what image tests run against) and a tree of :class:`Node` (what the
-image layers are written from). The tree holds the image's truth: numeric owners and modes as the
-packages ship them. The directory is owned by whoever builds, and differs from the tree in two ways:
-it never has setuid or setgid bits, and its owner can always read files and enter, list and write
-directories (``u+r`` and ``u+rwx``), so a build never needs privileges.
+The result is a tree of :class:`Node` (what the image layers are written from), held in memory:
+numeric owners and modes as the packages ship them, and each file's content as a :class:`Slice` of its
+package's unpacked copy (:mod:`bastion.build._unpacked`) or as bytes Bastion generated. Nothing is
+written to disk while assembling: on the disks builds run on, creating the ~2,400 files, directories
+and symlinks of a small image cost more than everything else the assembly does. :func:`materialise`
+writes the tree as a directory when something needs one (image tests run in a sandbox over it). That
+directory is owned by whoever builds, and differs from the tree in two ways: it never has setuid or
+setgid bits, and its owner can always read files and enter, list and write directories (``u+r`` and
+``u+rwx``), so a build never needs privileges.
 
 Steps, in order:
 
@@ -14,8 +18,8 @@ Steps, in order:
    keeps an existing directory); a later file, symlink or hardlink replaces an earlier one (dpkg would
    want ``Replaces:``), recorded in :attr:`Rootfs.replaced`. Nothing is ever written through a symlink:
    an entry whose parent is not a directory of the tree, or that would turn a directory into something
-   else or the reverse, is an :class:`~bastion.errors.UnsafeArchiveError`; as every directory is made
-   by us, no path resolution on disk can leave the root. Files are streamed to disk.
+   else or the reverse, is an :class:`~bastion.errors.UnsafeArchiveError`; as :func:`materialise`
+   makes every directory itself, no path resolution on disk can leave the root.
 2. The dpkg database. Runtime variants get what distroless images have and Syft, Trivy and Grype
    read: ``/var/lib/dpkg/status.d/<name>``, each package's control file verbatim, and
    ``status.d/<name>.md5sums``. Dev variants get a database dpkg and apt work with: ``status`` (each
@@ -35,7 +39,6 @@ Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion genera
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -44,14 +47,14 @@ from pathlib import Path
 
 from bastion.build._accounts import NOLOGIN, account_files
 from bastion.build._harden import harden
-from bastion.build._readahead import CHUNK, Bytes, ReadAhead, Stream
 from bastion.build._release import OsRelease
+from bastion.build._unpacked import Unpacked, unpack_all
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
 from bastion.debian._deb import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
-from bastion.oci import LayerEntry
+from bastion.oci import LayerEntry, Slice
 
-__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "assemble"]
+__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "assemble", "materialise"]
 
 BASTION = "bastion"  # the owner of every path Bastion generates or changes
 # DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
@@ -106,18 +109,19 @@ class Node:
 
 @dataclass
 class Rootfs:
-    """An assembled root filesystem: the directory ``root`` and the tree ``nodes`` (path -> node).
+    """An assembled root filesystem: the tree ``nodes`` (path -> node), and the directory ``root``
+    once :func:`materialise` has written it.
 
     ``nodes`` holds every path, parent directories included, without a leading ``/``; a file's
-    ``entry.source`` is its copy under ``root``. ``removed`` lists what hardening removed as
+    content is its entry's ``source`` (a :class:`Slice`) or ``data``. ``removed`` lists what hardening removed as
     ``(path, reason)`` (a removed directory stands for its contents), ``stripped`` the paths whose
     setuid/setgid bits hardening cleared, and ``replaced`` the ``(path, old owner, new owner)`` of
     every path one package or Bastion wrote over another's. ``origins`` says, for each file Bastion
     wrote, where its content came from (for the SBOM).
     """
 
-    root: Path
     nodes: dict[str, Node]
+    root: Path | None = None
     removed: list[tuple[str, str]] = field(default_factory=list)
     stripped: list[str] = field(default_factory=list)
     replaced: list[tuple[str, str, str]] = field(default_factory=list)
@@ -128,6 +132,13 @@ class Rootfs:
         for path, node in self.nodes.items():
             if node.entry.kind == "hardlink":
                 self._links.setdefault(node.entry.linkname, set()).add(path)
+
+    def read(self, path: str) -> bytes:
+        """The content of the file (or hardlink to a file) at ``path``."""
+        entry = self.nodes[path].entry
+        if entry.kind == "hardlink":
+            entry = self.nodes[entry.linkname].entry
+        return entry.content()
 
     def put(self, node: Node) -> None:
         """Add ``node`` to the tree (not the disk), replacing whatever was at its path."""
@@ -142,10 +153,12 @@ class Rootfs:
         if old is not None and old.entry.kind == "hardlink":
             self._links.get(old.entry.linkname, set()).discard(path)
         survivors = sorted(link for link in self._links.pop(path, ()) if link in self.nodes)
-        if survivors:  # the first surviving link takes over the content (its inode on disk has it)
+        if survivors and old is not None:  # the first surviving link takes over the content
             first, *rest = survivors
             kept = self.nodes[first]
-            content = replace(kept.entry, kind="file", linkname="", source=self.root / first)
+            content = replace(
+                kept.entry, kind="file", linkname="", source=old.entry.source, data=old.entry.data
+            )
             self.nodes[first] = Node(content, kept.owner)
             for link in rest:
                 self.nodes[link] = Node(
@@ -155,18 +168,11 @@ class Rootfs:
                 self._links[first] = set(rest)
 
     def discard(self, doomed: dict[str, str]) -> None:
-        """Remove ``doomed`` (path -> reason; a directory's contents must be in it too) from the tree
-        and the disk, and record the topmost paths in :attr:`removed`."""
+        """Remove ``doomed`` (path -> reason; a directory's contents must be in it too) from the tree,
+        and record the topmost paths in :attr:`removed`."""
         for path in sorted(doomed, reverse=True):  # contents before their directory
-            node = self.nodes.get(path)
-            if node is None:
-                continue
-            target = self.root / path
-            if node.entry.kind == "dir":
-                target.rmdir()
-            else:
-                target.unlink()
-            self._forget(path)
+            if path in self.nodes:
+                self._forget(path)
         for path in sorted(doomed):
             if path.rpartition("/")[0] not in doomed:
                 self.removed.append((path, doomed[path]))
@@ -178,13 +184,9 @@ def _canonical(path: str) -> str:
     return "/".join(["usr", *parts] if parts[0] in _MERGED else parts)
 
 
-# A package as unpacked: its control members, its paths in archive order, its conffiles' md5 by path.
-_Unpacked = tuple[PackageInput, dict[str, bytes], list[str], dict[str, str]]
-
-
 class _Builder:
-    def __init__(self, root: Path, source_date_epoch: int) -> None:
-        self.fs = Rootfs(root, {})
+    def __init__(self, source_date_epoch: int) -> None:
+        self.fs = Rootfs({})
         self.epoch = source_date_epoch
 
     # --- low-level writes ----------------------------------------------------------------------
@@ -213,47 +215,22 @@ class _Builder:
                 return False
             what = f"would replace the {old.entry.kind} {path!r} of {old.owner} with a {kind}"
             raise UnsafeArchiveError(what, where=where)
-        (self.fs.root / path).unlink()
         self.fs._forget(path)
         if old.owner != owner:
             self.fs.replaced.append((path, old.owner, owner))
         return True
 
     def _mkdir(self, path: str, mode: int, uid: int, gid: int, owner: str, mtime: int) -> None:
-        target = self.fs.root / path
-        target.mkdir()
-        target.chmod(mode & 0o1777 | 0o700)
         self.fs.put(Node(LayerEntry(path, "dir", mode, uid, gid, min(mtime, self.epoch)), owner))
 
-    def _write(
-        self,
-        path: str,
-        stream: Stream,
-        mode: int,
-        uid: int,
-        gid: int,
-        owner: str,
-        mtime: int,
-        hash: bool = False,
-    ) -> str:
-        """Stream a file to disk; return the md5 of its content if asked (dpkg's conffile hash)."""
-        target = self.fs.root / path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        digest = hashlib.md5(usedforsecurity=False)
-        entry = LayerEntry(path, "file", mode, uid, gid, min(mtime, self.epoch), source=target)
+    def _file(
+        self, path: str, content: Slice | bytes, mode: int, uid: int, gid: int, owner: str, mtime: int
+    ) -> None:
+        source, data = (content, None) if isinstance(content, Slice) else (None, content)
+        entry = LayerEntry(path, "file", mode, uid, gid, min(mtime, self.epoch), source=source, data=data)
         self.fs.put(Node(entry, owner))
-        with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-            while chunk := stream.read(CHUNK):
-                out.write(chunk)
-                if hash:
-                    digest.update(chunk)
-            os.fchmod(out.fileno(), mode & 0o1777 | 0o400)
-        if not hash:
-            return ""
-        return digest.hexdigest()
 
     def _symlink(self, path: str, target: str, owner: str, mtime: int, uid: int = 0, gid: int = 0) -> None:
-        (self.fs.root / path).symlink_to(target)
         entry = LayerEntry(path, "symlink", 0o777, uid, gid, min(mtime, self.epoch), linkname=target)
         self.fs.put(Node(entry, owner))
 
@@ -264,7 +241,7 @@ class _Builder:
     ) -> None:
         """Write a file Bastion generates, replacing a package's file at that path."""
         self._clear(path, "file", BASTION, path)
-        self._write(path, Bytes(data), mode, uid, gid, BASTION, self.epoch)
+        self._file(path, data, mode, uid, gid, BASTION, self.epoch)
         self.fs.origins[path] = origin
 
     def directory(self, path: str, mode: int, uid: int = 0, gid: int = 0) -> None:
@@ -274,7 +251,6 @@ class _Builder:
             return
         node = self.fs.nodes[path]
         if (node.entry.mode, node.entry.uid, node.entry.gid) != (mode, uid, gid):
-            (self.fs.root / path).chmod(mode & 0o1777 | 0o700)
             self.fs.put(Node(replace(node.entry, mode=mode, uid=uid, gid=gid), BASTION))
 
     def symlink(self, path: str, target: str) -> None:
@@ -283,60 +259,46 @@ class _Builder:
 
     # --- packages ------------------------------------------------------------------------------
 
-    def unpack(self, packages: Sequence[PackageInput]) -> list[_Unpacked]:
-        """Unpack the packages in order; return each one's control members, paths and conffiles' md5."""
-        unpacked: list[_Unpacked] = []
-        with ReadAhead(packages) as archives:
-            for package in packages:
-                members = archives.members()
-                shipped = _field(members.get("control", b""), "Package")
-                if shipped != package.name:
-                    raise IntegrityError(
-                        f"is package {shipped!r}, not {package.name!r}", where=package.deb.name
-                    )
-                conffiles = {line.split()[-1].lstrip("/") for line in _lines(members.get("conffiles", b""))}
-                paths: list[str] = []
-                hashes: dict[str, str] = {}
-                while (entry := archives.entry()) is not None:
-                    paths.append(entry.path)
-                    stream = archives if entry.kind == "file" else None
-                    where = f"{package.deb.name}:{entry.path}"
-                    digest = self._entry(package.name, entry, stream, where, hash=entry.path in conffiles)
-                    if digest:
-                        hashes[entry.path] = digest
-                unpacked.append((package, members, paths, hashes))
-        return unpacked
+    def unpack(self, packages: Sequence[Unpacked]) -> None:
+        """Put the packages' entries into the tree, in order."""
+        for package in packages:
+            shipped = _field(package.members.get("control", b""), "Package")
+            if shipped != package.package.name:
+                raise IntegrityError(
+                    f"is package {shipped!r}, not {package.package.name!r}", where=package.package.deb.name
+                )
+            for entry, content in package.entries:
+                self._entry(package.package.name, entry, content, f"{package.package.deb.name}:{entry.path}")
 
-    def _entry(self, owner: str, entry: DebEntry, stream: Stream | None, where: str, *, hash: bool) -> str:
+    def _entry(self, owner: str, entry: DebEntry, content: Slice | None, where: str) -> None:
         if not self._clear(entry.path, entry.kind, owner, where):
-            return ""  # a directory already there: the first package's metadata stays
+            return  # a directory already there: the first package's metadata stays
         if entry.kind == "dir":
             self._mkdir(entry.path, entry.mode, entry.uid, entry.gid, owner, entry.mtime)
         elif entry.kind == "file":
-            assert stream is not None  # DebArchive gives every file a stream
-            return self._write(entry.path, stream, entry.mode, entry.uid, entry.gid, owner, entry.mtime, hash)
+            assert content is not None  # every unpacked file has its slice
+            self._file(entry.path, content, entry.mode, entry.uid, entry.gid, owner, entry.mtime)
         elif entry.kind == "symlink":
             self._symlink(entry.path, entry.linkname, owner, entry.mtime, entry.uid, entry.gid)
         else:
             linked = self.fs.nodes.get(entry.linkname)
             if linked is None or linked.entry.kind != "file":
                 raise UnsafeArchiveError(f"hardlink target {entry.linkname!r} is not a file", where=where)
-            os.link(self.fs.root / entry.linkname, self.fs.root / entry.path, follow_symlinks=False)
             mtime = min(entry.mtime, self.epoch)
             layer = LayerEntry(
                 entry.path, "hardlink", entry.mode, entry.uid, entry.gid, mtime, entry.linkname
             )
             self.fs.put(Node(layer, owner))
-        return ""
 
-    def dpkg_database(self, unpacked: list[_Unpacked], *, dev: bool) -> None:
+    def dpkg_database(self, unpacked: Sequence[Unpacked], *, dev: bool) -> None:
         """The dpkg database for the packages unpacked (see step 2 of the module docs)."""
         admin = "var/lib/dpkg"
         for path in (admin, f"{admin}/status.d") if not dev else (admin, *_DPKG_DIRS):
             if path not in self.fs.nodes:
                 self.directory(path, 0o755)
         if not dev:
-            for package, members, _, _ in unpacked:
+            for item in unpacked:
+                package, members = item.package, item.members
                 deb = f"{package.name}_{package.version}_{package.architecture}.deb"
                 self.generate(
                     f"{admin}/status.d/{package.name}", members["control"], origin=f"control member of {deb}"
@@ -349,13 +311,14 @@ class _Builder:
                     )
             return
         stanzas = []
-        for package, members, paths, hashes in sorted(unpacked, key=lambda u: (u[0].name, u[0].architecture)):
+        for item in sorted(unpacked, key=lambda u: (u.package.name, u.package.architecture)):
+            package, members = item.package, item.members
             control = members["control"]
-            stanzas.append(_status_stanza(control, members.get("conffiles", b""), hashes))
+            stanzas.append(_status_stanza(control, members.get("conffiles", b""), item.conffile_md5))
             stem = package.name
             if _field(control, "Multi-Arch") == "same":
                 stem += f":{_field(control, 'Architecture')}"
-            listing = "/.\n" + "".join(f"/{path}\n" for path in paths)
+            listing = "/.\n" + "".join(f"/{entry.path}\n" for entry, _ in item.entries)
             deb = f"{package.name}_{package.version}_{package.architecture}.deb"
             self.generate(
                 f"{admin}/info/{stem}.list", listing.encode(), origin=f"data member of {deb}: path list"
@@ -392,7 +355,7 @@ class _Builder:
             for path, node in self.fs.nodes.items()
             if path.startswith(_CA_DIR) and path.endswith(".crt") and node.entry.kind in ("file", "hardlink")
         )
-        parts = [(self.fs.root / path).read_bytes() for path in certs]
+        parts = [self.fs.read(path) for path in certs]
         self.generate(
             _CA_BUNDLE,
             b"".join(p if p.endswith(b"\n") else p + b"\n" for p in parts if p),
@@ -484,29 +447,27 @@ def _os_release(info: OsRelease) -> bytes:
 def assemble(
     packages: Sequence[PackageInput],
     variant: Variant,
-    root: Path,
     *,
+    unpacked_dir: Path,
     source_date_epoch: int,
     os_release: OsRelease,
     finish: Callable[[Rootfs], Sequence[tuple[str, bytes, str]]] | None = None,
 ) -> Rootfs:
-    """Assemble ``variant``'s root filesystem from ``packages`` into the new directory ``root``.
+    """Assemble ``variant``'s root filesystem from ``packages``, in memory.
 
-    ``finish`` sees the finished tree and returns more files to write as ``(path, content, origin)``
-    (the build-time SBOM): what it returns is the last thing written.
+    Packages are read from their unpacked copies under ``unpacked_dir``, made there first when
+    missing (:mod:`bastion.build._unpacked`). ``finish`` sees the finished tree and returns more
+    files to write as ``(path, content, origin)`` (the build-time SBOM): what it returns is the last
+    thing written.
 
-    ``root`` is created (its parents too); an existing one must be an empty directory. Raises
-    :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a symlink or
-    swap a directory for something else, :class:`~bastion.errors.IntegrityError` for a .deb that is
-    corrupt or not the package named, and :class:`~bastion.errors.InputError` for accounts or paths
-    of the definition that cannot apply. On error ``root`` is left as it is, for the caller to remove.
+    Raises :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a
+    symlink or swap a directory for something else, :class:`~bastion.errors.IntegrityError` for a
+    .deb that is corrupt or not the package named, and :class:`~bastion.errors.InputError` for
+    accounts or paths of the definition that cannot apply.
     """
-    if root.exists() and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
-        raise InputError("the assembly directory exists and is not an empty directory", where=str(root))
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)
-    builder = _Builder(root, source_date_epoch)
-    unpacked = builder.unpack(packages)
+    builder = _Builder(source_date_epoch)
+    unpacked = unpack_all(packages, unpacked_dir)
+    builder.unpack(unpacked)
     builder.compat_symlinks()
     dev = variant.kind is VariantKind.DEV
     builder.dpkg_database(unpacked, dev=dev)
@@ -544,3 +505,59 @@ def assemble(
         for path, data, origin in finish(builder.fs):
             builder.generate(path, data, origin=origin)
     return builder.fs
+
+
+def materialise(rootfs: Rootfs, root: Path) -> None:
+    """Write the tree as the new directory ``root`` (see the module docs for how it differs from the
+    image: no setuid or setgid bits, always readable and writable by its owner) and record it in
+    :attr:`Rootfs.root`. Owners are not applied. Every directory is made here before anything in it,
+    so no path is ever resolved through a symlink the tree holds.
+
+    ``root`` is created (its parents too); an existing one must be an empty directory.
+    """
+    if root.exists() and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+        raise InputError(
+            "the directory to write the tree to exists and is not an empty directory", where=str(root)
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for path in sorted(rootfs.nodes):  # a directory sorts before its contents
+        entry = rootfs.nodes[path].entry
+        target = root / path
+        if entry.kind == "dir":
+            target.mkdir()
+            target.chmod(entry.mode & 0o1777 | 0o700)
+        elif entry.kind == "symlink":
+            target.symlink_to(entry.linkname)
+        elif entry.kind == "hardlink":
+            continue  # after every file: the target may sort later
+        else:
+            with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
+                if isinstance(entry.source, Slice):
+                    out.flush()
+                    _copy_slice(entry.source, out.fileno())
+                else:
+                    out.write(entry.content())
+                os.fchmod(out.fileno(), entry.mode & 0o1777 | 0o400)
+    for path, node in sorted(rootfs.nodes.items()):
+        if node.entry.kind == "hardlink":
+            os.link(root / node.entry.linkname, root / path, follow_symlinks=False)
+    rootfs.root = root
+
+
+def _copy_slice(content: Slice, out: int) -> None:
+    """Copy a slice into the open file ``out``, in the kernel where it can (``copy_file_range``)."""
+    with content.file.open("rb") as f:
+        offset, left = content.offset, content.size
+        while left > 0:
+            try:
+                done = os.copy_file_range(f.fileno(), out, min(left, 1 << 30), offset)
+            except OSError:  # not on this filesystem pair: copy through memory
+                done = os.write(out, os.pread(f.fileno(), min(left, 1 << 20), offset))
+            if done <= 0:
+                raise IntegrityError(
+                    "the unpacked copy is shorter than its index says", where=str(content.file)
+                )
+            offset += done
+            left -= done

@@ -227,7 +227,7 @@ def _build_platform(
         rootfs = assemble(
             packages,
             variant,
-            Path(tmp) / "rootfs",
+            unpacked_dir=settings.cache_dir / "unpacked",
             source_date_epoch=epoch,
             os_release=os_release,
             finish=embed_sbom,
@@ -238,7 +238,7 @@ def _build_platform(
         if variant.claimed_profiles:
             runtime, claims = _check_claims(variant, platform, rootfs, runtime, epoch, job.base_dir)
         if tests:
-            _run_tests(variant, platform, rootfs, runtime, tests)
+            _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
         plans = plan_layers(rootfs.nodes, [p.name for p in _dependency_order(locked)])
         # Layers are independent and zlib releases the GIL while it compresses: one thread per core.
         with ThreadPoolExecutor(max_workers=max(1, min(len(plans), os.cpu_count() or 1))) as pool:
@@ -361,7 +361,7 @@ def _runtime_config(variant: Variant, epoch: int) -> RuntimeConfig:
     )
 
 
-def _apply_owners(rootfs: Rootfs) -> None:
+def _apply_owners(rootfs: Rootfs, root: Path) -> None:
     """Give the work tree the image's numeric owners, so tests see what the image's user will see
     (``/home/nonroot`` is 0700 and must belong to 65532). Only root can; others test as-is."""
     if os.geteuid() != 0:
@@ -369,17 +369,26 @@ def _apply_owners(rootfs: Rootfs) -> None:
     for path, node in rootfs.nodes.items():
         entry = node.entry
         if entry.uid or entry.gid:
-            os.lchown(rootfs.root / path, entry.uid, entry.gid)
+            os.lchown(root / path, entry.uid, entry.gid)
 
 
 def _run_tests(
-    variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, tests: Sequence[ImageCheck]
+    variant: Variant,
+    platform: str,
+    rootfs: Rootfs,
+    root: Path,
+    runtime: RuntimeConfig,
+    tests: Sequence[ImageCheck],
 ) -> None:
+    """Run the image tests over the tree written as the directory ``root`` (the only time a build
+    writes the image's files one by one)."""
+    from bastion.build._assemble import materialise
     from bastion.build._imagetest import run_image_tests
 
-    _apply_owners(rootfs)
+    materialise(rootfs, root)
+    _apply_owners(rootfs, root)
     env = dict(item.split("=", 1) for item in runtime.env)
-    outcomes = run_image_tests(rootfs.root, tests, user=runtime.user, env=env, workdir=runtime.working_dir)
+    outcomes = run_image_tests(root, tests, user=runtime.user, env=env, workdir=runtime.working_dir)
     failed = [o for o in outcomes if not o.passed]
     if failed:
         first = failed[0]

@@ -57,7 +57,7 @@ def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[La
             continue  # directories travel with whatever they contain (added below as parents)
         owner = _record_of(path, packages) if node.owner == GENERATED else node.owner
         by_owner.setdefault(owner, []).append(path)
-        sizes[owner] = sizes.get(owner, 0) + (node.entry.source.stat().st_size if node.entry.source else 0)
+        sizes[owner] = sizes.get(owner, 0) + node.entry.size
     # Directories nothing lives under (empty dirs a package ships) still belong to their package.
     ancestors = {path.rpartition("/")[0] for path in nodes}
     for path, node in nodes.items():

@@ -46,6 +46,7 @@ import zstandard
 
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.image._model import FileInfo, FileKind
+from bastion.oci import FileWindow
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -372,40 +373,9 @@ class LayerContents:
 
     def open(self, path: str) -> BinaryIO:
         layer, offset, size = self._extents[path]
-        return io.BufferedReader(_Window(self._fd(layer), offset, size))
+        return io.BufferedReader(FileWindow(self._fd(layer), offset, size))
 
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-
-
-class _Window(io.RawIOBase):
-    """A read-only, seekable view of ``size`` bytes at ``offset`` of an open file (by ``pread``)."""
-
-    def __init__(self, fd: int, offset: int, size: int) -> None:
-        self._fd, self._offset, self._size, self._pos = fd, offset, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + pos < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + pos
-        return self._pos
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        n = max(0, min(len(view), self._size - self._pos))
-        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
-        view[: len(data)] = data
-        self._pos += len(data)
-        return len(data)

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from bastion.oci._export import export_docker_archive, export_oci_dir
 from bastion.oci._files import BlobWriter
 from bastion.oci._image import put_image, put_index, select_manifest
-from bastion.oci._layer import Compression, Layer, LayerEntry, add_layer, write_layer, write_tar
+from bastion.oci._layer import (
+    Compression,
+    FileWindow,
+    Layer,
+    LayerEntry,
+    Slice,
+    add_layer,
+    write_layer,
+    write_tar,
+)
 from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
@@ -85,6 +94,7 @@ __all__ = [
     "Compression",
     "Credentials",
     "Descriptor",
+    "FileWindow",
     "HistoryEntry",
     "Index",
     "Layer",
@@ -94,6 +104,7 @@ __all__ = [
     "Reference",
     "RegistryClient",
     "RuntimeConfig",
+    "Slice",
     "Store",
     "TransferStats",
     "add_layer",

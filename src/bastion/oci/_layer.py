@@ -30,7 +30,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 import zstandard
 
@@ -38,6 +38,7 @@ from bastion.errors import InternalError
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, Descriptor
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from typing_extensions import Buffer
 
     from bastion.oci._store import Store
@@ -56,6 +57,61 @@ _TAR_TYPES: dict[str, bytes] = {
 
 
 @dataclass(frozen=True)
+class Slice:
+    """``size`` bytes of ``file`` from ``offset``: a file's content kept inside a bigger file (the
+    builder keeps each package's files back to back in one file, and never writes them one by one)."""
+
+    file: Path
+    offset: int
+    size: int
+
+    def read(self, limit: int = -1) -> bytes:
+        with self.file.open("rb") as f:
+            return os.pread(f.fileno(), self.size if limit < 0 else min(limit, self.size), self.offset)
+
+    def open(self) -> BinaryIO:
+        fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
+        return io.BufferedReader(FileWindow(fd, self.offset, self.size, owns_fd=True))
+
+
+class FileWindow(io.RawIOBase):
+    """A read-only, seekable view of ``size`` bytes at ``offset`` of an open file (by ``pread``);
+    with ``owns_fd`` it closes the file descriptor when it is closed."""
+
+    def __init__(self, fd: int, offset: int, size: int, *, owns_fd: bool = False) -> None:
+        self._fd, self._offset, self._size, self._pos, self._owns = fd, offset, size, 0, owns_fd
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + pos < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + pos
+        return self._pos
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        n = max(0, min(len(view), self._size - self._pos))
+        data = os.pread(self._fd, n, self._offset + self._pos) if n else b""
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._owns and not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+@dataclass(frozen=True)
 class LayerEntry:
     """One filesystem object in a layer.
 
@@ -71,7 +127,7 @@ class LayerEntry:
     gid: int
     mtime: int
     linkname: str = ""
-    source: Path | None = None
+    source: Path | Slice | None = None
     data: bytes | None = None
 
     def __post_init__(self) -> None:
@@ -93,6 +149,26 @@ class LayerEntry:
             raise InternalError(
                 f"{self.path}: linkname is for symlinks and hardlinks only, and required there"
             )
+
+    @property
+    def size(self) -> int:
+        """A file's content size (0 for anything else)."""
+        if self.data is not None:
+            return len(self.data)
+        if isinstance(self.source, Slice):
+            return self.source.size
+        return self.source.stat().st_size if self.source is not None else 0
+
+    def content(self, limit: int = -1) -> bytes:
+        """A file's content (at most ``limit`` bytes when given)."""
+        if self.data is not None:
+            return self.data if limit < 0 else self.data[:limit]
+        if isinstance(self.source, Slice):
+            return self.source.read(limit)
+        if self.source is None:
+            raise InternalError(f"{self.path}: a {self.kind} has no content")
+        with self.source.open("rb") as f:
+            return f.read(limit)
 
 
 class Compression(enum.StrEnum):
@@ -160,7 +236,19 @@ def write_tar(entries: Iterable[LayerEntry], out: Sink, *, source_date_epoch: in
     """Write the entries as a deterministic pax tar to ``out``; return its sha256 digest (diff_id)."""
     ordered = _ordered(entries)
     hashing = _HashingWriter(out)
-    with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+    fds: dict[Path, int] = {}  # files that hold Slices, opened once each
+    try:
+        _write_entries(ordered, hashing, fds, source_date_epoch)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return hashing.digest
+
+
+def _write_entries(
+    ordered: list[LayerEntry], out: _HashingWriter, fds: dict[Path, int], source_date_epoch: int
+) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
         for entry in ordered:
             info = tarfile.TarInfo(entry.path)
             info.type = _TAR_TYPES[entry.kind]
@@ -175,12 +263,17 @@ def write_tar(entries: Iterable[LayerEntry], out: Sink, *, source_date_epoch: in
             elif entry.data is not None:
                 info.size = len(entry.data)
                 tar.addfile(info, io.BytesIO(entry.data))
+            elif isinstance(entry.source, Slice):
+                info.size = entry.source.size
+                fd = fds.get(entry.source.file)
+                if fd is None:
+                    fd = fds[entry.source.file] = os.open(entry.source.file, os.O_RDONLY | os.O_CLOEXEC)
+                tar.addfile(info, io.BufferedReader(FileWindow(fd, entry.source.offset, entry.source.size)))
             else:
                 assert entry.source is not None  # checked in LayerEntry
                 with entry.source.open("rb") as f:
                     info.size = os.fstat(f.fileno()).st_size
                     tar.addfile(info, f)
-    return hashing.digest
 
 
 def write_layer(

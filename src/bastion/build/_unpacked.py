@@ -1,0 +1,157 @@
+"""Packages unpacked once, kept by digest: a warm build reads no archive and creates no file.
+
+Decompressing a package's ``data.tar`` (xz or zstd) is the same work in every build that uses it, so
+it is done once per verified .deb and kept under ``<cache>/unpacked/<sha[:2]>/<sha256>/``:
+
+* ``data``: the contents of the package's regular files, back to back, in archive order;
+* ``index.json``: the control members, every ``data.tar`` entry as the assembler needs it (path as
+  installed with ``/usr`` merged, kind, mode, owners, mtime, link target, and a file's offset and
+  size in ``data``), and the md5 of each conffile (dpkg's status needs it).
+
+An entry is written into a temporary directory next to its final place and renamed into place
+whole, so a reader sees a complete entry or none, and two builds unpacking the same package at
+once both succeed (the second rename finds the first one's entry, which is identical). The key is
+the digest the lock verified the .deb against, so an entry is only ever made from verified bytes;
+reading one still checks that its index names that digest and that every slice lies inside
+``data``, and a damaged entry is unpacked again and replaced.
+
+Every check :class:`~bastion.debian._deb.DebArchive` makes on an archive (paths canonical, nothing
+beneath a symlink of the package, hardlinks to earlier files, no device nodes) happens while the
+entry is made; the assembler makes its checks across packages on the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bastion.debian._deb import DebArchive, DebEntry
+from bastion.errors import IntegrityError
+from bastion.oci import Slice
+
+if TYPE_CHECKING:
+    from bastion.build._assemble import PackageInput
+
+__all__ = ["Unpacked", "unpack_all"]
+
+FORMAT = 1  # of index.json; a different one is unpacked again
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """One package as the assembler reads it: control members, data entries with their content, and
+    the md5 of each conffile (root-relative path -> hex)."""
+
+    package: PackageInput
+    members: dict[str, bytes]
+    entries: tuple[tuple[DebEntry, Slice | None], ...]
+    conffile_md5: dict[str, str]
+
+
+def unpack_all(packages: Sequence[PackageInput], root: Path) -> list[Unpacked]:
+    """Every package, from ``root`` when it was unpacked before, else unpacked now (in threads:
+    xz and zstd release the GIL)."""
+    found: list[Unpacked | None] = [_load(package, root) for package in packages]
+    missing = [i for i, item in enumerate(found) if item is None]
+    if missing:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(missing), os.cpu_count() or 1))) as pool:
+            for i, item in zip(missing, pool.map(lambda i: _unpack(packages[i], root), missing), strict=True):
+                found[i] = item
+    return [item for item in found if item is not None]
+
+
+def _place(package: PackageInput, root: Path) -> Path:
+    digest = package.sha256
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise IntegrityError(f"malformed SHA256 digest {digest!r}", where=package.deb.name)
+    return root / digest[:2] / digest
+
+
+def _load(package: PackageInput, root: Path) -> Unpacked | None:
+    place = _place(package, root)
+    try:
+        index = json.loads((place / "index.json").read_bytes())
+        size = (place / "data").stat().st_size
+    except (OSError, ValueError):
+        return None
+    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("sha256") != package.sha256:
+        return None
+    data = place / "data"
+    entries: list[tuple[DebEntry, Slice | None]] = []
+    try:
+        for path, kind, mode, uid, gid, mtime, linkname, offset, length in index["entries"]:
+            entry = DebEntry(path, kind, mode, uid, gid, mtime, length, linkname)
+            if kind != "file":
+                entries.append((entry, None))
+            elif offset >= 0 and length >= 0 and offset + length <= size:
+                entries.append((entry, Slice(data, offset, length)))
+            else:
+                return None
+        members = {name: text.encode("latin-1") for name, text in index["members"].items()}
+        md5 = {str(path): str(value) for path, value in index["conffile_md5"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return Unpacked(package, members, tuple(entries), md5)
+
+
+def _unpack(package: PackageInput, root: Path) -> Unpacked:
+    place = _place(package, root)
+    place.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=place.parent))
+    try:
+        rows: list[list[Any]] = []
+        md5: dict[str, str] = {}
+        with DebArchive(package.deb, usrmerge=True) as deb, (work / "data").open("wb") as out:
+            members = deb.control_members()
+            conffiles = {
+                line.split()[-1].lstrip("/")
+                for line in members.get("conffiles", b"").decode("utf-8", "surrogateescape").splitlines()
+                if line.strip()
+            }
+            offset = 0
+            for entry, stream in deb.iter_data():
+                start = offset
+                if stream is not None:
+                    digest = hashlib.md5(usedforsecurity=False) if entry.path in conffiles else None
+                    while chunk := stream.read(_CHUNK):
+                        out.write(chunk)
+                        offset += len(chunk)
+                        if digest is not None:
+                            digest.update(chunk)
+                    if digest is not None:
+                        md5[entry.path] = digest.hexdigest()
+                e = entry
+                rows.append(
+                    [e.path, e.kind, e.mode, e.uid, e.gid, e.mtime, e.linkname, start, offset - start]
+                )
+        index = {
+            "format": FORMAT,
+            "sha256": package.sha256,
+            "members": {name: data.decode("latin-1") for name, data in members.items()},
+            "entries": rows,
+            "conffile_md5": md5,
+        }
+        (work / "index.json").write_text(json.dumps(index, separators=(",", ":")))
+        try:
+            work.rename(place)
+        except OSError:  # an entry is there: another build's (identical), or a damaged one
+            if _load(package, root) is None:
+                trash = Path(tempfile.mkdtemp(prefix=".tmp-", dir=place.parent))
+                place.rename(trash)  # rename(2) may replace an empty directory
+                work.rename(place)
+                shutil.rmtree(trash, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    loaded = _load(package, root)
+    if loaded is None:
+        raise IntegrityError("its unpacked copy cannot be read back", where=str(place))
+    return loaded

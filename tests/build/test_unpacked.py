@@ -1,0 +1,96 @@
+"""Packages unpacked once and kept by digest (bastion.build._unpacked)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bastion.build._assemble import PackageInput
+from bastion.build._unpacked import unpack_all
+from bastion.errors import IntegrityError
+
+pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is not installed")
+
+
+def _deb(tmp_path: Path, name: str = "demo") -> PackageInput:
+    tree = tmp_path / "tree" / name
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        f"Package: {name}\nVersion: 1.0\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: d\n"
+    )
+    (tree / "DEBIAN/conffiles").write_text("/etc/demo.conf\n")
+    (tree / "etc").mkdir()
+    (tree / "etc/demo.conf").write_text("setting = 1\n")
+    (tree / "bin").mkdir()
+    (tree / "bin/demo").write_bytes(b"\x7fELF" + bytes(range(256)) * 40)
+    (tree / "bin/demo-link").symlink_to("demo")
+    deb = tmp_path / f"{name}_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(deb)], check=True,
+                   capture_output=True)  # fmt: skip
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    return PackageInput(name, "1.0", "all", name, "1.0", deb, digest)
+
+
+def _contents(items: list) -> dict[str, tuple[str, bytes | str]]:  # type: ignore[type-arg]
+    (item,) = items
+    return {
+        entry.path: (entry.kind, content.read() if content is not None else entry.linkname)
+        for entry, content in item.entries
+    }
+
+
+def test_unpacked_once_then_read_without_the_archive(tmp_path: Path) -> None:
+    package = _deb(tmp_path)
+    cache = tmp_path / "unpacked"
+    first = unpack_all([package], cache)
+    contents = _contents(first)
+    assert contents["usr/bin/demo"] == ("file", b"\x7fELF" + bytes(range(256)) * 40)  # /usr merged
+    assert contents["usr/bin/demo-link"] == ("symlink", "demo")
+    assert first[0].conffile_md5 == {"etc/demo.conf": hashlib.md5(b"setting = 1\n").hexdigest()}
+    assert first[0].members["control"].startswith(b"Package: demo\n")
+    place = cache / package.sha256[:2] / package.sha256
+    assert sorted(p.name for p in place.iterdir()) == ["data", "index.json"]
+    assert not [p for p in place.parent.iterdir() if p.name.startswith(".tmp-")]
+    # The second time the archive is not read at all: the key is the digest the lock verified.
+    package.deb.write_bytes(b"not an archive any more")
+    again = unpack_all([package], cache)
+    assert _contents(again) == contents and again[0].members == first[0].members
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda index: index.update(sha256="0" * 64),  # another package's entry
+        lambda index: index.update(format=0),  # an older layout
+        lambda index: index["entries"][-1].__setitem__(7, 1 << 40),  # a slice past the end of data
+        lambda index: index.pop("members"),
+    ],
+)
+def test_a_damaged_entry_is_unpacked_again(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    package = _deb(tmp_path)
+    cache = tmp_path / "unpacked"
+    expected = _contents(unpack_all([package], cache))
+    index_file = cache / package.sha256[:2] / package.sha256 / "index.json"
+    index = json.loads(index_file.read_text())
+    index["entries"].sort(key=lambda row: row[1] != "file")  # a file last, for the slice damage
+    damage(index)
+    index_file.write_text(json.dumps(index))
+    assert _contents(unpack_all([package], cache)) == expected  # unpacked again and replaced
+    assert json.loads(index_file.read_text())["sha256"] == package.sha256
+    assert not [p for p in index_file.parent.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_corrupt_archive_places_nothing(tmp_path: Path) -> None:
+    package = _deb(tmp_path)
+    data = bytearray(package.deb.read_bytes())
+    data[-200:-100] = bytes(100)  # inside data.tar.xz
+    package.deb.write_bytes(bytes(data))
+    cache = tmp_path / "unpacked"
+    with pytest.raises(IntegrityError):
+        unpack_all([package], cache)
+    assert not any(p.is_file() for p in cache.rglob("*"))
