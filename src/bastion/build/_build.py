@@ -37,10 +37,11 @@ from bastion.oci import (
     Descriptor,
     HistoryEntry,
     Layer,
+    PartCache,
     Platform,
     RuntimeConfig,
     Store,
-    add_layer,
+    add_layer_parts,
     image_config,
     put_image,
     put_index,
@@ -241,9 +242,14 @@ def _build_platform(
             _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
         plans = plan_layers(rootfs.nodes, [p.name for p in _dependency_order(locked)])
         # Layers are independent and zlib releases the GIL while it compresses: one thread per core.
+        # Each package's files are one gzip member, compressed once and then taken from the cache.
+        parts = PartCache(settings.cache_dir / "layer-parts")
         with ThreadPoolExecutor(max_workers=max(1, min(len(plans), os.cpu_count() or 1))) as pool:
             layers: list[Layer] = list(
-                pool.map(lambda plan_: add_layer(store, plan_.entries, source_date_epoch=epoch), plans)
+                pool.map(
+                    lambda plan_: add_layer_parts(store, plan_.parts, source_date_epoch=epoch, cache=parts),
+                    plans,
+                )
             )
         history = [HistoryEntry(created_by=f"bastion {__version__}", comment=p.description) for p in plans]
         manifest = put_image(

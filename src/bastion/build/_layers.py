@@ -37,6 +37,9 @@ GENERATED = "bastion"
 class LayerPlan:
     packages: tuple[str, ...]  # empty for the generated layer
     entries: tuple[LayerEntry, ...]
+    # The entries in the parts the layer is written in (:func:`bastion.oci.add_layer_parts`): first
+    # the directories and what Bastion wrote, then each package's files, in ``packages`` order.
+    parts: tuple[tuple[LayerEntry, ...], ...]
 
     @property
     def description(self) -> str:
@@ -75,14 +78,20 @@ def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[La
             filled = 0
         groups[-1].append(name)
         filled += sizes.get(name, 0)
-    plans = [
-        LayerPlan(tuple(group), _with_parents(nodes, [p for o in group for p in by_owner[o]]))
-        for group in groups
-        if group
-    ]
+    plans = [_plan(nodes, tuple(group), [p for o in group for p in by_owner[o]]) for group in groups if group]
     leftovers = [p for owner, paths in by_owner.items() if owner not in owners for p in paths]
-    plans.append(LayerPlan((), _with_parents(nodes, leftovers)))
+    plans.append(_plan(nodes, (), leftovers))
     return plans
+
+
+def _plan(nodes: dict[str, Node], packages: tuple[str, ...], paths: list[str]) -> LayerPlan:
+    entries = _with_parents(nodes, paths)
+    parts: dict[str, list[LayerEntry]] = {GENERATED: [], **{name: [] for name in packages}}
+    for entry in entries:
+        # A hardlink travels with its target (a file of the same package, or promoted from one).
+        owner = nodes[entry.linkname if entry.kind == "hardlink" else entry.path].owner
+        parts[owner if entry.kind != "dir" and owner in parts else GENERATED].append(entry)
+    return LayerPlan(packages, entries, tuple(tuple(part) for part in parts.values() if part))
 
 
 def _record_of(path: str, packages: set[str]) -> str:

@@ -46,6 +46,7 @@ from bastion.oci._model import (
     parse_manifest,
     rfc3339,
 )
+from bastion.oci._parts import PartCache, add_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref
 
@@ -100,6 +101,7 @@ __all__ = [
     "Layer",
     "LayerEntry",
     "Manifest",
+    "PartCache",
     "Platform",
     "Reference",
     "RegistryClient",
@@ -108,6 +110,7 @@ __all__ = [
     "Store",
     "TransferStats",
     "add_layer",
+    "add_layer_parts",
     "canonical_json",
     "check_ref",
     "copy_image",

@@ -234,7 +234,7 @@ class _ZstdWriter:
 
 def write_tar(entries: Iterable[LayerEntry], out: Sink, *, source_date_epoch: int) -> str:
     """Write the entries as a deterministic pax tar to ``out``; return its sha256 digest (diff_id)."""
-    ordered = _ordered(entries)
+    ordered = ordered_entries(entries)
     hashing = _HashingWriter(out)
     fds: dict[Path, int] = {}  # files that hold Slices, opened once each
     try:
@@ -250,14 +250,7 @@ def _write_entries(
 ) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
         for entry in ordered:
-            info = tarfile.TarInfo(entry.path)
-            info.type = _TAR_TYPES[entry.kind]
-            info.mode = entry.mode
-            info.uid, info.gid = entry.uid, entry.gid
-            info.uname = info.gname = ""
-            info.mtime = min(entry.mtime, source_date_epoch)
-            info.linkname = entry.linkname
-            info.devmajor = info.devminor = 0
+            info = tar_info(entry, source_date_epoch)
             if entry.kind != "file":
                 tar.addfile(info)
             elif entry.data is not None:
@@ -274,6 +267,19 @@ def _write_entries(
                 with entry.source.open("rb") as f:
                     info.size = os.fstat(f.fileno()).st_size
                     tar.addfile(info, f)
+
+
+def tar_info(entry: LayerEntry, source_date_epoch: int) -> tarfile.TarInfo:
+    """The tar header of ``entry`` (size 0: the caller sets a file's)."""
+    info = tarfile.TarInfo(entry.path)
+    info.type = _TAR_TYPES[entry.kind]
+    info.mode = entry.mode
+    info.uid, info.gid = entry.uid, entry.gid
+    info.uname = info.gname = ""
+    info.mtime = min(entry.mtime, source_date_epoch)
+    info.linkname = entry.linkname
+    info.devmajor = info.devminor = 0
+    return info
 
 
 def write_layer(
@@ -310,7 +316,7 @@ def add_layer(
     return layer
 
 
-def _ordered(entries: Iterable[LayerEntry]) -> list[LayerEntry]:
+def ordered_entries(entries: Iterable[LayerEntry]) -> list[LayerEntry]:
     """Sort entries, check parents and hardlink targets, and put each hardlink group's content first.
 
     Extractors need a hardlink's target earlier in the archive. When a link sorts before its target,

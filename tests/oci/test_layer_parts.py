@@ -1,0 +1,170 @@
+"""Layers written in parts, one gzip member each, with compressed parts kept in a cache."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bastion.errors import InternalError
+from bastion.oci import LayerEntry, PartCache, Slice, Store, add_layer_parts, write_tar
+from bastion.oci import _parts as parts_module
+
+from .conftest import EPOCH
+
+Entries = Callable[..., list[LayerEntry]]
+
+
+def _split(entries: list[LayerEntry]) -> list[list[LayerEntry]]:
+    """Directories first, then the files of each top-level directory (hardlinks with their target)."""
+    dirs = [e for e in entries if e.kind == "dir"]
+    others: dict[str, list[LayerEntry]] = {}
+    for entry in entries:
+        if entry.kind != "dir":
+            top = (entry.linkname if entry.kind == "hardlink" else entry.path).split("/")[0]
+            others.setdefault(top, []).append(entry)
+    return [dirs, *others.values()]
+
+
+def _gzip_members(blob: bytes) -> int:
+    count, rest = 0, blob
+    while rest:
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(rest)
+        rest = inflater.unused_data
+        count += 1
+    return count
+
+
+def test_a_layer_of_parts_is_one_tar_of_several_members(make_entries: Entries, store: Store) -> None:
+    entries = make_entries()
+    layer = add_layer_parts(store, _split(entries), source_date_epoch=EPOCH)
+    blob = store.read_blob(layer.descriptor.digest)
+    assert layer.descriptor.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert _gzip_members(blob) == len(_split(entries)) + 1  # and one for the end of the archive
+    tar_bytes = gzip.decompress(blob)  # every member, concatenated (RFC 1952 2.2)
+    assert layer.diff_id == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    assert len(tar_bytes) % tarfile.RECORDSIZE == 0
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        names = tar.getnames()
+        content = tar.extractfile("bin/aa-alias")
+        assert content is not None and content.read() == b"#!/bin/sh\necho su\n"  # content first
+        by_name = {m.name: m for m in tar.getmembers()}
+    # Directories first, then each part sorted: the same set of entries as write_tar writes.
+    dirs = sorted(e.path for e in entries if e.kind == "dir")
+    assert names[: len(dirs)] == dirs
+    assert sorted(names) == sorted(e.path for e in entries)
+    whole = io.BytesIO()
+    write_tar(entries, whole, source_date_epoch=EPOCH)
+    with tarfile.open(fileobj=io.BytesIO(whole.getvalue())) as tar:
+        for member in tar.getmembers():
+            mine = by_name[member.name]
+            assert (mine.mode, mine.uid, mine.gid, mine.mtime, mine.size, mine.linkname, mine.type) == (
+                member.mode, member.uid, member.gid, member.mtime, member.size, member.linkname, member.type
+            )  # fmt: skip
+
+
+def test_cached_parts_give_the_same_blob_and_are_not_compressed_again(
+    make_entries: Entries, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PartCache(tmp_path / "parts")
+    plain = add_layer_parts(store, _split(make_entries()), source_date_epoch=EPOCH)
+    first = add_layer_parts(store, _split(make_entries()), source_date_epoch=EPOCH, cache=cache)
+    assert first == plain
+    kept = [p for p in cache.root.rglob("*") if p.is_file()]
+    assert len(kept) == len(_split(make_entries()))
+
+    made: list[object] = []
+    real = gzip.GzipFile
+
+    def counting(*args: object, **kwargs: object) -> gzip.GzipFile:
+        made.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(parts_module.gzip, "GzipFile", counting)
+        assert add_layer_parts(store, _split(make_entries()), source_date_epoch=EPOCH, cache=cache) == plain
+    assert len(made) == 1  # only the end-of-archive member, which is never cached
+    # A damaged member (bit rot) is noticed by its digest and made again: same blob.
+    victim = max(kept, key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    again = add_layer_parts(store, _split(make_entries()), source_date_epoch=EPOCH, cache=cache)
+    assert again == plain
+    assert victim.read_bytes() != bytes(data)
+
+
+def test_a_member_for_other_bytes_is_not_used(make_entries: Entries, store: Store, tmp_path: Path) -> None:
+    """A member whose own digest is right but that holds other data (trailer CRC and size) is refused."""
+    cache = PartCache(tmp_path / "parts")
+    parts = _split(make_entries())
+    plain = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    files = sorted(p for p in cache.root.rglob("*") if p.is_file())
+    other = gzip.compress(b"x" * 1024, mtime=0)
+    for path in files:
+        path.write_bytes(hashlib.sha256(other).hexdigest().encode() + b"\n" + other)
+    assert add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache) == plain
+
+
+def test_slices_are_read_from_their_file(store: Store, tmp_path: Path) -> None:
+    packed = tmp_path / "data"
+    packed.write_bytes(b"AAAAhello worldBBBB")
+    entries = [
+        LayerEntry("opt", "dir", 0o755, 0, 0, EPOCH),
+        LayerEntry("opt/hello", "file", 0o644, 0, 0, EPOCH, source=Slice(packed, 4, 11)),
+    ]
+    layer = add_layer_parts(store, [entries[:1], entries[1:]], source_date_epoch=EPOCH)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(store.read_blob(layer.descriptor.digest)))) as tar:
+        member = tar.extractfile("opt/hello")
+        assert member is not None and member.read() == b"hello world"
+
+
+def test_big_parts_are_split(make_entries: Entries, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parts_module, "PART_LIMIT", 100)
+    entries = make_entries()
+    layer = add_layer_parts(store, _split(entries), source_date_epoch=EPOCH)
+    blob = store.read_blob(layer.descriptor.digest)
+    assert _gzip_members(blob) > len(_split(entries)) + 1
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
+        assert sorted(tar.getnames()) == sorted(e.path for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        (
+            [
+                [LayerEntry("a/f", "file", 0o644, 0, 0, EPOCH, data=b"")],
+                [LayerEntry("a", "dir", 0o755, 0, 0, EPOCH)],
+            ],
+            "comes before its directory",
+        ),
+        (
+            [
+                [LayerEntry("f", "file", 0o644, 0, 0, EPOCH, data=b"")],
+                [LayerEntry("g", "hardlink", 0o644, 0, 0, EPOCH, linkname="f")],
+            ],
+            "not in its target's part",
+        ),
+    ],
+)
+def test_part_order_mistakes_are_bugs(store: Store, parts: list[list[LayerEntry]], message: str) -> None:
+    with pytest.raises(InternalError, match=message):
+        add_layer_parts(store, parts, source_date_epoch=EPOCH)
+
+
+@pytest.mark.skipif(shutil.which("gzip") is None, reason="gzip is not installed")
+def test_gzip_tool_reads_every_member(make_entries: Entries, store: Store) -> None:
+    layer = add_layer_parts(store, _split(make_entries()), source_date_epoch=EPOCH)
+    blob = store.read_blob(layer.descriptor.digest)
+    out = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=True).stdout
+    assert layer.diff_id == "sha256:" + hashlib.sha256(out).hexdigest()
