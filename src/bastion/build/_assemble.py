@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from bastion.debian._deb import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.oci import LayerEntry, Slice
 
-__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "assemble", "materialise"]
+__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "add_files", "assemble", "materialise"]
 
 BASTION = "bastion"  # the owner of every path Bastion generates or changes
 # DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
@@ -451,14 +451,12 @@ def assemble(
     unpacked_dir: Path,
     source_date_epoch: int,
     os_release: OsRelease,
-    finish: Callable[[Rootfs], Sequence[tuple[str, bytes, str]]] | None = None,
 ) -> Rootfs:
     """Assemble ``variant``'s root filesystem from ``packages``, in memory.
 
     Packages are read from their unpacked copies under ``unpacked_dir``, made there first when
-    missing (:mod:`bastion.build._unpacked`). ``finish`` sees the finished tree and returns more
-    files to write as ``(path, content, origin)`` (the build-time SBOM): what it returns is the last
-    thing written.
+    missing (:mod:`bastion.build._unpacked`). :func:`add_files` writes what is made from the finished
+    tree (the build-time SBOM).
 
     Raises :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a
     symlink or swap a directory for something else, :class:`~bastion.errors.IntegrityError` for a
@@ -501,10 +499,15 @@ def assemble(
     if not dev:
         harden(builder.fs)
     builder.definition_paths(variant)
-    if finish is not None:
-        for path, data, origin in finish(builder.fs):
-            builder.generate(path, data, origin=origin)
     return builder.fs
+
+
+def add_files(rootfs: Rootfs, files: Sequence[tuple[str, bytes, str]], *, source_date_epoch: int) -> None:
+    """Write files Bastion generates, given as ``(path, content, origin)``, into a finished tree."""
+    builder = _Builder(source_date_epoch)
+    builder.fs = rootfs
+    for path, data, origin in files:
+        builder.generate(path, data, origin=origin)
 
 
 def materialise(rootfs: Rootfs, root: Path) -> None:

@@ -16,7 +16,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,17 +30,15 @@ from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant
 from bastion.config import Settings
-from bastion.errors import BastionError, ExitCode
+from bastion.errors import BastionError, ExitCode, InternalError
 from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, lock_path, plan, write_lock
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
-    Layer,
     PartCache,
     Platform,
     RuntimeConfig,
     Store,
-    add_layer_parts,
     image_config,
     put_image,
     put_index,
@@ -201,8 +198,8 @@ def _build_platform(
             None,
         )
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
-    from bastion.build._assemble import PackageInput, assemble
-    from bastion.build._layers import plan_layers
+    from bastion.build._assemble import PackageInput, add_files, assemble
+    from bastion.build._layers import StagedLayers, plan_layers
     from bastion.build._sbom import build_sbom, embedded_copy, embedded_path
     from bastion.sbom import image_purl, to_spdx
 
@@ -213,26 +210,29 @@ def _build_platform(
     settings.home.mkdir(parents=True, exist_ok=True)
     work = settings.home / "work"
     work.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{variant.name}-", dir=work) as tmp:
+    order = [p.name for p in _dependency_order(locked)]
+    staged = StagedLayers(
+        store, source_date_epoch=epoch, cache=PartCache(settings.cache_dir / "layer-parts")
+    )  # each package's files are one gzip member, compressed once, then taken from the cache
+    with tempfile.TemporaryDirectory(prefix=f"{variant.name}-", dir=work) as tmp, staged:
         task = progress.task(f"Assembling {variant.image} {variant.name} {platform}", total=None)
-        sboms: list[Sbom] = []
-
-        def embed_sbom(tree: Rootfs) -> list[tuple[str, bytes, str]]:
-            sbom = build_sbom(
-                tree, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
-            )
-            sboms.append(sbom)
-            embedded = to_spdx(embedded_copy(sbom))
-            return [(embedded_path(), embedded, "the build-time SPDX SBOM of this image (Bastion)")]
-
         rootfs = assemble(
             packages,
             variant,
             unpacked_dir=settings.cache_dir / "unpacked",
             source_date_epoch=epoch,
             os_release=os_release,
-            finish=embed_sbom,
         )
+        # The packages' layers do not depend on what follows (Bastion's own files are the last layer):
+        # they are written while the SBOM, the compliance scan and the image tests run.
+        plans = plan_layers(rootfs.nodes, order)
+        staged.start(plans[:-1])
+        sbom = build_sbom(
+            rootfs, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
+        )
+        embedded = to_spdx(embedded_copy(sbom))
+        origin = "the build-time SPDX SBOM of this image (Bastion)"
+        add_files(rootfs, [(embedded_path(), embedded, origin)], source_date_epoch=epoch)
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)
         claims = None
@@ -240,18 +240,11 @@ def _build_platform(
             runtime, claims = _check_claims(variant, platform, rootfs, runtime, epoch, job.base_dir)
         if tests:
             _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
-        plans = plan_layers(rootfs.nodes, [p.name for p in _dependency_order(locked)])
-        # Layers are independent and zlib releases the GIL while it compresses: one thread per core.
-        # Each package's files are one gzip member, compressed once and then taken from the cache.
-        parts = PartCache(settings.cache_dir / "layer-parts")
-        with ThreadPoolExecutor(max_workers=max(1, min(len(plans), os.cpu_count() or 1))) as pool:
-            layers: list[Layer] = list(
-                pool.map(
-                    lambda plan_: add_layer_parts(store, plan_.parts, source_date_epoch=epoch, cache=parts),
-                    plans,
-                )
-            )
-        history = [HistoryEntry(created_by=f"bastion {__version__}", comment=p.description) for p in plans]
+        final = plan_layers(rootfs.nodes, order)
+        if final[:-1] != plans[:-1]:
+            raise InternalError("Bastion's own files changed a package layer after it was started")
+        layers = staged.finish(final[-1:])
+        history = [HistoryEntry(created_by=f"bastion {__version__}", comment=p.description) for p in final]
         manifest = put_image(
             store,
             platform=Platform.parse(platform),
@@ -264,7 +257,6 @@ def _build_platform(
     if cache is not None:
         cache.put(key, CachedPlatform(manifest, built.packages, built.layers, built.removed, tested))
     # The attested SBOM names the image by digest, which the embedded copy cannot.
-    (sbom,) = sboms
     sbom.manifest_digest = manifest.digest
     sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
     return built, sbom, claims
@@ -280,10 +272,15 @@ def _check_claims(
     from bastion.compliance import COMPLIANCE_LABEL, evaluate_claims
 
     config = image_config(Platform.parse(platform), runtime, [], source_date_epoch=epoch, history=[])
-    target = tree_target(rootfs, name=f"{variant.image}:{variant.tags[0]}", platform=platform, config=config)
-    claims = evaluate_claims(
-        target, variant.claimed_profiles, variant.compliance.waivers, time=rfc3339(epoch), base_dir=base_dir
-    )
+    name = f"{variant.image}:{variant.tags[0]}"
+    with tree_target(rootfs, name=name, platform=platform, config=config) as target:
+        claims = evaluate_claims(
+            target,
+            variant.claimed_profiles,
+            variant.compliance.waivers,
+            time=rfc3339(epoch),
+            base_dir=base_dir,
+        )
     claims.require_passed()
     return replace(runtime, labels={**runtime.labels, COMPLIANCE_LABEL: claims.label}), claims
 

@@ -16,12 +16,24 @@ package and its files together.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from bastion.build._assemble import Node
-from bastion.oci import LayerEntry
+from bastion.oci import (
+    MEDIA_TYPE_LAYER_GZIP,
+    BlobWriter,
+    Layer,
+    LayerEntry,
+    PartCache,
+    Store,
+    write_layer_parts,
+)
 
 # status.d/<name>[.md5sums] and info/<name>[:<arch>].<member>, dpkg's names for one package's records.
 _PACKAGE_RECORD = re.compile(
@@ -110,3 +122,43 @@ def _with_parents(nodes: dict[str, Node], paths: list[str]) -> tuple[LayerEntry,
             chosen.add(parent)
             parent = parent.rpartition("/")[0]
     return tuple(nodes[p].entry for p in sorted(chosen))
+
+
+class StagedLayers:
+    """Layers written in background threads while the build goes on (zlib, hashing and file reads
+    release the GIL), into blobs that are committed together by :meth:`finish`. Leaving the ``with``
+    block without it removes them all: a build that fails after its layers were written (an image
+    test, a compliance claim) leaves nothing in the store."""
+
+    def __init__(self, store: Store, *, source_date_epoch: int, cache: PartCache | None) -> None:
+        self._store = store
+        self._epoch = source_date_epoch
+        self._cache = cache
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="layer")
+        self._futures: list[Future[tuple[BlobWriter, Layer]]] = []
+        self._writers = contextlib.ExitStack()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> StagedLayers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._writers.close()  # aborts every writer not committed
+
+    def _write(self, plan: LayerPlan) -> tuple[BlobWriter, Layer]:
+        writer = self._store.blob_writer(MEDIA_TYPE_LAYER_GZIP)
+        with self._lock:
+            self._writers.enter_context(writer)
+        return writer, write_layer_parts(plan.parts, writer, source_date_epoch=self._epoch, cache=self._cache)
+
+    def start(self, plans: Sequence[LayerPlan]) -> None:
+        self._futures += [self._pool.submit(self._write, plan) for plan in plans]
+
+    def finish(self, plans: Sequence[LayerPlan]) -> list[Layer]:
+        """Write ``plans`` too, wait for every layer, and commit them all, in the order started."""
+        self.start(plans)
+        written = [future.result() for future in self._futures]
+        for writer, layer in written:
+            writer.commit(layer.descriptor.digest, layer.descriptor.size)
+        return [layer for _, layer in written]

@@ -15,6 +15,8 @@ failures become XCCDF overrides, :attr:`ClaimResult.label` is the ``dev.bastion.
 :attr:`ClaimResult.predicate` the attestation predicate (:data:`COMPLIANCE_PREDICATE_TYPE`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bastion.compliance._claims import (
     COMPLIANCE_LABEL,
     COMPLIANCE_PREDICATE_TYPE,
@@ -25,7 +27,6 @@ from bastion.compliance._claims import (
     evaluate_claims,
 )
 from bastion.compliance._engine import ComplianceFailed, compliance, default_score, require_passed
-from bastion.compliance._html import to_html
 from bastion.compliance._model import (
     Area,
     ComplianceResult,
@@ -41,7 +42,24 @@ from bastion.compliance._model import (
 from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_profile
 from bastion.compliance._report import Summary, summary, to_json
 from bastion.compliance._rules import RULES
-from bastion.compliance._xccdf import to_xccdf
+
+if TYPE_CHECKING:
+    from bastion.compliance._html import to_html
+    from bastion.compliance._xccdf import to_xccdf
+
+# The XCCDF and HTML writers load lxml and the report templates on first use (PEP 562): evaluating
+# rules, which every build does, needs neither.
+_LAZY = {"to_html": "_html", "to_xccdf": "_xccdf"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.compliance' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"bastion.compliance.{module}"), name)
+
 
 __all__ = [
     "COMPLIANCE_LABEL",

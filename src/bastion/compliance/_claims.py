@@ -25,13 +25,11 @@ from pydantic import JsonValue
 
 from bastion import __version__
 from bastion.compliance._engine import ComplianceFailed, compliance, default_score
-from bastion.compliance._html import to_html
 from bastion.compliance._model import ComplianceResult, Override, Result, RuleResult
 from bastion.compliance._profile import builtin_name, load_profile
 from bastion.compliance._report import summary
 from bastion.compliance._rules import RULES
 from bastion.compliance._rules._context import COMPLIANCE_LABEL
-from bastion.compliance._xccdf import to_xccdf
 from bastion.errors import InputError
 from bastion.image import ImageTarget
 
@@ -150,6 +148,10 @@ class ClaimResult:
 
 
 def _profile_entry(result: ComplianceResult) -> JsonValue:
+    # The reports load lxml and the HTML templates: only when a predicate is made (a signed build).
+    from bastion.compliance._html import to_html
+    from bastion.compliance._xccdf import to_xccdf
+
     info = summary(result)
     waivers: list[JsonValue] = []
     for item in result.waived:

@@ -46,7 +46,7 @@ from bastion.oci._model import (
     parse_manifest,
     rfc3339,
 )
-from bastion.oci._parts import PartCache, add_layer_parts
+from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref
 
@@ -131,5 +131,6 @@ __all__ = [
     "rfc3339",
     "select_manifest",
     "write_layer",
+    "write_layer_parts",
     "write_tar",
 ]

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.errors import InternalError
+from bastion.oci._files import BlobWriter
 from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, ordered_entries, tar_info
-from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP
+from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, Descriptor
 
 if TYPE_CHECKING:
     from bastion.oci._store import Store
 
-__all__ = ["PartCache", "add_layer_parts"]
+__all__ = ["PartCache", "add_layer_parts", "write_layer_parts"]
 
 PART_LIMIT = 32 << 20  # a part is split beyond this many tar bytes: parts are held in memory
 _BLOCK = tarfile.BLOCKSIZE
@@ -94,25 +95,38 @@ def add_layer_parts(
     cache: PartCache | None = None,
 ) -> Layer:
     """Write a gzip layer of ``parts`` (see the module docs) into the store and publish it."""
+    with store.blob_writer(MEDIA_TYPE_LAYER_GZIP) as writer:
+        layer = write_layer_parts(parts, writer, source_date_epoch=source_date_epoch, cache=cache)
+        writer.commit(layer.descriptor.digest, layer.descriptor.size)
+    return layer
+
+
+def write_layer_parts(
+    parts: Sequence[Sequence[LayerEntry]],
+    out: BlobWriter,
+    *,
+    source_date_epoch: int,
+    cache: PartCache | None = None,
+) -> Layer:
+    """Write a gzip layer of ``parts`` to ``out`` (not committed); return its descriptor and diff_id."""
     chunks = _chunks(_checked(parts))
     diff = hashlib.sha256()
     total = 0
-    with store.blob_writer(MEDIA_TYPE_LAYER_GZIP) as writer:
-        fds: dict[Path, int] = {}
-        try:
-            for chunk in chunks:
-                data = _tar_bytes(chunk, source_date_epoch, fds)
-                diff.update(data)
-                total += len(data)
-                writer.write(_member(data, cache))
-        finally:
-            for fd in fds.values():
-                os.close(fd)
-        end = bytes(2 * _BLOCK)  # end of archive, padded to a whole record as tarfile does
-        end += bytes(-(total + len(end)) % _RECORD)
-        diff.update(end)
-        writer.write(_member(end, None))
-        descriptor = writer.commit()
+    fds: dict[Path, int] = {}
+    try:
+        for chunk in chunks:
+            data = _tar_bytes(chunk, source_date_epoch, fds)
+            diff.update(data)
+            total += len(data)
+            out.write(_member(data, cache))
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    end = bytes(2 * _BLOCK)  # end of archive, padded to a whole record as tarfile does
+    end += bytes(-(total + len(end)) % _RECORD)
+    diff.update(end)
+    out.write(_member(end, None))
+    descriptor = Descriptor(MEDIA_TYPE_LAYER_GZIP, out.digest, out.size)  # the writer hashes what it writes
     return Layer(descriptor, "sha256:" + diff.hexdigest())
 
 
