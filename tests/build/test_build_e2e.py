@@ -121,6 +121,14 @@ def test_failing_image_test_fails_the_build_and_names_the_test(tmp_path: Path, c
     assert "image test 'impossible' failed" in result.stderr
     listing = run_cli("images", home=home)
     assert "bastion/static" not in listing.stdout
+    # The package layers written while the tests ran were never committed: no blob, no temp file.
+    blobs = home / "store" / "blobs" / "sha256"
+    assert not blobs.exists() or not [p for p in blobs.iterdir() if _is_gzip(p)]
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def _fresh_home(tmp_path: Path, cached_home: Path) -> Path:
