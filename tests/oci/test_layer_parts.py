@@ -110,8 +110,8 @@ def test_a_member_for_other_bytes_is_not_used(make_entries: Entries, store: Stor
     plain = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
     files = sorted(p for p in cache.root.rglob("*") if p.is_file())
     other = gzip.compress(b"x" * 1024, mtime=0)
-    for path in files:
-        path.write_bytes(hashlib.sha256(other).hexdigest().encode() + b"\n" + other)
+    for path in files:  # whole members, honest about their own size, standing for other bytes
+        path.write_bytes(f"{hashlib.sha256(other).hexdigest()} 1024\n".encode() + other)
     assert add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache) == plain
 
 
@@ -168,3 +168,44 @@ def test_gzip_tool_reads_every_member(make_entries: Entries, store: Store) -> No
     blob = store.read_blob(layer.descriptor.digest)
     out = subprocess.run(["gzip", "-dc"], input=blob, capture_output=True, check=True).stdout
     assert layer.diff_id == "sha256:" + hashlib.sha256(out).hexdigest()
+
+
+def _sliced(tmp_path: Path, origin: str) -> tuple[Path, list[list[LayerEntry]]]:
+    packed = tmp_path / "data"
+    packed.write_bytes(bytes(range(256)) * 64 + b"tail")
+    entries = [
+        LayerEntry("opt", "dir", 0o755, 0, 0, EPOCH),
+        LayerEntry("opt/a", "file", 0o644, 0, 0, EPOCH, source=Slice(packed, 0, 8192, origin)),
+        LayerEntry("opt/b", "file", 0o755, 0, 0, EPOCH, source=Slice(packed, 8192, 8196, origin)),
+        LayerEntry("opt/c", "file", 0o644, 0, 0, EPOCH, data=b"generated\n"),
+    ]
+    return packed, [entries[:1], entries[1:3], entries[3:]]
+
+
+def test_a_layer_of_named_parts_seen_before_is_written_without_reading_them(
+    store: Store, tmp_path: Path
+) -> None:
+    cache = PartCache(tmp_path / "parts")
+    packed, parts = _sliced(tmp_path, "unpacked-1:" + "ab" * 32)
+    first = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    tar_bytes = gzip.decompress(store.read_blob(first.descriptor.digest))
+    assert first.diff_id == "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
+    assert first == add_layer_parts(store, parts, source_date_epoch=EPOCH)  # same as with no cache
+    packed.write_bytes(b"")  # the origin names the bytes: they are not read again
+    assert add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache) == first
+    # A damaged diff_id record is not believed: the layer is made from the bytes (here: gone).
+    (record,) = (cache.root / "layers").iterdir()
+    record.write_text(record.read_text().replace("sha256:", "sha256:0", 1))
+    with pytest.raises(InternalError, match="shorter than its slice"):
+        add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+
+
+def test_parts_without_a_name_for_their_bytes_are_found_by_content(store: Store, tmp_path: Path) -> None:
+    cache = PartCache(tmp_path / "parts")
+    packed, parts = _sliced(tmp_path, "")
+    first = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    assert not (cache.root / "layers").exists()  # no diff_id kept: it could not be found unread
+    packed.write_bytes(packed.read_bytes()[:-1] + b"!")  # other bytes, same slices: another layer
+    second = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    assert second.diff_id != first.diff_id
+    assert second == add_layer_parts(store, parts, source_date_epoch=EPOCH)

@@ -86,6 +86,7 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
     if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("sha256") != package.sha256:
         return None
     data = place / "data"
+    origin = f"unpacked-{FORMAT}:{package.sha256}"  # the same .deb unpacked the same way: the same bytes
     entries: list[tuple[DebEntry, Slice | None]] = []
     try:
         for path, kind, mode, uid, gid, mtime, linkname, offset, length in index["entries"]:
@@ -93,7 +94,7 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
             if kind != "file":
                 entries.append((entry, None))
             elif offset >= 0 and length >= 0 and offset + length <= size:
-                entries.append((entry, Slice(data, offset, length)))
+                entries.append((entry, Slice(data, offset, length, origin)))
             else:
                 return None
         members = {name: text.encode("latin-1") for name, text in index["members"].items()}

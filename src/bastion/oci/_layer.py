@@ -64,6 +64,9 @@ class Slice:
     file: Path
     offset: int
     size: int
+    # A stable name for the bytes of ``file`` (the digest of what it was made from): equal origins,
+    # offsets and sizes are equal bytes, which lets a layer part be found without reading them.
+    origin: str = ""
 
     def read(self, limit: int = -1) -> bytes:
         with self.file.open("rb") as f:
