@@ -63,9 +63,9 @@ def main() -> None:
             home.mkdir()
             (home / "cache").symlink_to(warm / "cache")
             henv = {**env, "BASTION_HOME": str(home)}
-            results.setdefault("bastion build --no-attest, warm cache, empty store, no image tests", []).append(
-                measure([*build, "--skip-tests", "--no-attest"], henv)
-            )
+            results.setdefault(
+                "bastion build --no-attest, warm cache, empty store, no image tests", []
+            ).append(measure([*build, "--skip-tests", "--no-attest"], henv))
             shutil.rmtree(home / "store")
             results.setdefault("bastion build, warm cache, empty store, no image tests", []).append(
                 measure([*build, "--skip-tests"], henv)

@@ -82,6 +82,9 @@ class Model(BaseModel):
         extra="forbid",
         alias_generator=_kebab,
         use_attribute_docstrings=True,
+        # Validators are built on first use, for the models used: building all 30-odd at import,
+        # each with its nested models' schemas again, was most of a no-op rebuild's time.
+        defer_build=True,
     )
 
 
