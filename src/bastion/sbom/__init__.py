@@ -3,33 +3,45 @@ writers."""
 
 from typing import TYPE_CHECKING, Any
 
-from bastion.sbom._compare import (
-    Change,
-    Comparison,
-    PackageKey,
-    compare,
-    render_comparison_markdown,
-    render_comparison_text,
-)
 from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
 from bastion.sbom._scan import image_purl, scan, scan_image
 from bastion.sbom._spdx import to_spdx
-from bastion.sbom._table import render_table
 
 if TYPE_CHECKING:
+    from bastion.sbom._compare import (
+        Change,
+        Comparison,
+        PackageKey,
+        compare,
+        render_comparison_markdown,
+        render_comparison_text,
+    )
     from bastion.sbom._cyclonedx import to_cyclonedx
+    from bastion.sbom._table import render_table
+
+# Loaded on first use (PEP 562): cyclonedx-python-lib takes ~0.3 s to import, and the comparison and
+# the terminal table (rich) are for the commands that print them; a build needs none of them.
+_LAZY = {
+    "Change": "_compare",
+    "Comparison": "_compare",
+    "PackageKey": "_compare",
+    "compare": "_compare",
+    "render_comparison_markdown": "_compare",
+    "render_comparison_text": "_compare",
+    "to_cyclonedx": "_cyclonedx",
+    "render_table": "_table",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # cyclonedx-python-lib takes ~0.3 s to import: only the commands that write CycloneDX pay for it
-    # (PEP 562 module __getattr__).
-    if name == "to_cyclonedx":
-        from bastion.sbom._cyclonedx import to_cyclonedx
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.sbom' has no attribute {name!r}")
+    import importlib
 
-        return to_cyclonedx
-    raise AttributeError(f"module 'bastion.sbom' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bastion.sbom.{module}"), name)
 
 
 __all__ = [
