@@ -69,6 +69,8 @@ def test_unpacked_once_then_read_without_the_archive(tmp_path: Path) -> None:
         lambda index: index.update(format=0),  # an older layout
         lambda index: index["entries"][-1].__setitem__(7, 1 << 40),  # a slice past the end of data
         lambda index: index.pop("members"),
+        lambda index: index["entries"][0].__setitem__(0, "../../etc/passwd"),  # a path out of the root
+        lambda index: index["entries"][0].__setitem__(1, "fifo"),
     ],
 )
 def test_a_damaged_entry_is_unpacked_again(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Unpacked", "unpack_all"]
 
 FORMAT = 1  # of index.json; a different one is unpacked again
+_KINDS = frozenset({"file", "dir", "symlink", "hardlink"})
 _CHUNK = 1 << 20
 
 
@@ -90,6 +91,12 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
     entries: list[tuple[DebEntry, Slice | None]] = []
     try:
         for path, kind, mode, uid, gid, mtime, linkname, offset, length in index["entries"]:
+            if (
+                kind not in _KINDS
+                or not _plain_path(path)
+                or (kind == "hardlink" and not _plain_path(linkname))
+            ):
+                return None  # not what unpacking writes: damaged
             entry = DebEntry(path, kind, mode, uid, gid, mtime, length, linkname)
             if kind != "file":
                 entries.append((entry, None))
@@ -102,6 +109,17 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
     return Unpacked(package, members, tuple(entries), md5)
+
+
+def _plain_path(path: object) -> bool:
+    """A root-relative path as :class:`~bastion.debian._deb.DebArchive` gives them: no empty, ``.``
+    or ``..`` component, no NUL."""
+    return (
+        isinstance(path, str)
+        and bool(path)
+        and "\0" not in path
+        and not any(part in ("", ".", "..") for part in path.split("/"))
+    )
 
 
 def _unpack(package: PackageInput, root: Path) -> Unpacked:
