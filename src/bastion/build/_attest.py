@@ -13,12 +13,14 @@ decrypted (scrypt is slow on purpose).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bastion._forked import Forked
 from bastion._progress import Progress
 from bastion.attest._oci import attach_bundle, bundle_key_hint, pem_key_hint, stored_bundles
 from bastion.attest._provenance import PREDICATE_TYPE as PROVENANCE
@@ -96,10 +98,11 @@ def attest_platform(
     record: BuildRecord,
     sbom: Callable[[], Sbom],
     settings: Settings,
-    extra: dict[str, dict[str, Any]] | None = None,
+    extra: dict[str, Callable[[], dict[str, Any]]] | None = None,
     vex: Sequence[VexStatement] = (),
 ) -> list[Descriptor]:
-    """Attach what :data:`BUILD_PREDICATES` lists (plus ``extra``: predicate type → predicate, and
+    """Attach what :data:`BUILD_PREDICATES` lists (plus ``extra``: predicate type → what makes the
+    predicate, and
     the CVE scan and OpenVEX document, with the definition's ``vex`` statements, when a vulnerability
     database is present) to ``manifest``,
     signed by ``signer``; a predicate already attached with this key (a rebuild of the same image)
@@ -127,29 +130,45 @@ def attest_platform(
     from bastion.sbom import to_cyclonedx, to_spdx
 
     created = now()
-    attached = []
     document: Sbom | None = None
-    computed: dict[str, dict[str, Any] | None] = dict(extra or {})
-    if CVE_SCAN in missing or OPENVEX in missing:
-        from bastion.vuln import scan_attestations
+    computed: dict[str, dict[str, Any] | None] = {}
+    bundles: dict[str, bytes] = {}
+    with contextlib.ExitStack() as stack:
+        cyclonedx: Forked[bytes] | None = None
+        if CYCLONEDX in missing:
+            # The CycloneDX document (cyclonedx-python-lib, its schema validation) is the longest
+            # to make: a child makes it while this process makes and signs the others.
+            document = document or sbom()
+            whole = document
+            cyclonedx = stack.enter_context(Forked(lambda: to_cyclonedx(whole)))
+        if CVE_SCAN in missing or OPENVEX in missing:
+            from bastion.vuln import scan_attestations
 
-        document = document or sbom()
-        scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)
-        if scanned is not None:
-            computed[CVE_SCAN], computed[OPENVEX] = scanned
-    for predicate_type in missing:
-        if predicate_type in (CVE_SCAN, OPENVEX) or predicate_type in (extra or {}):
-            predicate = computed.get(predicate_type)
+            document = document or sbom()
+            scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)
+            if scanned is not None:
+                computed[CVE_SCAN], computed[OPENVEX] = scanned
+        for predicate_type in sorted(missing, key=lambda p: p == CYCLONEDX):  # the child's result last
+            predicate: dict[str, Any] | None
+            if predicate_type in (extra or {}):
+                predicate = (extra or {})[predicate_type]()
+            elif predicate_type == PROVENANCE:
+                predicate = provenance(record)
+            elif predicate_type == SPDX:
+                document = document or sbom()
+                predicate = json.loads(to_spdx(document))
+            elif predicate_type == CYCLONEDX and cyclonedx is not None:
+                predicate = json.loads(cyclonedx.result())
+            else:
+                predicate = computed.get(predicate_type)
             if predicate is None:
                 continue  # nothing to state (an OpenVEX document needs one statement at least)
-        elif predicate_type == PROVENANCE:
-            predicate = provenance(record)
-        else:
-            document = document or sbom()
-            data = to_spdx(document) if predicate_type == SPDX else to_cyclonedx(document)
-            predicate = json.loads(data)
-        statement = make_statement([Subject.for_digest(name, manifest.digest)], predicate_type, predicate)
-        bundle = sign_statement(statement, signer.signer())
+            statement = make_statement([Subject.for_digest(name, manifest.digest)], predicate_type, predicate)
+            bundles[predicate_type] = sign_statement(statement, signer.signer())
+    attached = []
+    for predicate_type in missing:
+        if predicate_type not in bundles:
+            continue
         annotations = (
             {ANNOTATION_VEX_STATEMENTS: statements} if predicate_type == OPENVEX and statements else None
         )
@@ -157,7 +176,7 @@ def attest_platform(
             attach_bundle(
                 store,
                 manifest,
-                bundle,
+                bundles[predicate_type],
                 predicate_type=predicate_type,
                 created=created,
                 annotations=annotations,

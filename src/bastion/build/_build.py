@@ -12,6 +12,7 @@ from), so the same lock gives the same index digest on any day.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion import __version__
+from bastion._forked import Forked
 from bastion._progress import Progress, Silent
 from bastion.attest._provenance import BuildRecord, Dependency, dependencies_from
 from bastion.build._attest import BuildSigner, attest_platform
@@ -48,7 +50,6 @@ from bastion.oci import (
 if TYPE_CHECKING:
     from bastion.build._assemble import Rootfs
     from bastion.build._imagetest import ImageCheck
-    from bastion.compliance import ClaimResult
     from bastion.sbom import Sbom
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -122,7 +123,7 @@ def build(
         debs = fetch_packages(lock, fetcher, selection)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
-    job = _Job(store, settings, cache, progress, debs, run_tests, definition.path.parent)
+    job = _Job(store, settings, cache, progress, debs, run_tests, definition.path.parent, signer is not None)
     results = []
     for name in chosen:
         variant = definition.variant(name)
@@ -178,11 +179,12 @@ class _Job:
     debs: dict[str, Path]
     run_tests: bool
     base_dir: Path  # the definition's directory: profiles named by path are read from it
+    attest: bool
 
 
 def _build_platform(
     variant: Variant, platform: str, locked: LockedPlatform, epoch: int, os_release: OsRelease, job: _Job
-) -> tuple[BuiltPlatform, Sbom | None, ClaimResult | None]:
+) -> tuple[BuiltPlatform, Sbom | None, _Claims | None]:
     """One platform image, its SBOM and its compliance claims when it was assembled now (None when
     it was taken from the cache)."""
     store, settings, cache, progress, debs, run_tests = (
@@ -236,10 +238,20 @@ def _build_platform(
         progress.finish(task)
         runtime = _runtime_config(variant, epoch)
         claims = None
-        if variant.claimed_profiles:
-            runtime, claims = _check_claims(variant, platform, rootfs, runtime, epoch, job.base_dir)
-        if tests:
-            _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
+        with contextlib.ExitStack() as stack:
+            checking: Forked[_Claims] | None = None
+            if variant.claimed_profiles:
+                # The compliance rules run in a child while this process runs the image tests. No
+                # layer thread may run when it is made (a library lock one holds would stay held).
+                staged.wait()
+                checking = stack.enter_context(
+                    Forked(lambda: _check_claims(variant, platform, rootfs, runtime, epoch, job))
+                )
+            if tests:
+                _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
+            if checking is not None:
+                claims = checking.result()
+                runtime = replace(runtime, labels={**runtime.labels, claims.label_key: claims.label})
         final = plan_layers(rootfs.nodes, order)
         if final[:-1] != plans[:-1]:
             raise InternalError("Bastion's own files changed a package layer after it was started")
@@ -262,14 +274,24 @@ def _build_platform(
     return built, sbom, claims
 
 
+@dataclass(frozen=True)
+class _Claims:
+    """What a build keeps of its compliance claims: the image label, and the attestation predicate
+    (made only when the build attests)."""
+
+    label_key: str
+    label: str
+    predicate_type: str
+    predicate: dict[str, Any] | None
+
+
 def _check_claims(
-    variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, epoch: int, base_dir: Path
-) -> tuple[RuntimeConfig, ClaimResult]:
+    variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, epoch: int, job: _Job
+) -> _Claims:
     """Evaluate the compliance profiles the variant claims on the assembled tree, with its waivers;
-    fail the build on any unwaived failure, so the label naming the profiles can never lie. Returns
-    the runtime config with that label, and the result."""
+    fail the build on any unwaived failure, so the label naming the profiles can never lie."""
     from bastion.build._sbom import tree_target
-    from bastion.compliance import COMPLIANCE_LABEL, evaluate_claims
+    from bastion.compliance import COMPLIANCE_LABEL, COMPLIANCE_PREDICATE_TYPE, evaluate_claims
 
     config = image_config(Platform.parse(platform), runtime, [], source_date_epoch=epoch, history=[])
     name = f"{variant.image}:{variant.tags[0]}"
@@ -279,18 +301,18 @@ def _check_claims(
             variant.claimed_profiles,
             variant.compliance.waivers,
             time=rfc3339(epoch),
-            base_dir=base_dir,
+            base_dir=job.base_dir,
         )
     claims.require_passed()
-    return replace(runtime, labels={**runtime.labels, COMPLIANCE_LABEL: claims.label}), claims
+    predicate = claims.predicate if job.attest else None
+    return _Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, predicate)
 
 
-def _compliance_attestation(claims: ClaimResult | None) -> dict[str, dict[str, Any]] | None:
-    if claims is None:
+def _compliance_attestation(claims: _Claims | None) -> dict[str, Callable[[], dict[str, Any]]] | None:
+    if claims is None or claims.predicate is None:
         return None
-    from bastion.compliance import COMPLIANCE_PREDICATE_TYPE
-
-    return {COMPLIANCE_PREDICATE_TYPE: claims.predicate}
+    predicate = claims.predicate
+    return {claims.predicate_type: lambda: predicate}
 
 
 def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:

@@ -155,6 +155,11 @@ class StagedLayers:
     def start(self, plans: Sequence[LayerPlan]) -> None:
         self._futures += [self._pool.submit(self._write, plan) for plan in plans]
 
+    def wait(self) -> None:
+        """Wait until every layer started so far is written (not committed)."""
+        for future in self._futures:
+            future.result()
+
     def finish(self, plans: Sequence[LayerPlan]) -> list[Layer]:
         """Write ``plans`` too, wait for every layer, and commit them all, in the order started."""
         self.start(plans)
