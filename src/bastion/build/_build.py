@@ -50,6 +50,7 @@ from bastion.oci import (
 if TYPE_CHECKING:
     from bastion.build._assemble import Rootfs
     from bastion.build._imagetest import ImageCheck
+    from bastion.compliance import ClaimResult
     from bastion.sbom import Sbom
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -240,17 +241,20 @@ def _build_platform(
         claims = None
         with contextlib.ExitStack() as stack:
             checking: Forked[_Claims] | None = None
-            if variant.claimed_profiles:
+            if variant.claimed_profiles and tests:
                 # The compliance rules run in a child while this process runs the image tests. No
                 # layer thread may run when it is made (a library lock one holds would stay held).
                 staged.wait()
                 checking = stack.enter_context(
-                    Forked(lambda: _check_claims(variant, platform, rootfs, runtime, epoch, job))
+                    Forked(lambda: _check_claims(variant, platform, rootfs, runtime, epoch, job, forked=True))
                 )
+            elif variant.claimed_profiles:  # nothing to overlap with: here, beside the layer threads
+                claims = _check_claims(variant, platform, rootfs, runtime, epoch, job, forked=False)
             if tests:
                 _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
             if checking is not None:
                 claims = checking.result()
+            if claims is not None:
                 runtime = replace(runtime, labels={**runtime.labels, claims.label_key: claims.label})
         final = plan_layers(rootfs.nodes, order)
         if final[:-1] != plans[:-1]:
@@ -276,17 +280,26 @@ def _build_platform(
 
 @dataclass(frozen=True)
 class _Claims:
-    """What a build keeps of its compliance claims: the image label, and the attestation predicate
-    (made only when the build attests)."""
+    """What a build keeps of its compliance claims: the image label, and what makes the attestation
+    predicate: the predicate itself when a child evaluated the claims (the result stays there), else
+    the result, which makes it when asked."""
 
     label_key: str
     label: str
     predicate_type: str
-    predicate: dict[str, Any] | None
+    predicate: dict[str, Any] | None = None
+    result: ClaimResult | None = None
 
 
 def _check_claims(
-    variant: Variant, platform: str, rootfs: Rootfs, runtime: RuntimeConfig, epoch: int, job: _Job
+    variant: Variant,
+    platform: str,
+    rootfs: Rootfs,
+    runtime: RuntimeConfig,
+    epoch: int,
+    job: _Job,
+    *,
+    forked: bool,
 ) -> _Claims:
     """Evaluate the compliance profiles the variant claims on the assembled tree, with its waivers;
     fail the build on any unwaived failure, so the label naming the profiles can never lie."""
@@ -304,15 +317,21 @@ def _check_claims(
             base_dir=job.base_dir,
         )
     claims.require_passed()
+    if not forked:
+        return _Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, result=claims)
     predicate = claims.predicate if job.attest else None
-    return _Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, predicate)
+    return _Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, predicate=predicate)
 
 
 def _compliance_attestation(claims: _Claims | None) -> dict[str, Callable[[], dict[str, Any]]] | None:
-    if claims is None or claims.predicate is None:
+    if claims is None:
         return None
-    predicate = claims.predicate
-    return {claims.predicate_type: lambda: predicate}
+    predicate, result = claims.predicate, claims.result
+    if predicate is not None:
+        return {claims.predicate_type: lambda: predicate}
+    if result is not None:  # made while the CycloneDX document is made in a child
+        return {claims.predicate_type: lambda: result.predicate}
+    return None
 
 
 def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:
