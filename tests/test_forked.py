@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -15,9 +16,10 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="fork is used on
 
 def test_the_result_comes_from_the_child() -> None:
     parent = os.getpid()
-    with Forked(lambda: (os.getpid(), b"x" * 300_000)) as job:
+    with Forked(lambda: (os.getpid(), b"x" * 3_000_000)) as job:
         pid, data = job.result()
-    assert pid != parent and data == b"x" * 300_000  # more than a pipe buffer
+    assert pid != parent and data == b"x" * 3_000_000  # more than a pipe buffer, and than one read
+    assert job.delivered
 
 
 def test_a_failing_child_makes_the_work_run_here_with_its_own_error() -> None:
@@ -33,7 +35,7 @@ def test_a_result_that_cannot_travel_is_made_here() -> None:
     parent = os.getpid()
     with Forked(lambda: (os.getpid(), lambda: None)) as job:  # a lambda does not pickle
         pid, _ = job.result()
-    assert pid == parent
+    assert pid == parent and not job.delivered
 
 
 def test_leaving_early_stops_and_reaps_the_child() -> None:
@@ -46,3 +48,29 @@ def test_leaving_early_stops_and_reaps_the_child() -> None:
     job.close()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_child_past_its_deadline_is_stopped_and_the_work_runs_here() -> None:
+    parent = os.getpid()
+
+    def slow_in_the_child() -> int:
+        if os.getpid() != parent:
+            time.sleep(30)
+        return os.getpid()
+
+    started = time.monotonic()
+    with Forked(slow_in_the_child, deadline=0.5) as job:
+        assert job.result() == parent and not job.delivered
+    assert time.monotonic() - started < 10
+
+
+def test_what_the_child_prints_goes_nowhere(capfd: pytest.CaptureFixture[str]) -> None:
+    def noisy() -> int:
+        print("from the child")
+        print("to stderr", file=sys.stderr)
+        return 7
+
+    with Forked(noisy) as job:
+        assert job.result() == 7 and job.delivered
+    out, err = capfd.readouterr()
+    assert "from the child" not in out and "to stderr" not in err

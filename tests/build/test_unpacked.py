@@ -53,7 +53,7 @@ def test_unpacked_once_then_read_without_the_archive(tmp_path: Path) -> None:
     assert contents["usr/bin/demo-link"] == ("symlink", "demo")
     assert first[0].conffile_md5 == {"etc/demo.conf": hashlib.md5(b"setting = 1\n").hexdigest()}
     assert first[0].members["control"].startswith(b"Package: demo\n")
-    place = cache / package.sha256[:2] / package.sha256
+    place = cache / "v2" / package.sha256[:2] / package.sha256
     assert sorted(p.name for p in place.iterdir()) == ["data", "index.json"]
     assert not [p for p in place.parent.iterdir() if p.name.startswith(".tmp-")]
     # The second time the archive is not read at all: the key is the digest the lock verified.
@@ -77,7 +77,7 @@ def test_a_damaged_entry_is_unpacked_again(tmp_path: Path, damage) -> None:  # t
     package = _deb(tmp_path)
     cache = tmp_path / "unpacked"
     expected = _contents(unpack_all([package], cache))
-    index_file = cache / package.sha256[:2] / package.sha256 / "index.json"
+    index_file = cache / "v2" / package.sha256[:2] / package.sha256 / "index.json"
     index = json.loads(index_file.read_text())
     index["entries"].sort(key=lambda row: row[1] != "file")  # a file last, for the slice damage
     damage(index)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.errors import InternalError
+from bastion.errors import IntegrityError, InternalError
 from bastion.oci import LayerEntry, PartCache, Slice, Store, add_layer_parts, write_tar
 from bastion.oci import _parts as parts_module
 
@@ -196,7 +196,7 @@ def test_a_layer_of_named_parts_seen_before_is_written_without_reading_them(
     # A damaged diff_id record is not believed: the layer is made from the bytes (here: gone).
     (record,) = (cache.root / "layers").iterdir()
     record.write_text(record.read_text().replace("sha256:", "sha256:0", 1))
-    with pytest.raises(InternalError, match="shorter than its slice"):
+    with pytest.raises(InternalError, match="0 bytes read, its header says 8192"):
         add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
 
 
@@ -209,3 +209,43 @@ def test_parts_without_a_name_for_their_bytes_are_found_by_content(store: Store,
     second = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
     assert second.diff_id != first.diff_id
     assert second == add_layer_parts(store, parts, source_date_epoch=EPOCH)
+
+
+def test_one_part_is_the_same_tar_as_write_tar(make_entries: Entries, store: Store) -> None:
+    entries = make_entries()
+    layer = add_layer_parts(store, [entries], source_date_epoch=EPOCH)
+    whole = io.BytesIO()
+    write_tar(entries, whole, source_date_epoch=EPOCH)
+    assert gzip.decompress(store.read_blob(layer.descriptor.digest)) == whole.getvalue()
+
+
+def test_a_slice_whose_bytes_changed_is_refused(store: Store, tmp_path: Path) -> None:
+    packed = tmp_path / "data"
+    packed.write_bytes(b"good bytes")
+    entry = LayerEntry(
+        "f",
+        "file",
+        0o644,
+        0,
+        0,
+        EPOCH,
+        source=Slice(packed, 0, 10, "o", hashlib.sha256(b"good bytes").hexdigest()),
+    )
+    add_layer_parts(store, [[entry]], source_date_epoch=EPOCH)
+    packed.write_bytes(b"evil bytes")  # same size, other bytes
+    with pytest.raises(IntegrityError, match="do not match the SHA256"):
+        add_layer_parts(store, [[entry]], source_date_epoch=EPOCH, cache=PartCache(tmp_path / "parts"))
+
+
+def test_a_diff_id_is_used_only_with_the_members_it_was_computed_with(store: Store, tmp_path: Path) -> None:
+    cache = PartCache(tmp_path / "parts")
+    _, parts = _sliced(tmp_path, "unpacked-v2:" + "cd" * 32)
+    first = add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    # Another member under the same key, whole in itself (its own digest and size line are right).
+    (record,) = (cache.root / "layers").iterdir()
+    key = record.read_text().split("\n")[1]  # the first part's member digest...
+    victim = next(p for p in cache.root.rglob("*") if p.is_file() and p.parent.name != "layers"
+                  and hashlib.sha256(p.read_bytes().partition(b"\n")[2]).hexdigest() == key)  # fmt: skip
+    other = gzip.compress(b"\0" * 512, mtime=0)
+    victim.write_bytes(f"{hashlib.sha256(other).hexdigest()} 512\n".encode() + other)
+    assert add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache) == first

@@ -556,7 +556,9 @@ def _copy_slice(content: Slice, out: int) -> None:
         while left > 0:
             try:
                 done = os.copy_file_range(f.fileno(), out, min(left, 1 << 30), offset)
-            except OSError:  # not on this filesystem pair: copy through memory
+            except OSError:  # not on this filesystem pair
+                done = 0
+            if done <= 0:  # copy through memory (some filesystems copy nothing in the kernel)
                 done = os.write(out, os.pread(f.fileno(), min(left, 1 << 20), offset))
             if done <= 0:
                 raise IntegrityError(

@@ -126,9 +126,11 @@ def _with_parents(nodes: dict[str, Node], paths: list[str]) -> tuple[LayerEntry,
 
 class StagedLayers:
     """Layers written in background threads while the build goes on (zlib, hashing and file reads
-    release the GIL), into blobs that are committed together by :meth:`finish`. Leaving the ``with``
-    block without it removes them all: a build that fails after its layers were written (an image
-    test, a compliance claim) leaves nothing in the store."""
+    release the GIL), into blobs that are committed by :meth:`finish` once the image passed.
+    Leaving the ``with`` block without it removes every uncommitted one: a build that fails after
+    its layers were written (an image test, a compliance claim) leaves nothing in the store. (A
+    failure while committing, such as a full disk, can leave the blobs committed before it: they are
+    whole, content-addressed and unreferenced.)"""
 
     def __init__(self, store: Store, *, source_date_epoch: int, cache: PartCache | None) -> None:
         self._store = store

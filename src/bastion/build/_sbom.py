@@ -24,7 +24,7 @@ from packageurl import PackageURL
 from bastion.build._assemble import Rootfs
 from bastion.image import FileInfo, FileKind, ImageTarget
 from bastion.lock import LockedPlatform
-from bastion.oci import FileWindow, LayerEntry, Slice, rfc3339
+from bastion.oci import FileWindow, LayerEntry, Slice, read_at, rfc3339
 from bastion.sbom import EMBEDDED_SBOM_PATH, Package, PackageType, Sbom, SbomFile, scan
 
 _KINDS = {
@@ -88,7 +88,7 @@ class _TreeContents:
     def read(self, path: str, limit: int) -> bytes:
         entry = self._entry(path)
         if isinstance(entry.source, Slice):
-            return os.pread(self._fd(entry.source.file), min(limit, entry.source.size), entry.source.offset)
+            return read_at(self._fd(entry.source.file), min(limit, entry.source.size), entry.source.offset)
         return entry.content(limit)
 
     def open(self, path: str) -> BinaryIO:

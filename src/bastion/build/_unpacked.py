@@ -1,19 +1,24 @@
 """Packages unpacked once, kept by digest: a warm build reads no archive and creates no file.
 
 Decompressing a package's ``data.tar`` (xz or zstd) is the same work in every build that uses it, so
-it is done once per verified .deb and kept under ``<cache>/unpacked/<sha[:2]>/<sha256>/``:
+it is done once per verified .deb and kept under ``<cache>/unpacked/v<FORMAT>/<sha[:2]>/<sha256>/``
+(another layout is another directory, so Bastion versions sharing a cache never replace each
+other's entries):
 
 * ``data``: the contents of the package's regular files, back to back, in archive order;
 * ``index.json``: the control members, every ``data.tar`` entry as the assembler needs it (path as
-  installed with ``/usr`` merged, kind, mode, owners, mtime, link target, and a file's offset and
-  size in ``data``), and the md5 of each conffile (dpkg's status needs it).
+  installed with ``/usr`` merged, kind, mode, owners, mtime, link target, and a file's offset, size
+  and SHA256 in ``data``), and the md5 of each conffile (dpkg's status needs it).
 
 An entry is written into a temporary directory next to its final place and renamed into place
 whole, so a reader sees a complete entry or none, and two builds unpacking the same package at
 once both succeed (the second rename finds the first one's entry, which is identical). The key is
-the digest the lock verified the .deb against, so an entry is only ever made from verified bytes;
-reading one still checks that its index names that digest and that every slice lies inside
-``data``, and a damaged entry is unpacked again and replaced.
+the digest the lock verified the .deb against, and the .deb is hashed again while it is unpacked
+(the cache found it by that name and size only), so an entry is only ever made from verified bytes.
+Reading one checks that its index names that digest and is well formed, and that every slice lies
+inside ``data``; a damaged index is unpacked again and replaced. Damage inside ``data`` that keeps
+its size is caught where file contents go into an image: each :class:`~bastion.oci.Slice` carries
+its file's SHA256, checked whenever a layer part is made from it.
 
 Every check :class:`~bastion.debian._deb.DebArchive` makes on an archive (paths canonical, nothing
 beneath a symlink of the package, hardlinks to earlier files, no device nodes) happens while the
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Unpacked", "unpack_all"]
 
-FORMAT = 1  # of index.json; a different one is unpacked again
+FORMAT = 2  # of index.json and data; part of the path
 _KINDS = frozenset({"file", "dir", "symlink", "hardlink"})
 _CHUNK = 1 << 20
 
@@ -74,7 +79,7 @@ def _place(package: PackageInput, root: Path) -> Path:
     digest = package.sha256
     if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
         raise IntegrityError(f"malformed SHA256 digest {digest!r}", where=package.deb.name)
-    return root / digest[:2] / digest
+    return root / f"v{FORMAT}" / digest[:2] / digest
 
 
 def _load(package: PackageInput, root: Path) -> Unpacked | None:
@@ -82,26 +87,31 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
     try:
         index = json.loads((place / "index.json").read_bytes())
         size = (place / "data").stat().st_size
-    except (OSError, ValueError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
     if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("sha256") != package.sha256:
         return None
     data = place / "data"
-    origin = f"unpacked-{FORMAT}:{package.sha256}"  # the same .deb unpacked the same way: the same bytes
+    origin = f"unpacked-v{FORMAT}:{package.sha256}"  # the same .deb unpacked the same way: the same bytes
     entries: list[tuple[DebEntry, Slice | None]] = []
     try:
-        for path, kind, mode, uid, gid, mtime, linkname, offset, length in index["entries"]:
+        for path, kind, mode, uid, gid, mtime, linkname, offset, length, sha256 in index["entries"]:
+            numbers = (mode, uid, gid, mtime, offset, length)
             if (
                 kind not in _KINDS
                 or not _plain_path(path)
+                or not isinstance(linkname, str)
+                or "\0" in linkname
                 or (kind == "hardlink" and not _plain_path(linkname))
+                or not all(isinstance(n, int) and n >= 0 for n in numbers)
+                or mode > 0o7777
             ):
                 return None  # not what unpacking writes: damaged
             entry = DebEntry(path, kind, mode, uid, gid, mtime, length, linkname)
             if kind != "file":
                 entries.append((entry, None))
-            elif offset >= 0 and length >= 0 and offset + length <= size:
-                entries.append((entry, Slice(data, offset, length, origin)))
+            elif offset + length <= size and isinstance(sha256, str) and len(sha256) == 64:
+                entries.append((entry, Slice(data, offset, length, origin, sha256)))
             else:
                 return None
         members = {name: text.encode("latin-1") for name, text in index["members"].items()}
@@ -122,6 +132,20 @@ def _plain_path(path: object) -> bool:
     )
 
 
+def _check_digest(package: PackageInput) -> None:
+    """The .deb is the one the lock names: the cache found it by digest and size only."""
+    digest = hashlib.sha256()
+    with package.deb.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    if digest.hexdigest() != package.sha256:
+        raise IntegrityError(
+            f"SHA256 is {digest.hexdigest()}, the lock says {package.sha256}",
+            where=package.deb.name,
+            hint="the package cache is damaged: remove the file and fetch it again",
+        )
+
+
 def _unpack(package: PackageInput, root: Path) -> Unpacked:
     place = _place(package, root)
     place.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +153,7 @@ def _unpack(package: PackageInput, root: Path) -> Unpacked:
     try:
         rows: list[list[Any]] = []
         md5: dict[str, str] = {}
+        _check_digest(package)
         with DebArchive(package.deb, usrmerge=True) as deb, (work / "data").open("wb") as out:
             members = deb.control_members()
             conffiles = {
@@ -139,10 +164,12 @@ def _unpack(package: PackageInput, root: Path) -> Unpacked:
             offset = 0
             for entry, stream in deb.iter_data():
                 start = offset
+                content = hashlib.sha256()
                 if stream is not None:
                     digest = hashlib.md5(usedforsecurity=False) if entry.path in conffiles else None
                     while chunk := stream.read(_CHUNK):
                         out.write(chunk)
+                        content.update(chunk)
                         offset += len(chunk)
                         if digest is not None:
                             digest.update(chunk)
@@ -150,8 +177,9 @@ def _unpack(package: PackageInput, root: Path) -> Unpacked:
                         md5[entry.path] = digest.hexdigest()
                 e = entry
                 rows.append(
-                    [e.path, e.kind, e.mode, e.uid, e.gid, e.mtime, e.linkname, start, offset - start]
-                )
+                    [e.path, e.kind, e.mode, e.uid, e.gid, e.mtime, e.linkname, start, offset - start,
+                     content.hexdigest() if stream is not None else ""]
+                )  # fmt: skip
         index = {
             "format": FORMAT,
             "sha256": package.sha256,

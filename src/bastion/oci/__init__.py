@@ -18,6 +18,7 @@ from bastion.oci._layer import (
     LayerEntry,
     Slice,
     add_layer,
+    read_at,
     write_layer,
     write_tar,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "push_image",
     "put_image",
     "put_index",
+    "read_at",
     "rfc3339",
     "select_manifest",
     "write_layer",

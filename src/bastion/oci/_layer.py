@@ -67,14 +67,29 @@ class Slice:
     # A stable name for the bytes of ``file`` (the digest of what it was made from): equal origins,
     # offsets and sizes are equal bytes, which lets a layer part be found without reading them.
     origin: str = ""
+    sha256: str = ""  # of the bytes, when known: checked whenever a layer part is made from them
 
     def read(self, limit: int = -1) -> bytes:
         with self.file.open("rb") as f:
-            return os.pread(f.fileno(), self.size if limit < 0 else min(limit, self.size), self.offset)
+            return read_at(f.fileno(), self.size if limit < 0 else min(limit, self.size), self.offset)
 
     def open(self) -> BinaryIO:
         fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
         return io.BufferedReader(FileWindow(fd, self.offset, self.size, owns_fd=True))
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset`` of ``fd``, in as many ``pread`` calls as it takes (Linux returns
+    at most 0x7ffff000 bytes per call); fewer only at the end of the file."""
+    first = os.pread(fd, size, offset)
+    if len(first) == size or not first:
+        return first
+    parts = [first]
+    done = len(first)
+    while done < size and (more := os.pread(fd, size - done, offset + done)):
+        parts.append(more)
+        done += len(more)
+    return b"".join(parts)
 
 
 class FileWindow(io.RawIOBase):
