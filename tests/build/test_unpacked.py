@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,18 @@ def test_a_corrupt_archive_places_nothing(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError):
         unpack_all([package], cache)
     assert not any(p.is_file() for p in cache.rglob("*"))
+
+
+def test_what_a_killed_build_left_is_removed_once_it_is_old(tmp_path: Path) -> None:
+    package = _deb(tmp_path)
+    cache = tmp_path / "unpacked"
+    parent = cache / "v2" / package.sha256[:2]
+    old, young = parent / ".tmp-old", parent / ".tmp-young"
+    for left in (old, young):
+        (left / "partial").mkdir(parents=True)
+        (left / "partial" / "data").write_bytes(b"x" * 1000)
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    unpack_all([package], cache)
+    assert not old.exists()  # abandoned long ago
+    assert young.exists()  # may belong to a build still running

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -249,3 +250,17 @@ def test_a_diff_id_is_used_only_with_the_members_it_was_computed_with(store: Sto
     other = gzip.compress(b"\0" * 512, mtime=0)
     victim.write_bytes(f"{hashlib.sha256(other).hexdigest()} 512\n".encode() + other)
     assert add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache) == first
+
+
+def test_an_old_temp_file_beside_a_new_member_is_removed(store: Store, tmp_path: Path) -> None:
+    cache = PartCache(tmp_path / "parts")
+    _, parts = _sliced(tmp_path, "unpacked-v2:" + "ef" * 32)
+    add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    (record,) = (cache.root / "layers").iterdir()
+    old, young = record.parent / ".tmp-old", record.parent / ".tmp-young"
+    old.write_bytes(b"half a record")
+    young.write_bytes(b"being written")
+    os.utime(old, (1, 1))
+    record.unlink()  # the next layer write records its diff_id here again
+    add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
+    assert not old.exists() and young.exists()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.debian._deb import DebArchive, DebEntry
 from bastion.errors import IntegrityError
-from bastion.oci import Slice
+from bastion.oci import Slice, remove_abandoned
 
 if TYPE_CHECKING:
     from bastion.build._assemble import PackageInput
@@ -149,6 +149,7 @@ def _check_digest(package: PackageInput) -> None:
 def _unpack(package: PackageInput, root: Path) -> Unpacked:
     place = _place(package, root)
     place.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(place.parent)  # what a killed build left here
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=place.parent))
     try:
         rows: list[list[Any]] = []

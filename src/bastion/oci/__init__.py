@@ -9,7 +9,7 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING, Any
 
 from bastion.oci._export import export_docker_archive, export_oci_dir
-from bastion.oci._files import BlobWriter
+from bastion.oci._files import BlobWriter, remove_abandoned
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
     Compression,
@@ -130,6 +130,7 @@ __all__ = [
     "put_image",
     "put_index",
     "read_at",
+    "remove_abandoned",
     "rfc3339",
     "select_manifest",
     "write_layer",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
 from bastion.errors import IntegrityError
 from bastion.oci._model import Descriptor
 
-TMP_PREFIX = ".tmp-"  # nothing reads these; Store.gc removes abandoned ones
+TMP_PREFIX = ".tmp-"  # nothing reads these; Store.gc and remove_abandoned remove abandoned ones
+ABANDONED_AFTER = 24 * 3600.0  # a temp entry this old belongs to no running writer
 CHUNK = 1024 * 1024
 
 
@@ -118,3 +121,25 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_abandoned(directory: Path, *, older_than: float = ABANDONED_AFTER) -> None:
+    """Remove the temp files and directories (``TMP_PREFIX``) a killed writer left in ``directory``,
+    once they are ``older_than`` seconds old; a younger one may still be being written."""
+    cutoff = time.time() - older_than
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink()
+        except FileNotFoundError:
+            continue  # another process removed it first

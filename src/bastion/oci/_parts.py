@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.errors import IntegrityError, InternalError
-from bastion.oci._files import BlobWriter
+from bastion.oci._files import BlobWriter, remove_abandoned
 from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, ordered_entries, read_at, tar_info
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, Descriptor
 
@@ -118,6 +118,7 @@ def _check(key: str, lines: list[str]) -> str:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(target.parent)  # what a killed build left here
     fd, name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
     tmp = Path(name)
     try:
