@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from packageurl import PackageURL
@@ -24,7 +22,7 @@ from packageurl import PackageURL
 from bastion.build._assemble import Rootfs
 from bastion.image import FileInfo, FileKind, ImageTarget
 from bastion.lock import LockedPlatform
-from bastion.oci import FileWindow, LayerEntry, Slice, read_at, rfc3339
+from bastion.oci import LayerEntry, Slice, SliceReader, rfc3339
 from bastion.sbom import EMBEDDED_SBOM_PATH, Package, PackageType, Sbom, SbomFile, scan
 
 _KINDS = {
@@ -69,7 +67,7 @@ class _TreeContents:
 
     def __init__(self, rootfs: Rootfs) -> None:
         self._rootfs = rootfs
-        self._fds: dict[Path, int] = {}
+        self._slices = SliceReader()
 
     def _entry(self, path: str) -> LayerEntry:
         entry = self._rootfs.nodes[path.lstrip("/")].entry
@@ -79,30 +77,20 @@ class _TreeContents:
             raise IsADirectoryError(path) if entry.kind == "dir" else FileNotFoundError(path)
         return entry
 
-    def _fd(self, file: Path) -> int:
-        fd = self._fds.get(file)
-        if fd is None:
-            fd = self._fds[file] = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
-        return fd
-
     def read(self, path: str, limit: int) -> bytes:
         entry = self._entry(path)
         if isinstance(entry.source, Slice):
-            return read_at(self._fd(entry.source.file), min(limit, entry.source.size), entry.source.offset)
+            return self._slices.read(entry.source, limit)
         return entry.content(limit)
 
     def open(self, path: str) -> BinaryIO:
         entry = self._entry(path)
         if isinstance(entry.source, Slice):
-            return io.BufferedReader(
-                FileWindow(self._fd(entry.source.file), entry.source.offset, entry.source.size)
-            )
+            return self._slices.open(entry.source)
         return io.BytesIO(entry.content())
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._slices.close()
 
 
 def build_sbom(

@@ -46,7 +46,7 @@ import zstandard
 
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.image._model import FileInfo, FileKind
-from bastion.oci import FileWindow
+from bastion.oci import Slice, SliceReader
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -359,23 +359,17 @@ class LayerContents:
     def __init__(self, spools: list[Path], extents: dict[str, Extent]) -> None:
         self._spools = spools
         self._extents = extents
-        self._fds: dict[int, int] = {}
+        self._slices = SliceReader()
 
-    def _fd(self, layer: int) -> int:
-        fd = self._fds.get(layer)
-        if fd is None:
-            fd = self._fds[layer] = os.open(self._spools[layer], os.O_RDONLY | os.O_CLOEXEC)
-        return fd
+    def _slice(self, path: str) -> Slice:
+        layer, offset, size = self._extents[path]
+        return Slice(self._spools[layer], offset, size)
 
     def read(self, path: str, limit: int) -> bytes:
-        layer, offset, size = self._extents[path]
-        return os.pread(self._fd(layer), min(size, limit), offset)
+        return self._slices.read(self._slice(path), limit)
 
     def open(self, path: str) -> BinaryIO:
-        layer, offset, size = self._extents[path]
-        return io.BufferedReader(FileWindow(self._fd(layer), offset, size))
+        return self._slices.open(self._slice(path))
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._slices.close()

@@ -13,12 +13,11 @@ from bastion.oci._files import BlobWriter, remove_abandoned
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
     Compression,
-    FileWindow,
     Layer,
     LayerEntry,
     Slice,
+    SliceReader,
     add_layer,
-    read_at,
     write_layer,
     write_tar,
 )
@@ -96,7 +95,6 @@ __all__ = [
     "Compression",
     "Credentials",
     "Descriptor",
-    "FileWindow",
     "HistoryEntry",
     "Index",
     "Layer",
@@ -108,6 +106,7 @@ __all__ = [
     "RegistryClient",
     "RuntimeConfig",
     "Slice",
+    "SliceReader",
     "Store",
     "TransferStats",
     "add_layer",
@@ -129,7 +128,6 @@ __all__ = [
     "push_image",
     "put_image",
     "put_index",
-    "read_at",
     "remove_abandoned",
     "rfc3339",
     "select_manifest",

@@ -98,21 +98,24 @@ def hash_file(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix; with
+    ``durable``, also on disk before this returns (file and directory synced)."""
     fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         tmp.chmod(0o644)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

@@ -70,15 +70,46 @@ class Slice:
     sha256: str = ""  # of the bytes, when known: checked whenever a layer part is made from them
 
     def read(self, limit: int = -1) -> bytes:
-        with self.file.open("rb") as f:
-            return read_at(f.fileno(), self.size if limit < 0 else min(limit, self.size), self.offset)
-
-    def open(self) -> BinaryIO:
-        fd = os.open(self.file, os.O_RDONLY | os.O_CLOEXEC)
-        return io.BufferedReader(FileWindow(fd, self.offset, self.size, owns_fd=True))
+        with SliceReader() as reader:
+            return reader.read(self, limit)
 
 
-def read_at(fd: int, size: int, offset: int) -> bytes:
+class SliceReader:
+    """Reads :class:`Slice` contents, opening each file they lie in once; :meth:`close` (or leaving
+    the ``with`` block) closes them."""
+
+    def __init__(self) -> None:
+        self._fds: dict[Path, int] = {}
+
+    def _fd(self, file: Path) -> int:
+        fd = self._fds.get(file)
+        if fd is None:
+            fd = self._fds[file] = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+        return fd
+
+    def read(self, piece: Slice, limit: int = -1) -> bytes:
+        """The slice's bytes (at most ``limit`` of them when given)."""
+        return _read_at(
+            self._fd(piece.file), piece.size if limit < 0 else min(limit, piece.size), piece.offset
+        )
+
+    def open(self, piece: Slice) -> BinaryIO:
+        """The slice as a seekable file, valid until this reader is closed."""
+        return io.BufferedReader(_FileWindow(self._fd(piece.file), piece.offset, piece.size))
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> SliceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
     """``size`` bytes at ``offset`` of ``fd``, in as many ``pread`` calls as it takes (Linux returns
     at most 0x7ffff000 bytes per call); fewer only at the end of the file."""
     first = os.pread(fd, size, offset)
@@ -92,12 +123,12 @@ def read_at(fd: int, size: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-class FileWindow(io.RawIOBase):
-    """A read-only, seekable view of ``size`` bytes at ``offset`` of an open file (by ``pread``);
-    with ``owns_fd`` it closes the file descriptor when it is closed."""
+class _FileWindow(io.RawIOBase):
+    """A read-only, seekable view of ``size`` bytes at ``offset`` of an open file (by ``pread``); the
+    file descriptor stays its owner's."""
 
-    def __init__(self, fd: int, offset: int, size: int, *, owns_fd: bool = False) -> None:
-        self._fd, self._offset, self._size, self._pos, self._owns = fd, offset, size, 0, owns_fd
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self._fd, self._offset, self._size, self._pos = fd, offset, size, 0
 
     def readable(self) -> bool:
         return True
@@ -122,11 +153,6 @@ class FileWindow(io.RawIOBase):
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-    def close(self) -> None:
-        if self._owns and not self.closed:
-            os.close(self._fd)
-        super().close()
 
 
 @dataclass(frozen=True)
@@ -254,17 +280,13 @@ def write_tar(entries: Iterable[LayerEntry], out: Sink, *, source_date_epoch: in
     """Write the entries as a deterministic pax tar to ``out``; return its sha256 digest (diff_id)."""
     ordered = ordered_entries(entries)
     hashing = _HashingWriter(out)
-    fds: dict[Path, int] = {}  # files that hold Slices, opened once each
-    try:
-        _write_entries(ordered, hashing, fds, source_date_epoch)
-    finally:
-        for fd in fds.values():
-            os.close(fd)
+    with SliceReader() as slices:
+        _write_entries(ordered, hashing, slices, source_date_epoch)
     return hashing.digest
 
 
 def _write_entries(
-    ordered: list[LayerEntry], out: _HashingWriter, fds: dict[Path, int], source_date_epoch: int
+    ordered: list[LayerEntry], out: _HashingWriter, slices: SliceReader, source_date_epoch: int
 ) -> None:
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
         for entry in ordered:
@@ -276,10 +298,7 @@ def _write_entries(
                 tar.addfile(info, io.BytesIO(entry.data))
             elif isinstance(entry.source, Slice):
                 info.size = entry.source.size
-                fd = fds.get(entry.source.file)
-                if fd is None:
-                    fd = fds[entry.source.file] = os.open(entry.source.file, os.O_RDONLY | os.O_CLOEXEC)
-                tar.addfile(info, io.BufferedReader(FileWindow(fd, entry.source.offset, entry.source.size)))
+                tar.addfile(info, slices.open(entry.source))
             else:
                 assert entry.source is not None  # checked in LayerEntry
                 with entry.source.open("rb") as f:

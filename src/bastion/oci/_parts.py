@@ -24,18 +24,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import struct
 import tarfile
-import tempfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.errors import IntegrityError, InternalError
-from bastion.oci._files import BlobWriter, remove_abandoned
-from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, ordered_entries, read_at, tar_info
+from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
+from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, SliceReader, ordered_entries, tar_info
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, Descriptor
 
 if TYPE_CHECKING:
@@ -119,14 +117,7 @@ def _check(key: str, lines: list[str]) -> str:
 def _write_atomic(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(target.parent)  # what a killed build left here
-    fd, name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(target, data, durable=False)  # a cache: losing a file to a crash costs a recompression
 
 
 def add_layer_parts(
@@ -251,18 +242,14 @@ def _tar_bytes(entries: list[LayerEntry], headers: list[bytes]) -> bytes:
     """The tar records of ``entries`` (pax headers, as :func:`~bastion.oci.write_tar` writes them),
     without the end-of-archive blocks. A slice's bytes must match its SHA256 when it has one."""
     out = io.BytesIO()
-    fds: dict[Path, int] = {}  # a part's files come from one package's copy: opened once, closed after
-    try:
+    with SliceReader() as slices:  # a part's files come from one package's copy: opened once, closed after
         for entry, header in zip(entries, headers, strict=True):
             out.write(header)
             if entry.kind != "file":
                 continue
             source = entry.source
             if isinstance(source, Slice):
-                fd = fds.get(source.file)
-                if fd is None:
-                    fd = fds[source.file] = os.open(source.file, os.O_RDONLY | os.O_CLOEXEC)
-                content = read_at(fd, source.size, source.offset)
+                content = slices.read(source)
                 if source.sha256 and hashlib.sha256(content).hexdigest() != source.sha256:
                     raise IntegrityError(
                         f"{entry.path}: its bytes do not match the SHA256 recorded when it was unpacked",
@@ -275,9 +262,6 @@ def _tar_bytes(entries: list[LayerEntry], headers: list[bytes]) -> bytes:
                 raise InternalError(f"{entry.path}: {len(content)} bytes read, its header says {entry.size}")
             out.write(content)
             out.write(bytes(-len(content) % _BLOCK))
-    finally:
-        for fd in fds.values():
-            os.close(fd)
     return out.getvalue()
 
 
