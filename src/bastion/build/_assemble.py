@@ -185,8 +185,8 @@ def _canonical(path: str) -> str:
 
 
 class _Builder:
-    def __init__(self, source_date_epoch: int) -> None:
-        self.fs = Rootfs({})
+    def __init__(self, source_date_epoch: int, fs: Rootfs | None = None) -> None:
+        self.fs = fs if fs is not None else Rootfs({})
         self.epoch = source_date_epoch
 
     # --- low-level writes ----------------------------------------------------------------------
@@ -504,8 +504,7 @@ def assemble(
 
 def add_files(rootfs: Rootfs, files: Sequence[tuple[str, bytes, str]], *, source_date_epoch: int) -> None:
     """Write files Bastion generates, given as ``(path, content, origin)``, into a finished tree."""
-    builder = _Builder(source_date_epoch)
-    builder.fs = rootfs
+    builder = _Builder(source_date_epoch, rootfs)
     for path, data, origin in files:
         builder.generate(path, data, origin=origin)
 
