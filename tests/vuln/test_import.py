@@ -148,3 +148,51 @@ def test_large_archives_parse_in_worker_processes_with_the_same_result(
     (added, skipped, reasons), rows = parallel
     assert added == len(records) + 1 and skipped == 2 and len(rows) >= len(records)
     assert any("BAD-RANGE" in r for r in reasons) and any("not JSON or YAML" in r for r in reasons)  # type: ignore[attr-defined]
+
+
+def _rated(vector: str) -> dict[str, object]:
+    return {"id": "GHSA-rate-0001", "modified": "2024-01-01T00:00:00Z", "aliases": ["CVE-2099-0002"],
+            "severity": [{"type": "CVSS_V3", "score": vector}],
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "pip"},
+                          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99"}]}]}]}  # fmt: skip
+
+
+CRITICAL = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  # 9.8
+MEDIUM = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"  # 5.3
+
+
+def test_replaced_record_takes_its_old_rating_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_rated(CRITICAL)))
+    database = open_database(tmp_path)
+    import_paths(database, [path])
+    [finding] = match_sbom(sbom(pypi("pip", "23.0")), database).findings
+    assert [c.vector for c in finding.cvss] == [CRITICAL]
+    path.write_text(json.dumps(_rated(MEDIUM) | {"modified": "2024-02-01T00:00:00Z"}))
+    assert import_paths(database, [path]).replaced == 1
+    [finding] = match_sbom(sbom(pypi("pip", "23.0")), database).findings
+    assert [c.vector for c in finding.cvss] == [MEDIUM] and finding.max_cvss == 5.3
+
+
+def test_schema_1_database_is_migrated_with_its_ratings(tmp_path: Path) -> None:
+    """A database written before the severities table existed (schema 1) gets it, filled from the
+    records it holds, when it is opened: its findings keep their CVSS."""
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_rated(CRITICAL)))
+    import_paths(open_database(tmp_path), [path])
+    with sqlite3.connect(tmp_path / "vuln.db") as db:  # what schema 1 looked like
+        db.execute("drop table severities")
+        db.execute("update meta set value = '1' where key = 'schema'")
+    database = open_database(tmp_path)
+    [finding] = match_sbom(sbom(pypi("pip", "23.0")), database).findings
+    assert finding.max_cvss == 9.8 and set(finding.ids) == {"GHSA-rate-0001", "CVE-2099-0002"}
+    with sqlite3.connect(tmp_path / "vuln.db") as db:
+        assert db.execute("select value from meta where key = 'schema'").fetchone() == ("2",)
+
+
+def test_database_from_a_newer_bastion_is_refused(tmp_path: Path) -> None:
+    open_database(tmp_path).close()
+    with sqlite3.connect(tmp_path / "vuln.db") as db:
+        db.execute("update meta set value = '99' where key = 'schema'")
+    with pytest.raises(InputError, match=r"schema 99.*newer"):
+        open_database(tmp_path)

@@ -9,6 +9,10 @@ Schema (created on first use; ``meta.schema`` holds :data:`SCHEMA_VERSION`)::
     affected   source, advisory_id, ecosystem, package, data JSON
                INDEX (ecosystem, package), INDEX (source, advisory_id)
     aliases    source, advisory_id, alias     INDEX (alias)  -- the id itself and its aliases
+    severities source, advisory_id, alias, severity JSON, db_severity   INDEX (alias)
+               -- the rows of ``aliases`` whose record rates the vulnerability (CVSS or its own
+               -- severity word), with the rating: most records carry none, and a scan asks for
+               -- the ratings of every id it found, so it reads only these
     kev        cve_id PK, date_added, due_date, ransomware, name
     sources    name PK, location, imported_at, records
     feeds      url PK, etag, last_modified, fetched_at
@@ -63,7 +67,7 @@ __all__ = [
     "open_database",
 ]
 
-SCHEMA_VERSION = "1"  # bump, and migrate or rebuild, when a table changes
+SCHEMA_VERSION = "2"  # bump, and migrate (_migrate) or rebuild, when a table changes
 _CHUNK = 500  # bound parameters per IN (...) (SQLite allows 32766; PostgreSQL more)
 
 _meta = MetaData()
@@ -96,6 +100,16 @@ _aliases = Table(
     Column("alias", String(128), nullable=False),
     Index("ix_aliases_alias", "alias"),
     Index("ix_aliases_advisory", "source", "advisory_id"),
+)  # fmt: skip
+_severities = Table(
+    "severities", _meta,
+    Column("source", String(32), nullable=False),
+    Column("advisory_id", String(128), nullable=False),
+    Column("alias", String(128), nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("db_severity", String(32)),
+    Index("ix_severities_alias", "alias"),
+    Index("ix_severities_advisory", "source", "advisory_id"),
 )  # fmt: skip
 _kev = Table(
     "kev", _meta,
@@ -312,6 +326,7 @@ class _SqlWriter:
                 for table, column in (
                     (_affected, _affected.c.advisory_id),
                     (_aliases, _aliases.c.advisory_id),
+                    (_severities, _severities.c.advisory_id),
                 ):
                     self._conn.execute(delete(table).where(table.c.source == source, column.in_(chunk)))
                 self._conn.execute(
@@ -337,6 +352,16 @@ class _SqlWriter:
             self._conn,
             _aliases,
             [(r.source, r.id, alias) for r in fresh for alias in dict.fromkeys((r.id, *r.aliases))],
+        )
+        _insert_many(
+            self._conn,
+            _severities,
+            [
+                (r.source, r.id, alias, json.dumps(r.severity) if r.severity else "[]", r.db_severity)
+                for r in fresh
+                if r.severity or r.db_severity
+                for alias in dict.fromkeys((r.id, *r.aliases))
+            ],
         )
 
     def put_kev(self, entries: Iterable[KevEntry], counts: ImportCounts) -> None:
@@ -385,8 +410,7 @@ class SqlVulnDatabase:
             if create:
                 _meta.create_all(self._engine)
                 with self._engine.begin() as conn:
-                    if conn.execute(select(_metadata_table.c.value).where(_metadata_table.c.key == "schema")).first() is None:  # fmt: skip
-                        conn.execute(insert(_metadata_table).values(key="schema", value=SCHEMA_VERSION))
+                    _migrate(conn, url)
         except DatabaseError as error:
             raise InputError(f"cannot open the vulnerability database: {error.orig}", where=url) from None
 
@@ -424,10 +448,7 @@ class SqlVulnDatabase:
         """For each id, the severity entries (CVSS vectors, database severities) of every record that
         has it as id or alias."""
         found: dict[str, list[tuple[tuple[str, str], ...] | str]] = {}
-        sql = (
-            "SELECT l.alias, v.severity, v.db_severity FROM aliases l JOIN advisories v "
-            "ON v.source = l.source AND v.id = l.advisory_id WHERE l.alias IN ({0})"
-        )
+        sql = "SELECT alias, severity, db_severity FROM severities WHERE alias IN ({0})"
         with self._engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
                 for alias, severity, db_severity in _select_in(conn, sql, [], chunk):
@@ -439,9 +460,10 @@ class SqlVulnDatabase:
 
     def kev_ids(self, ids: Collection[str]) -> set[str]:
         result: set[str] = set()
+        sql = "SELECT cve_id FROM kev WHERE cve_id IN ({0})"  # plain SQL, as lookup
         with self._engine.connect() as conn:
             for chunk in _chunks(sorted(set(ids))):
-                result.update(conn.execute(select(_kev.c.cve_id).where(_kev.c.cve_id.in_(chunk))).scalars())
+                result.update(row[0] for row in _select_in(conn, sql, [], chunk))
         return result
 
     def sources(self) -> list[SourceStatus]:
@@ -470,6 +492,33 @@ def _severity(text: str) -> tuple[tuple[str, str], ...]:
     if text == "[]":
         return ()
     return tuple((str(item[0]), str(item[1])) for item in json.loads(text))
+
+
+def _migrate(conn: Connection, url: str) -> None:
+    """Bring a database written by an earlier Bastion to :data:`SCHEMA_VERSION`, in the caller's
+    transaction (tables it lacks were just created, empty)."""
+    row = conn.execute(select(_metadata_table.c.value).where(_metadata_table.c.key == "schema")).first()
+    if row is None:  # a new database
+        conn.execute(insert(_metadata_table).values(key="schema", value=SCHEMA_VERSION))
+        return
+    version = row[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version != "1":
+        raise InputError(
+            f"the vulnerability database has schema {version}, which this Bastion (schema "
+            f"{SCHEMA_VERSION}) does not know: it was written by a newer version",
+            where=url,
+        )
+    # 1 -> 2: the severities table, filled from the records already imported.
+    conn.exec_driver_sql(
+        "INSERT INTO severities (source, advisory_id, alias, severity, db_severity) "
+        "SELECT l.source, l.advisory_id, l.alias, v.severity, v.db_severity FROM aliases l JOIN advisories v "
+        "ON v.source = l.source AND v.id = l.advisory_id WHERE v.severity != '[]' OR v.db_severity IS NOT NULL"
+    )
+    conn.execute(
+        _metadata_table.update().where(_metadata_table.c.key == "schema").values(value=SCHEMA_VERSION)
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
