@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -17,6 +18,18 @@ from bastion.errors import BastionError, ExitCode
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``bastion`` command line and end the process (it always raises ``SystemExit``)."""
+    try:
+        _run(argv)
+    finally:
+        # The interpreter's last act is a cycle collection over every object left, all of them about
+        # to go: 75 of 780 ms of a warm image build (docs/benchmarks.md). Frozen objects are skipped
+        # by it; everything is still freed, and files and temporary directories are closed by their
+        # own context managers and atexit hooks before this point.
+        gc.freeze()
+
+
+def _run(argv: Sequence[str] | None) -> None:
     command = typer.main.get_command(app)
     try:
         # With standalone_mode=False click returns (not raises) the code of a typer.Exit.
