@@ -19,6 +19,11 @@ from bastion.errors import BastionError, ExitCode
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``bastion`` command line and end the process (it always raises ``SystemExit``)."""
+    # A command is short-lived and makes almost no reference cycles (what the cycle collector found
+    # at the end of a signed image build, a 1,200-record database import or a compliance scan with
+    # it off: 600 to 1,800 objects), while its passes over the growing heap took ~35 ms of a warm
+    # image build, mostly while modules load. Reference counting still frees everything else.
+    gc.disable()
     try:
         _run(argv)
     finally:
