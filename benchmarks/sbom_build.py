@@ -76,7 +76,13 @@ def child(home: Path) -> dict[str, object]:
 
         imported = time.perf_counter()
         sbom = build_sbom(
-            rootfs, locked, repository=variant.image, tag=variant.tags[0], platform=PLATFORM, epoch=epoch
+            rootfs,
+            locked,
+            repository=variant.image,
+            tag=variant.tags[0],
+            platform=PLATFORM,
+            epoch=epoch,
+            cache_dir=settings.cache_dir,
         )
         t1 = time.perf_counter()
         embedded = to_spdx(embedded_copy(sbom))

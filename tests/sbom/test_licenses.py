@@ -13,7 +13,7 @@ from bastion.cache._cache import Cache
 from bastion.config import Settings
 from bastion.debian._deb import DebArchive
 from bastion.sbom import License, parse_copyright
-from bastion.sbom._licenses import is_valid_expression
+from bastion.sbom._licenses import copyright_licenses, is_valid_expression
 
 FORMAT = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
 
@@ -190,3 +190,58 @@ def test_real_licenseref_texts(copyrights: dict[str, str]) -> None:
     assert "Sleepycat AND BSD-3-Clause" in db
     assert "Artistic-1.0-Perl OR BSD-3-Clause" in db
     assert db["LicenseRef-BSD-3-clause-fjord"].text
+
+
+@pytest.mark.mirror
+def test_kept_licences_are_the_parsed_ones(
+    copyrights: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every real copyright file gives the same licences from the cache as parsed, and a kept result
+    that is damaged, or was kept by another parser, is not used."""
+    from bastion.sbom import _licenses
+
+    parsed = {name: parse_copyright(text, package=name) for name, text in copyrights.items()}
+    for name, text in copyrights.items():
+        assert copyright_licenses(text, package=name, cache_dir=tmp_path) == parsed[name]
+    kept = sorted((tmp_path / "licenses").rglob("*.json"))
+    assert len(kept) == len(copyrights)
+
+    def no_parsing(text: str, *, package: str | None = None) -> list[License]:
+        raise AssertionError("parsed again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_licenses, "parse_copyright", no_parsing)
+        for name, text in copyrights.items():
+            assert copyright_licenses(text, package=name, cache_dir=tmp_path) == parsed[name]
+    # Damaged: a truncated record, and one whose content was changed without its check.
+    kept[0].write_bytes(kept[0].read_bytes()[:20])
+    record = json.loads(kept[1].read_bytes())
+    record["licenses"][0]["expression"] = "MIT"
+    kept[1].write_text(json.dumps(record))
+    for name, text in copyrights.items():
+        assert copyright_licenses(text, package=name, cache_dir=tmp_path) == parsed[name]
+    for path in kept:  # both damaged records were replaced by whole ones
+        record = json.loads(path.read_bytes())
+        assert record["check"] == _licenses._check(path.stem, record["licenses"]), path
+    # Another parser (new code or licence list): nothing kept by this one is used.
+    with monkeypatch.context() as patch:
+        patch.setattr(_licenses, "_parser_identity", lambda: "another parser")
+        calls: list[str] = []
+        real = _licenses.parse_copyright
+
+        def counting(text: str, *, package: str | None = None) -> list[License]:
+            calls.append(package or "")
+            return real(text, package=package)
+
+        patch.setattr(_licenses, "parse_copyright", counting)
+        assert (
+            copyright_licenses(copyrights["zlib1g"], package="zlib1g", cache_dir=tmp_path) == parsed["zlib1g"]
+        )
+        assert calls == ["zlib1g"]
+
+
+def test_unwritable_cache_only_costs_the_parsing(tmp_path: Path) -> None:
+    text = FORMAT + "Files: *\nCopyright: 2024 Someone\nLicense: Expat\n"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    assert copyright_licenses(text, package="p", cache_dir=blocked) == parse_copyright(text, package="p")

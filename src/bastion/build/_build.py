@@ -231,7 +231,13 @@ def _build_platform(
         plans = plan_layers(rootfs.nodes, order)
         staged.start(plans[:-1])
         sbom = build_sbom(
-            rootfs, locked, repository=variant.image, tag=variant.tags[0], platform=platform, epoch=epoch
+            rootfs,
+            locked,
+            repository=variant.image,
+            tag=variant.tags[0],
+            platform=platform,
+            epoch=epoch,
+            cache_dir=settings.cache_dir,
         )
         embedded = to_spdx(embedded_copy(sbom))
         origin = "the build-time SPDX SBOM of this image (Bastion)"

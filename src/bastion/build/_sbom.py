@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from packageurl import PackageURL
@@ -33,7 +34,9 @@ _KINDS = {
 }
 
 
-def tree_target(rootfs: Rootfs, *, name: str, platform: str, config: dict[str, Any]) -> ImageTarget:
+def tree_target(
+    rootfs: Rootfs, *, name: str, platform: str, config: dict[str, Any], derived_cache: Path | None = None
+) -> ImageTarget:
     """The assembled tree as scanners see an image: owners and modes as the layers will record
     them, no layers yet, no digest."""
     files = {
@@ -58,6 +61,7 @@ def tree_target(rootfs: Rootfs, *, name: str, platform: str, config: dict[str, A
         config=config,
         repository=repository,
         tag=tag,
+        derived_cache=derived_cache,
     )
 
 
@@ -94,12 +98,20 @@ class _TreeContents:
 
 
 def build_sbom(
-    rootfs: Rootfs, locked: LockedPlatform, *, repository: str, tag: str, platform: str, epoch: int
+    rootfs: Rootfs,
+    locked: LockedPlatform,
+    *,
+    repository: str,
+    tag: str,
+    platform: str,
+    epoch: int,
+    cache_dir: Path | None = None,
 ) -> Sbom:
-    """The SBOM of an assembled tree; see the module docstring."""
-    with tree_target(
-        rootfs, name=f"{repository}:{tag}", platform=platform, config={"created": rfc3339(epoch)}
-    ) as target:
+    """The SBOM of an assembled tree; see the module docstring. ``cache_dir`` keeps what the
+    catalogers derive from file contents (:attr:`~bastion.image.ImageTarget.derived_cache`)."""
+    name = f"{repository}:{tag}"
+    config = {"created": rfc3339(epoch)}
+    with tree_target(rootfs, name=name, platform=platform, config=config, derived_cache=cache_dir) as target:
         sbom = scan(target)
     arch = platform.split("/")[1]
     sbom.root_purl = PackageURL(

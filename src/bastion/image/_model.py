@@ -104,6 +104,9 @@ class ImageTarget:
     repository: str | None = None  # for purls: ``bastion/python`` (no tag, no digest)
     tag: str | None = None
     contents: Contents | None = field(default=None, repr=False)  # default: DirContents(root)
+    # Where catalogers may keep what they derive from a file's content, found again by that
+    # content (the licences of a copyright file); None: derive everything again.
+    derived_cache: Path | None = None
     _cleanup: list[Any] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING, Any
 
 from bastion.oci._export import export_docker_archive, export_oci_dir
-from bastion.oci._files import BlobWriter, remove_abandoned
+from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
     Compression,
@@ -111,6 +111,7 @@ __all__ = [
     "TransferStats",
     "add_layer",
     "add_layer_parts",
+    "atomic_write",
     "canonical_json",
     "check_ref",
     "copy_image",

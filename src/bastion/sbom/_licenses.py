@@ -23,17 +23,20 @@ left to the kept text.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
-from debian.deb822 import Deb822
 from license_expression import ExpressionError, Licensing
 
 from bastion.sbom._model import License, Package
-from debian import copyright as debcopyright
 
 # The Format field of a machine-readable copyright file (DEP-5 section 5.1): the 1.0 URI, or the
 # older drafts' URIs (.../dep5, ...copyright-format/...).
@@ -42,6 +45,7 @@ _DEP5_FORMAT = re.compile(r"copyright-format|dep-?5", re.IGNORECASE)
 __all__ = [
     "ExtractedLicense",
     "checked_license",
+    "copyright_licenses",
     "declared_expression",
     "extracted_licenses",
     "is_spdx_id",
@@ -262,7 +266,12 @@ def parse_copyright(text: str, *, package: str | None = None) -> list[License]:
     free-text``; ``LicenseRef-copyright-free-text`` without it)."""
     # python-debian's Copyright class parses with its round-trip-preserving deb822 parser, which took
     # 0.2 s for an image's 35 files; the plain deb822 parser reads the same paragraphs ten times
-    # faster, and License.from_str splits each License field as DEP-5 section 6.5 says.
+    # faster, and License.from_str splits each License field as DEP-5 section 6.5 says. Imported
+    # here: a scan whose files are all in the cache (copyright_licenses) needs neither.
+    from debian.deb822 import Deb822
+
+    from debian import copyright as debcopyright
+
     paragraphs = list(Deb822.iter_paragraphs(text.splitlines(keepends=True)))
     header = paragraphs[0] if paragraphs else None
     if header is None or not _DEP5_FORMAT.search(header.get("Format", "")):
@@ -288,6 +297,76 @@ def parse_copyright(text: str, *, package: str | None = None) -> list[License]:
         if previous is None or (previous.text is None and result.text is not None):
             found[result.expression] = result
     return [found[key] for key in sorted(found)]
+
+
+def copyright_licenses(text: str, *, package: str | None, cache_dir: Path | None) -> list[License]:
+    """:func:`parse_copyright`, kept under ``cache_dir`` (when given) by the SHA256 of the file, the
+    package name and everything the result depends on (:func:`_parser_identity`): the same copyright
+    files come back in every build of the same packages, and parsing them was about 30 ms of a
+    build-time SBOM's 210 (docs/benchmarks.md). A kept result that does not read back whole is
+    parsed again and replaced."""
+    if cache_dir is None:
+        return parse_copyright(text, package=package)
+    key = hashlib.sha256("\0".join([_parser_identity(), package or "", text]).encode()).hexdigest()
+    path = cache_dir / "licenses" / key[:2] / f"{key}.json"
+    try:
+        kept = _read_kept(path.read_bytes(), key)
+    except OSError:
+        kept = None
+    if kept is not None:
+        return kept
+    found = parse_copyright(text, package=package)
+    body = [dataclasses.asdict(licence) for licence in found]
+    record = {"licenses": body, "check": _check(key, body)}
+    try:
+        from bastion.oci import atomic_write, remove_abandoned
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(path.parent)  # what a killed scan left here
+        atomic_write(path, json.dumps(record, sort_keys=True).encode(), durable=False)
+    except OSError:
+        pass  # a cache: a home that cannot be written only costs the parsing
+    return found
+
+
+def _check(key: str, body: object) -> str:
+    return hashlib.sha256(f"{key}\0{json.dumps(body, sort_keys=True)}".encode()).hexdigest()
+
+
+def _read_kept(raw: bytes, key: str) -> list[License] | None:
+    try:
+        record = json.loads(raw)
+        body = record["licenses"]
+        if record["check"] != _check(key, body):
+            return None
+        licences = [License(**item) for item in body]
+    except (ValueError, TypeError, KeyError):
+        return None
+    fields_ok = all(
+        isinstance(item.expression, str)
+        and all(value is None or isinstance(value, str) for value in (item.text, item.name))
+        for item in licences
+    )
+    return licences if fields_ok else None
+
+
+@cache
+def _parser_identity() -> str:
+    """What a parsed file's licences depend on besides its text: this module's code, python-debian
+    (paragraphs, License fields) and the SPDX licence list of license-expression and spdx-tools."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bastion import __version__
+
+    parts = [__version__]
+    with contextlib.suppress(OSError):  # no readable source: the version alone
+        parts.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
+    for distribution in ("python-debian", "license-expression", "spdx-tools"):
+        try:
+            parts.append(f"{distribution}={version(distribution)}")
+        except PackageNotFoundError:
+            parts.append(f"{distribution}=?")
+    return "\n".join(parts)
 
 
 def declared_expression(licenses: Iterable[License]) -> str | None:

@@ -76,6 +76,7 @@ def scan_image(reference: str, settings: Settings, *, platform: str | None = Non
     from bastion.sbom._embedded import complete_from_embedded
 
     with open_target(reference, settings, platform=platform) as target:
+        target.derived_cache = settings.cache_dir
         sbom = scan(target)
         complete_from_embedded(sbom, target)
     return sbom

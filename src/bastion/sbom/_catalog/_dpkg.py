@@ -12,7 +12,8 @@ recorded as the image resolves them (``/bin/ls`` is ``/usr/bin/ls`` when ``/bin`
 ``usr/bin``, DEP 17) and only when present: the SBOM describes what the image holds, not what the
 package once shipped (a runtime image keeps no manual pages).
 
-Licences come from ``/usr/share/doc/<name>/copyright`` through :func:`bastion.sbom._licenses.parse_copyright`.
+Licences come from ``/usr/share/doc/<name>/copyright`` through :func:`bastion.sbom._licenses.parse_copyright`
+(kept by content under the target's ``derived_cache``).
 purls follow the purl spec's ``deb`` type: ``pkg:deb/debian/<name>@<version>?arch=<arch>&distro=debian-12``
 plus ``upstream=<source>`` (``<source>@<source version>`` when that differs) when the source differs from
 the binary package, as Syft writes it.
@@ -28,7 +29,7 @@ from packageurl import PackageURL
 
 from bastion.image import FileKind, ImageTarget
 from bastion.sbom._catalog._base import PathResolver, location, os_release, read_text, resolve
-from bastion.sbom._licenses import parse_copyright
+from bastion.sbom._licenses import copyright_licenses
 from bastion.sbom._model import Package, PackageType
 
 NAME = "dpkg"
@@ -115,7 +116,11 @@ class DpkgCataloger:
             supplier=f.get("Maintainer") or None,
             homepage=f.get("Homepage") or None,
             description=description,
-            licenses=parse_copyright(copyright_text, package=name) if copyright_text else [],
+            licenses=(
+                copyright_licenses(copyright_text, package=name, cache_dir=target.derived_cache)
+                if copyright_text
+                else []
+            ),
             locations=[location(target, entry.evidence)],
             files=files,
             found_by=NAME,
