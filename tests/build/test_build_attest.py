@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import catalog_copy, home_sharing_cache, run_cli
-from tests.vuln.helpers import KEV, TRACKER, require_data
+from tests.vuln.helpers import KEV, PYPI, TRACKER, require_data
 
 from bastion.attest import Verifier, stored_bundles, verify_bundle
 from bastion.errors import VerificationFailed
@@ -24,6 +24,8 @@ SPDX, CYCLONEDX, SLSA = (
     "https://slsa.dev/provenance/v1",
 )
 COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
+CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"
+OPENVEX = "https://openvex.dev/ns/v0.2.0"
 
 
 def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: Path) -> None:
@@ -112,6 +114,23 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
             "Statement by Image maintainers <maintainers@example.invalid>",
             "Statement by Security team <maintainers@example.invalid>",
         ]
+
+    # Other vulnerability data: the next rebuild signs a CVE scan and an OpenVEX document made from
+    # it (the older ones stay, with their own data token); the same data imported again is no change.
+    def counts() -> list[tuple[int, int]]:
+        return [
+            (len(stored_bundles(store, d, CVE_SCAN)), len(stored_bundles(store, d, OPENVEX))) for d in digests
+        ]
+
+    assert counts() == [(1, 2)] * len(digests)
+    assert run_cli("db", "import", str(KEV), str(TRACKER), home=home).code == 0
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    assert counts() == [(1, 2)] * len(digests)
+    assert run_cli("db", "import", str(PYPI / "pip"), home=home).code == 0
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    assert counts() == [(2, 3)] * len(digests)
+    assert run_cli("build", str(definition), "--locked", home=home).code == 0
+    assert counts() == [(2, 3)] * len(digests)
 
 
 def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:

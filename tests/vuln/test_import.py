@@ -196,3 +196,36 @@ def test_database_from_a_newer_bastion_is_refused(tmp_path: Path) -> None:
         db.execute("update meta set value = '99' where key = 'schema'")
     with pytest.raises(InputError, match=r"schema 99.*newer"):
         open_database(tmp_path)
+
+
+def test_data_token_changes_with_the_data_only(tmp_path: Path) -> None:
+    """The token builds compare their CVE-scan attestations with (bastion.vuln._state): new on every
+    import that changes a record or the KEV catalogue, in the same transaction; the same otherwise."""
+    from bastion.vuln import data_version
+
+    path = tmp_path / "vuln.db"
+    assert data_version(path) is None
+    database = open_database(tmp_path)
+    assert data_version(path) is None  # created, nothing imported
+    import_paths(database, [PYPI / "pip", KEV])
+    first = data_version(path)
+    assert first
+    import_paths(database, [PYPI / "pip", KEV])  # the same data again
+    assert data_version(path) == first
+    record = _pip_record("PYSEC-2021-437.yaml")
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(record | {"modified": "2030-01-01T00:00:00Z", "summary": "edited"}))
+    import_paths(database, [changed])
+    second = data_version(path)
+    assert second not in (None, first)
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": "world"}')
+    with pytest.raises(InputError):  # rolled back: neither the record nor the token changes
+        import_paths(database, [PYPI / "setuptools", other])
+    assert data_version(path) == second
+    kev = json.loads(KEV.read_text())
+    kev["vulnerabilities"] = kev["vulnerabilities"][1:]
+    smaller = tmp_path / "kev.json"
+    smaller.write_text(json.dumps(kev))
+    import_paths(database, [smaller])
+    assert data_version(path) not in (None, second)

@@ -106,22 +106,31 @@ def attest_platform(
     the CVE scan and OpenVEX document, with the definition's ``vex`` statements, when a vulnerability
     database is present) to ``manifest``,
     signed by ``signer``; a predicate already attached with this key (a rebuild of the same image)
-    is not attached again, except an OpenVEX document made from other ``vex`` statements than the
-    definition's now (:data:`ANNOTATION_VEX_STATEMENTS`)."""
-    # The OpenVEX document also depends on the definition's own statements, which are not part of
-    # the image: one made from other statements does not count as attached.
+    is not attached again, except a CVE scan or OpenVEX document made from other vulnerability data
+    than the database holds now (:data:`ANNOTATION_VULN_DATA`), and an OpenVEX document made from
+    other ``vex`` statements than the definition's now (:data:`ANNOTATION_VEX_STATEMENTS`)."""
+    from bastion.vuln._state import data_version
+
+    # The CVE scan and the OpenVEX document depend on the vulnerability data, and the OpenVEX
+    # document on the definition's own statements, none of which is part of the image: one made
+    # from other data or statements does not count as attached.
     statements = statements_digest(vex)
+    database = settings.home / "vuln.db"
+    data = data_version(database) or ""
+    made_from = {CVE_SCAN: {ANNOTATION_VULN_DATA: data}, OPENVEX: {ANNOTATION_VULN_DATA: data}}
+    if statements:
+        made_from[OPENVEX][ANNOTATION_VEX_STATEMENTS] = statements
     have = {
         b.predicate_type
         for b in stored_bundles(store, manifest.digest)
         if bundle_key_hint(b.bundle) == signer.hint
-        and (
-            b.predicate_type != OPENVEX
-            or b.manifest.annotations.get(ANNOTATION_VEX_STATEMENTS, "") == statements
+        and all(
+            b.manifest.annotations.get(key, "") == value
+            for key, value in made_from.get(b.predicate_type, {}).items()
         )
     }
     wanted = [*BUILD_PREDICATES, *(extra or {})]
-    if (settings.home / "vuln.db").exists():
+    if database.exists():
         wanted += [CVE_SCAN, OPENVEX]
     missing = [p for p in wanted if p not in have]
     if not missing:
@@ -169,9 +178,7 @@ def attest_platform(
     for predicate_type in missing:
         if predicate_type not in bundles:
             continue
-        annotations = (
-            {ANNOTATION_VEX_STATEMENTS: statements} if predicate_type == OPENVEX and statements else None
-        )
+        annotations = {k: v for k, v in made_from.get(predicate_type, {}).items() if v} or None
         attached.append(
             attach_bundle(
                 store,
@@ -187,6 +194,9 @@ def attest_platform(
 
 #: On an OpenVEX attestation: the digest of the definition's ``vex`` statements it was made with.
 ANNOTATION_VEX_STATEMENTS = "dev.bastion.vex.statements"
+#: On CVE-scan and OpenVEX attestations: the token of the vulnerability data they were made from
+#: (:mod:`bastion.vuln._state`).
+ANNOTATION_VULN_DATA = "dev.bastion.vuln.data"
 
 
 def statements_digest(vex: Sequence[VexStatement]) -> str:

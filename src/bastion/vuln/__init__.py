@@ -7,37 +7,104 @@ Typical use::
     result = scan_sbom(load_sbom("bastion/python:3.11", settings), database)
 """
 
-from bastion.vuln._db import (
-    SCHEMA_VERSION,
-    ImportCounts,
-    SourceStatus,
-    SqlVulnDatabase,
-    VulnDatabase,
-    database_path,
-    open_database,
-)
-from bastion.vuln._import import import_paths
-from bastion.vuln._match import match_sbom
-from bastion.vuln._model import (
-    Cvss,
-    Finding,
-    FixedMatch,
-    PackageRef,
-    ScanResult,
-    Severity,
-    State,
-    Suppression,
-)
-from bastion.vuln._report import render_markdown, render_table, summary, to_json, to_sarif
-from bastion.vuln._scan import (
-    CVE_SCAN_PREDICATE_TYPE,
-    filter_result,
-    load_sbom,
-    require_database,
-    scan_attestations,
-    scan_sbom,
-)
-from bastion.vuln._update import VulnConfig, load_config, update
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.vuln._db import (
+        SCHEMA_VERSION,
+        ImportCounts,
+        SourceStatus,
+        SqlVulnDatabase,
+        VulnDatabase,
+        database_path,
+        open_database,
+    )
+    from bastion.vuln._import import (
+        import_paths,
+    )
+    from bastion.vuln._match import (
+        match_sbom,
+    )
+    from bastion.vuln._model import (
+        Cvss,
+        Finding,
+        FixedMatch,
+        PackageRef,
+        ScanResult,
+        Severity,
+        State,
+        Suppression,
+    )
+    from bastion.vuln._report import (
+        render_markdown,
+        render_table,
+        summary,
+        to_json,
+        to_sarif,
+    )
+    from bastion.vuln._scan import (
+        CVE_SCAN_PREDICATE_TYPE,
+        filter_result,
+        load_sbom,
+        require_database,
+        scan_attestations,
+        scan_sbom,
+    )
+    from bastion.vuln._state import (
+        data_version,
+    )
+    from bastion.vuln._update import (
+        VulnConfig,
+        load_config,
+        update,
+    )
+
+# Loaded on first use (PEP 562): the database layer (SQLAlchemy) and the rest take ~0.25 s to import,
+# and a rebuild that only asks data_version (stdlib sqlite3) whether its CVE scan is current needs none.
+_LAZY = {
+    "SCHEMA_VERSION": "_db",
+    "ImportCounts": "_db",
+    "SourceStatus": "_db",
+    "SqlVulnDatabase": "_db",
+    "VulnDatabase": "_db",
+    "database_path": "_db",
+    "open_database": "_db",
+    "import_paths": "_import",
+    "match_sbom": "_match",
+    "Cvss": "_model",
+    "Finding": "_model",
+    "FixedMatch": "_model",
+    "PackageRef": "_model",
+    "ScanResult": "_model",
+    "Severity": "_model",
+    "State": "_model",
+    "Suppression": "_model",
+    "render_markdown": "_report",
+    "render_table": "_report",
+    "summary": "_report",
+    "to_json": "_report",
+    "to_sarif": "_report",
+    "CVE_SCAN_PREDICATE_TYPE": "_scan",
+    "filter_result": "_scan",
+    "load_sbom": "_scan",
+    "require_database": "_scan",
+    "scan_attestations": "_scan",
+    "scan_sbom": "_scan",
+    "data_version": "_state",
+    "VulnConfig": "_update",
+    "load_config": "_update",
+    "update": "_update",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.vuln' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"bastion.vuln.{module}"), name)
+
 
 __all__ = [
     "CVE_SCAN_PREDICATE_TYPE",
@@ -55,6 +122,7 @@ __all__ = [
     "Suppression",
     "VulnConfig",
     "VulnDatabase",
+    "data_version",
     "database_path",
     "filter_result",
     "import_paths",

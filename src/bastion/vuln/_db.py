@@ -25,6 +25,7 @@ again) — so re-importing a feed costs little and "re-import replaces changed r
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError
 
 from bastion.errors import InputError
+from bastion.vuln._state import DATA_KEY
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -276,6 +278,7 @@ class _SqlWriter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._digests: dict[str, dict[str, str]] = {}
+        self.changed = False  # a record or the KEV catalogue changed (bastion.vuln._state)
 
     def _known(self, source: str) -> dict[str, str]:
         if source not in self._digests:
@@ -321,6 +324,7 @@ class _SqlWriter:
                 stale.setdefault(record.source, []).append(record.id)
             known[record.id] = record.digest
             fresh.append(record)
+        self.changed = self.changed or bool(stale or fresh)
         for source, ids in stale.items():
             for chunk in _chunks(sorted(set(ids))):
                 for table, column in (
@@ -366,6 +370,9 @@ class _SqlWriter:
 
     def put_kev(self, entries: Iterable[KevEntry], counts: ImportCounts) -> None:
         rows = {e.cve_id: e for e in entries}
+        new = {(e.cve_id, e.date_added, e.due_date, e.ransomware, e.name) for e in rows.values()}
+        old = {tuple(row) for row in self._conn.execute(select(_kev))}
+        self.changed = self.changed or new != old
         # The KEV catalogue is published whole: the new one replaces the old.
         self._conn.execute(delete(_kev))
         if rows:
@@ -420,7 +427,11 @@ class SqlVulnDatabase:
     @contextmanager
     def transaction(self) -> Iterator[_SqlWriter]:
         with self._engine.begin() as conn:
-            yield _SqlWriter(conn)
+            writer = _SqlWriter(conn)
+            yield writer
+            if writer.changed:  # committed with the change, or not at all
+                conn.execute(delete(_metadata_table).where(_metadata_table.c.key == DATA_KEY))
+                conn.execute(insert(_metadata_table).values(key=DATA_KEY, value=uuid.uuid4().hex))
 
     def lookup(self, keys: Mapping[str, Collection[str]]) -> list[AffectedHit]:
         # Plain SQL straight through the driver (as _insert_many): compiling the Core statement

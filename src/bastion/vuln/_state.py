@@ -1,0 +1,30 @@
+"""Which data the vulnerability database holds, read without the database layer.
+
+Every import that changes a record or the KEV catalogue sets a new token in the database's ``meta``
+table, in the same transaction as the change (:class:`bastion.vuln._db.SqlVulnDatabase`). A build
+labels the CVE-scan and OpenVEX attestations it signs with the token, and signs new ones when the
+token differs from theirs; it asks through the standard library's sqlite3 (a few milliseconds),
+so that a rebuild with nothing to do does not load SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["DATA_KEY", "data_version"]
+
+DATA_KEY = "data"  # meta key of the token
+
+
+def data_version(path: Path) -> str | None:
+    """The token of the data in the SQLite database at ``path``; ``None`` when there is no database
+    or no token yet (a database no import has changed since tokens were introduced)."""
+    if not path.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (DATA_KEY,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
