@@ -524,3 +524,43 @@ def test_account_conflicts() -> None:
     groups = Accounts.model_validate({"groups": [{"name": "admins", "gid": 0}]})
     with pytest.raises(InputError, match="same id 0"):
         account_files(groups, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
+
+
+def test_damaged_unpacked_copy_is_refused_wherever_the_build_reads_it(
+    make_deb: Callable[..., PackageInput], tmp_path: Path
+) -> None:
+    """A file whose bytes in the unpacked cache no longer match the SHA256 recorded at unpacking is
+    refused by every reader that speaks for the image: the layer writer, the SBOM's and compliance
+    rules' reads of the tree, and the tree written for the image tests."""
+    from bastion.build._sbom import tree_target
+    from bastion.oci import MEDIA_TYPE_LAYER_GZIP, BlobWriter, PartCache, Slice, write_layer_parts
+
+    data = b"#!/bin/false\n" + b"x" * 200
+    package = make_deb("damaged", lambda tree: _file(tree, "usr/share/damaged/tool", data))
+    fs = assemble(
+        [package],
+        make_variant(),
+        unpacked_dir=tmp_path / "unpacked",
+        source_date_epoch=EPOCH,
+        os_release=RELEASE,
+    )
+    source = fs.nodes["usr/share/damaged/tool"].entry.source
+    assert isinstance(source, Slice) and source.sha256
+    with tree_target(fs, name="t:1", platform="linux/amd64", config={}) as target:
+        assert target.read("/usr/share/damaged/tool") == data  # whole before the damage
+    with source.file.open("r+b") as f:  # one byte changed, the size kept
+        f.seek(source.offset + 20)
+        f.write(b"y")
+    with tree_target(fs, name="t:1", platform="linux/amd64", config={}) as target:
+        assert target.read("/usr/share/damaged/tool", limit=4) == b"#!/b"  # a head is not checked
+        with pytest.raises(IntegrityError, match="do not match the SHA256"):
+            target.read("/usr/share/damaged/tool")
+    with pytest.raises(IntegrityError, match="do not match the SHA256"):
+        materialise(fs, tmp_path / "root")
+    entries = [node.entry for node in fs.nodes.values()]
+    (tmp_path / "blobs").mkdir()
+    with (
+        pytest.raises(IntegrityError, match="do not match the SHA256"),
+        BlobWriter(tmp_path / "blobs", MEDIA_TYPE_LAYER_GZIP) as out,
+    ):
+        write_layer_parts([entries], out, source_date_epoch=EPOCH, cache=PartCache(tmp_path / "parts"))

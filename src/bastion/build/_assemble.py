@@ -52,7 +52,7 @@ from bastion.build._unpacked import Unpacked, unpack_all
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
 from bastion.debian._deb import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
-from bastion.oci import LayerEntry, Slice
+from bastion.oci import LayerEntry, Slice, SliceReader
 
 __all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "add_files", "assemble", "materialise"]
 
@@ -524,6 +524,18 @@ def materialise(rootfs: Rootfs, root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with SliceReader() as slices:
+        _write_tree(rootfs, root, flags, slices)
+    for path, node in sorted(rootfs.nodes.items()):
+        if node.entry.kind == "hardlink":
+            os.link(root / node.entry.linkname, root / path, follow_symlinks=False)
+    rootfs.root = root
+
+
+def _write_tree(rootfs: Rootfs, root: Path, flags: int, slices: SliceReader) -> None:
+    """Directories, symlinks and files of :func:`materialise`; each file's bytes checked against the
+    SHA256 recorded when its package was unpacked, as a layer's are (the image tests must test what
+    the image holds)."""
     for path in sorted(rootfs.nodes):  # a directory sorts before its contents
         entry = rootfs.nodes[path].entry
         target = root / path
@@ -537,31 +549,7 @@ def materialise(rootfs: Rootfs, root: Path) -> None:
         else:
             with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
                 if isinstance(entry.source, Slice):
-                    out.flush()
-                    _copy_slice(entry.source, out.fileno())
+                    out.write(slices.read_checked(entry.source, path))
                 else:
                     out.write(entry.content())
                 os.fchmod(out.fileno(), entry.mode & 0o1777 | 0o400)
-    for path, node in sorted(rootfs.nodes.items()):
-        if node.entry.kind == "hardlink":
-            os.link(root / node.entry.linkname, root / path, follow_symlinks=False)
-    rootfs.root = root
-
-
-def _copy_slice(content: Slice, out: int) -> None:
-    """Copy a slice into the open file ``out``, in the kernel where it can (``copy_file_range``)."""
-    with content.file.open("rb") as f:
-        offset, left = content.offset, content.size
-        while left > 0:
-            try:
-                done = os.copy_file_range(f.fileno(), out, min(left, 1 << 30), offset)
-            except OSError:  # not on this filesystem pair
-                done = 0
-            if done <= 0:  # copy through memory (some filesystems copy nothing in the kernel)
-                done = os.write(out, os.pread(f.fileno(), min(left, 1 << 20), offset))
-            if done <= 0:
-                raise IntegrityError(
-                    "the unpacked copy is shorter than its index says", where=str(content.file)
-                )
-            offset += done
-            left -= done

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 import zstandard
 
-from bastion.errors import InternalError
+from bastion.errors import IntegrityError, InternalError
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, Descriptor
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ class SliceReader:
     def __init__(self) -> None:
         self._fds: dict[Path, int] = {}
         self._maps: dict[Path, mmap.mmap | None] = {}
+        self._checked: set[tuple[Path, int, int]] = set()
 
     def _fd(self, file: Path) -> int:
         fd = self._fds.get(file)
@@ -110,6 +111,28 @@ class SliceReader:
             return b""
         mapped = self._map(piece.file)
         return mapped[piece.offset : piece.offset + size] if mapped is not None else b""
+
+    def read_checked(self, piece: Slice, path: str) -> bytes:
+        """The whole slice, refused (:class:`~bastion.errors.IntegrityError`) when it does not match
+        the SHA256 recorded for it: what a build reads of a file for its image (layer parts, the
+        SBOM, the compliance rules, the image tests' tree) is what the verified package held.
+        ``path`` names the file in messages."""
+        data = self.read(piece)
+        place = (piece.file, piece.offset, piece.size)
+        if place not in self._checked:
+            problem = None
+            if len(data) != piece.size:
+                problem = f"{len(data)} bytes where {piece.size} were unpacked"
+            elif piece.sha256 and hashlib.sha256(data).hexdigest() != piece.sha256:
+                problem = "its bytes do not match the SHA256 recorded when it was unpacked"
+            if problem:
+                raise IntegrityError(
+                    f"{path}: {problem}",
+                    where=str(piece.file),
+                    hint="the cache is damaged: remove that directory and build again",
+                )
+            self._checked.add(place)
+        return data
 
     def open(self, piece: Slice) -> BinaryIO:
         """The slice as a seekable file, valid until this reader is closed."""

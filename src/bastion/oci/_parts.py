@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bastion.errors import IntegrityError, InternalError
+from bastion.errors import InternalError
 from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
 from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, SliceReader, ordered_entries, tar_info
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, Descriptor
@@ -249,13 +249,7 @@ def _tar_bytes(entries: list[LayerEntry], headers: list[bytes]) -> bytes:
                 continue
             source = entry.source
             if isinstance(source, Slice):
-                content = slices.read(source)
-                if source.sha256 and hashlib.sha256(content).hexdigest() != source.sha256:
-                    raise IntegrityError(
-                        f"{entry.path}: its bytes do not match the SHA256 recorded when it was unpacked",
-                        where=str(source.file),
-                        hint="the cache is damaged: remove that directory and build again",
-                    )
+                content = slices.read_checked(source, entry.path)
             else:
                 content = entry.content()
             if len(content) != entry.size:
