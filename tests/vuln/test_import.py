@@ -229,3 +229,37 @@ def test_data_token_changes_with_the_data_only(tmp_path: Path) -> None:
     smaller.write_text(json.dumps(kev))
     import_paths(database, [smaller])
     assert data_version(path) not in (None, second)
+
+
+def test_the_same_record_twice_in_one_input_keeps_the_last(tmp_path: Path) -> None:
+    record = _pip_record("PYSEC-2021-437.yaml")
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "r.json").write_text(json.dumps(record))
+    (second / "r.json").write_text(json.dumps(record))
+    database = open_database(tmp_path)
+    report = import_paths(database, [first, second])  # one batch, the same id twice
+    assert (report.added, report.superseded) == (1, 1)
+    assert [f.fixed_version for f in match_sbom(sbom(pypi("pip", "21.0")), database).findings] == ["21.1"]
+    edited = json.loads(json.dumps(record))
+    edited["affected"][0]["ranges"][0]["events"] = [{"introduced": "0"}, {"fixed": "21.0.1"}]
+    (second / "r.json").write_text(json.dumps(edited | {"modified": "2030-01-01T00:00:00Z"}))
+    report = import_paths(database, [first, second])  # the stored copy, then a newer one
+    assert (report.replaced, report.superseded) == (1, 1)
+    assert [f.fixed_version for f in match_sbom(sbom(pypi("pip", "21.0")), database).findings] == ["21.0.1"]
+    report = import_paths(database, [second, first])  # the newer copy, then the one stored before it
+    assert (report.replaced, report.superseded) == (1, 1)
+    assert [f.fixed_version for f in match_sbom(sbom(pypi("pip", "21.0")), database).findings] == ["21.1"]
+
+
+def test_database_under_a_home_with_url_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.vuln import data_version
+
+    home = tmp_path / "a ?b%41#c"
+    import_paths(open_database(home), [PYPI / "pip"])
+    assert (home / "vuln.db").is_file() and not (tmp_path / "a ").exists()
+    token = data_version(home / "vuln.db")
+    assert token
+    monkeypatch.chdir(tmp_path)
+    assert data_version(Path("a ?b%41#c") / "vuln.db") == token  # a relative BASTION_HOME

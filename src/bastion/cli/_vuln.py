@@ -66,7 +66,8 @@ def _print_report(report: ImportCounts) -> None:
     info(
         f"imported {report.imported} records ({report.added} new, {report.replaced} replaced, "
         f"{report.unchanged} unchanged), {report.withdrawn} withdrawn, {report.kev} KEV entries, "
-        f"{report.skipped} skipped"
+        + (f"{report.superseded} superseded by a later copy, " if report.superseded else "")
+        + f"{report.skipped} skipped"
     )
     for reason in report.reasons:
         info(f"  skipped: {reason}")

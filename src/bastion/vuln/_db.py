@@ -49,7 +49,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DatabaseError
 
 from bastion.errors import InputError
@@ -173,6 +173,7 @@ class ImportCounts:
     unchanged: int = 0
     withdrawn: int = 0
     skipped: int = 0
+    superseded: int = 0  # an earlier copy of a record that a later one in the same input replaced
     kev: int = 0
     reasons: list[str] = field(default_factory=list)  # the first reasons records were skipped
 
@@ -298,16 +299,17 @@ class _SqlWriter:
         self._write(batch, counts)
 
     def _write(self, batch: list[Record], counts: ImportCounts) -> None:
+        # The same id twice in one batch: the last copy is the record, as if imported after the other.
+        last: dict[tuple[str, str], Record] = {}
+        for record in batch:
+            if (record.source, record.id) in last:
+                counts.superseded += 1
+            last[(record.source, record.id)] = record
         stale: dict[str, list[str]] = {}
         fresh: list[Record] = []
-        seen: set[tuple[str, str]] = set()
-        for record in batch:
+        for record in last.values():
             known = self._known(record.source)
             old = known.get(record.id)
-            if (record.source, record.id) in seen:  # the same id twice in one batch: the last one wins
-                fresh = [r for r in fresh if (r.source, r.id) != (record.source, record.id)]
-                stale.setdefault(record.source, []).append(record.id)
-            seen.add((record.source, record.id))
             if record.withdrawn:
                 if old is not None:
                     stale.setdefault(record.source, []).append(record.id)
@@ -408,10 +410,12 @@ class _SqlWriter:
 class SqlVulnDatabase:
     """:class:`VulnDatabase` on SQLAlchemy Core."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        self.url = url
-        self._engine: Engine = create_engine(url)
-        if url.startswith("sqlite"):
+    def __init__(self, url: str | URL, *, create: bool = True) -> None:
+        parsed = make_url(url)
+        # Shown in messages; a password in a server URL is hidden.
+        self.url = url = parsed.render_as_string(hide_password=True)
+        self._engine: Engine = create_engine(parsed)
+        if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
         try:
             if create:
@@ -548,4 +552,5 @@ def open_database(home: Path) -> SqlVulnDatabase:
     """The database under ``home`` (created when missing)."""
     path = database_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqlVulnDatabase(f"sqlite:///{path}")
+    # Built, not formatted: in "sqlite:///<path>" a "?" or "%" of the path would be read as URL syntax.
+    return SqlVulnDatabase(URL.create("sqlite", database=str(path)))

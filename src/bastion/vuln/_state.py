@@ -23,7 +23,8 @@ def data_version(path: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+        # A file: URI (percent-encoded, so any path works) to open it read-only.
+        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (DATA_KEY,)).fetchone()
     except sqlite3.Error:
         return None
