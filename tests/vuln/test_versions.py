@@ -125,3 +125,11 @@ def test_debian_order_is_python_debians() -> None:
     assert sorted(valid, key=lambda v: parse("Debian:12", v)) == sorted(
         valid, key=cmp_to_key(version_compare)
     )
+
+
+def test_huge_digit_runs_order_without_int() -> None:
+    """Python's int() refuses more than 4,300 digits; a version comes from the scanned image."""
+    big = "9" * 5000
+    assert compare("Debian:12", f"1.{big}", f"1.1{big}") < 0
+    assert compare("Debian:12", f"1.0{big}", f"1.{big}") == 0  # leading zeros do not count
+    assert compare("Debian:12", f"{big}:1.0", "1:2.0") > 0

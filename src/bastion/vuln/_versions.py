@@ -155,7 +155,14 @@ def _debian_key(version: str) -> tuple[Any, ...]:
     if match is None or (epoch is None and ":" in upstream) or not upstream[:1].isdigit():
         # the last: the upstream version starts with a digit (dpkg rejects others as bad syntax)
         raise VersionError(f"not a Debian version: {version!r}")
-    return (int(epoch or 0), _debian_runs(upstream), _debian_runs(revision or ""))
+    return (_number(epoch or ""), _debian_runs(upstream), _debian_runs(revision or ""))
+
+
+def _number(digits: str) -> tuple[int, str]:
+    """A run of digits as a key that orders numerically without int(): Python refuses to convert
+    more than 4,300 digits, and a version string comes from the image being scanned."""
+    significant = digits.lstrip("0")
+    return len(significant), significant
 
 
 def _debian_runs(text: str) -> tuple[Any, ...]:
@@ -165,7 +172,7 @@ def _debian_runs(text: str) -> tuple[Any, ...]:
         if key and not (letters or digits):
             break  # the empty match at the end of the string
         weights = [-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in letters]
-        key += ((*weights, 0), int(digits or 0))
+        key += ((*weights, 0), _number(digits))
     key.append((0,))
     return tuple(key)
 
