@@ -556,6 +556,8 @@ def test_damaged_unpacked_copy_is_refused_wherever_the_build_reads_it(
         with pytest.raises(IntegrityError, match="do not match the SHA256"):
             target.read("/usr/share/damaged/tool")
     with pytest.raises(IntegrityError, match="do not match the SHA256"):
+        fs.read("usr/share/damaged/tool")  # what generated files (the CA bundle) are made from
+    with pytest.raises(IntegrityError, match="do not match the SHA256"):
         materialise(fs, tmp_path / "root")
     entries = [node.entry for node in fs.nodes.values()]
     (tmp_path / "blobs").mkdir()

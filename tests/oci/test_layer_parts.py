@@ -264,3 +264,34 @@ def test_an_old_temp_file_beside_a_new_member_is_removed(store: Store, tmp_path:
     record.unlink()  # the next layer write records its diff_id here again
     add_layer_parts(store, parts, source_date_epoch=EPOCH, cache=cache)
     assert not old.exists() and young.exists()
+
+
+@pytest.mark.parametrize("mappable", [True, False])
+def test_slice_reader_reads_mapped_and_unmappable_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mappable: bool
+) -> None:
+    """Slices come out of a memory map, or through pread where the filesystem will not map a file;
+    the same bytes, fewer only where the file ends, and an empty file has none."""
+    import mmap
+
+    from bastion.oci import SliceReader
+
+    if not mappable:
+
+        def refuse(*args: object, **kwargs: object) -> mmap.mmap:
+            raise OSError(19, "No such device")
+
+        monkeypatch.setattr(mmap, "mmap", refuse)
+    data = bytes(range(256)) * 40
+    packed = tmp_path / "packed"
+    packed.write_bytes(data)
+    (tmp_path / "empty").write_bytes(b"")
+    with SliceReader() as reader:
+        assert reader.read(Slice(packed, 100, 1000)) == data[100:1100]
+        assert reader.read(Slice(packed, 100, 1000), 10) == data[100:110]
+        assert reader.read(Slice(packed, len(data) - 5, 20)) == data[-5:]  # past the end: short
+        assert reader.read(Slice(tmp_path / "empty", 0, 0)) == b""
+        whole = Slice(packed, 7, 300, sha256=hashlib.sha256(data[7:307]).hexdigest())
+        assert reader.read_checked(whole, "f") == data[7:307]
+        with pytest.raises(IntegrityError, match="5 bytes where 20 were unpacked"):
+            reader.read_checked(Slice(packed, len(data) - 5, 20), "f")

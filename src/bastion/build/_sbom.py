@@ -84,7 +84,7 @@ class _TreeContents:
     def read(self, path: str, limit: int) -> bytes:
         entry = self._entry(path)
         if isinstance(entry.source, Slice):
-            if limit < entry.source.size:  # a head (a file's magic number): too short to check
+            if 0 <= limit < entry.source.size:  # a head (a file's magic number): too short to check
                 return self._slices.read(entry.source, limit)
             return self._slices.read_checked(entry.source, path)
         return entry.content(limit)

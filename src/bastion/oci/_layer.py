@@ -21,6 +21,7 @@ depends on the compressor library (zlib or zlib-ng, libzstd) and is reproducible
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
 import hashlib
@@ -98,10 +99,15 @@ class SliceReader:
         return fd
 
     def _map(self, file: Path) -> mmap.mmap | None:
+        """The file's map; None for an empty file (nothing to map) or one its filesystem will not
+        map (some FUSE and 9p mounts), which is then read with ``pread``."""
         if file not in self._maps:
             fd = self._fd(file)
-            # An empty file cannot be mapped (and has no slices to read).
-            self._maps[file] = mmap.mmap(fd, 0, prot=mmap.PROT_READ) if os.fstat(fd).st_size else None
+            mapped = None
+            if os.fstat(fd).st_size:
+                with contextlib.suppress(OSError, ValueError):
+                    mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            self._maps[file] = mapped
         return self._maps[file]
 
     def read(self, piece: Slice, limit: int = -1) -> bytes:
@@ -110,7 +116,9 @@ class SliceReader:
         if size <= 0:
             return b""
         mapped = self._map(piece.file)
-        return mapped[piece.offset : piece.offset + size] if mapped is not None else b""
+        if mapped is not None:
+            return mapped[piece.offset : piece.offset + size]
+        return _pread_all(self._fd(piece.file), size, piece.offset)
 
     def read_checked(self, piece: Slice, path: str) -> bytes:
         """The whole slice, refused (:class:`~bastion.errors.IntegrityError`) when it does not match
@@ -152,6 +160,17 @@ class SliceReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pread_all(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset`` of ``fd``, in as many ``pread`` calls as it takes (Linux returns
+    at most 0x7ffff000 bytes per call); fewer only at the end of the file."""
+    parts: list[bytes] = []
+    done = 0
+    while done < size and (more := os.pread(fd, size - done, offset + done)):
+        parts.append(more)
+        done += len(more)
+    return b"".join(parts)
 
 
 class _FileWindow(io.RawIOBase):
@@ -239,7 +258,10 @@ class LayerEntry:
         if self.data is not None:
             return self.data if limit < 0 else self.data[:limit]
         if isinstance(self.source, Slice):
-            return self.source.read(limit)
+            if 0 <= limit < self.source.size:  # a head: too short to check
+                return self.source.read(limit)
+            with SliceReader() as reader:  # whole: checked, as everything a build reads for its image
+                return reader.read_checked(self.source, self.path)
         if self.source is None:
             raise InternalError(f"{self.path}: a {self.kind} has no content")
         with self.source.open("rb") as f:

@@ -354,11 +354,14 @@ def _read_kept(raw: bytes, key: str) -> list[License] | None:
 def _parser_identity() -> str:
     """What a parsed file's licences depend on besides its text: this module's code, python-debian
     (paragraphs, License fields) and the SPDX licence list of license-expression and spdx-tools."""
+    import sys
+    import unicodedata
     from importlib.metadata import PackageNotFoundError, version
 
     from bastion import __version__
 
-    parts = [__version__]
+    # re and str (case folding, whitespace) follow the interpreter's Unicode tables.
+    parts = [__version__, sys.version.split()[0], unicodedata.unidata_version]
     with contextlib.suppress(OSError):  # no readable source: the version alone
         parts.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
     for distribution in ("python-debian", "license-expression", "spdx-tools"):
