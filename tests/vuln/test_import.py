@@ -182,12 +182,21 @@ def test_schema_1_database_is_migrated_with_its_ratings(tmp_path: Path) -> None:
     import_paths(open_database(tmp_path), [path])
     with sqlite3.connect(tmp_path / "vuln.db") as db:  # what schema 1 looked like
         db.execute("drop table severities")
+        db.execute("create table aliases (source varchar(32) not null, advisory_id varchar(128) not null, "
+                   "alias varchar(128) not null)")  # fmt: skip
+        db.execute("create index ix_aliases_alias on aliases (alias)")
+        db.executemany(
+            "insert into aliases values ('osv', 'GHSA-rate-0001', ?)",
+            [("GHSA-rate-0001",), ("CVE-2099-0002",)],
+        )
         db.execute("update meta set value = '1' where key = 'schema'")
     database = open_database(tmp_path)
     [finding] = match_sbom(sbom(pypi("pip", "23.0")), database).findings
     assert finding.max_cvss == 9.8 and set(finding.ids) == {"GHSA-rate-0001", "CVE-2099-0002"}
     with sqlite3.connect(tmp_path / "vuln.db") as db:
         assert db.execute("select value from meta where key = 'schema'").fetchone() == ("2",)
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+        assert "aliases" not in tables and "severities" in tables
 
 
 def test_database_from_a_newer_bastion_is_refused(tmp_path: Path) -> None:

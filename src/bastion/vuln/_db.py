@@ -8,11 +8,10 @@ Schema (created on first use; ``meta.schema`` holds :data:`SCHEMA_VERSION`)::
                db_severity, digest            -- one row per OSV record / tracker CVE
     affected   source, advisory_id, ecosystem, package, data JSON
                INDEX (ecosystem, package), INDEX (source, advisory_id)
-    aliases    source, advisory_id, alias     INDEX (alias)  -- the id itself and its aliases
     severities source, advisory_id, alias, severity JSON, db_severity   INDEX (alias)
-               -- the rows of ``aliases`` whose record rates the vulnerability (CVSS or its own
-               -- severity word), with the rating: most records carry none, and a scan asks for
-               -- the ratings of every id it found, so it reads only these
+               -- for each record that rates its vulnerability (CVSS or its own severity word), one
+               -- row per id it has (its own and its aliases) with the rating: a scan asks for the
+               -- ratings of every id it found, and most records carry none
     kev        cve_id PK, date_added, due_date, ransomware, name
     sources    name PK, location, imported_at, records
     feeds      url PK, etag, last_modified, fetched_at
@@ -94,14 +93,6 @@ _affected = Table(
     Column("data", Text, nullable=False),
     Index("ix_affected_package", "ecosystem", "package"),
     Index("ix_affected_advisory", "source", "advisory_id"),
-)  # fmt: skip
-_aliases = Table(
-    "aliases", _meta,
-    Column("source", String(32), nullable=False),
-    Column("advisory_id", String(128), nullable=False),
-    Column("alias", String(128), nullable=False),
-    Index("ix_aliases_alias", "alias"),
-    Index("ix_aliases_advisory", "source", "advisory_id"),
 )  # fmt: skip
 _severities = Table(
     "severities", _meta,
@@ -331,7 +322,6 @@ class _SqlWriter:
             for chunk in _chunks(sorted(set(ids))):
                 for table, column in (
                     (_affected, _affected.c.advisory_id),
-                    (_aliases, _aliases.c.advisory_id),
                     (_severities, _severities.c.advisory_id),
                 ):
                     self._conn.execute(delete(table).where(table.c.source == source, column.in_(chunk)))
@@ -340,13 +330,14 @@ class _SqlWriter:
                 )
         if not fresh:
             return
+        ratings = [json.dumps(r.severity) if r.severity else "[]" for r in fresh]
         _insert_many(
             self._conn,
             _advisories,
             [
-                (r.source, r.id, r.modified, r.published, r.summary, "\n".join(r.aliases),
-                 json.dumps(r.severity) if r.severity else "[]", r.db_severity, r.digest)
-                for r in fresh
+                (r.source, r.id, r.modified, r.published, r.summary, "\n".join(r.aliases), rating,
+                 r.db_severity, r.digest)
+                for r, rating in zip(fresh, ratings, strict=True)
             ],
         )  # fmt: skip
         _insert_many(
@@ -356,15 +347,10 @@ class _SqlWriter:
         )
         _insert_many(
             self._conn,
-            _aliases,
-            [(r.source, r.id, alias) for r in fresh for alias in dict.fromkeys((r.id, *r.aliases))],
-        )
-        _insert_many(
-            self._conn,
             _severities,
             [
-                (r.source, r.id, alias, json.dumps(r.severity) if r.severity else "[]", r.db_severity)
-                for r in fresh
+                (r.source, r.id, alias, rating, r.db_severity)
+                for r, rating in zip(fresh, ratings, strict=True)
                 if r.severity or r.db_severity
                 for alias in dict.fromkeys((r.id, *r.aliases))
             ],
@@ -525,12 +511,14 @@ def _migrate(conn: Connection, url: str) -> None:
             f"{SCHEMA_VERSION}) does not know: it was written by a newer version",
             where=url,
         )
-    # 1 -> 2: the severities table, filled from the records already imported.
+    # 1 -> 2: the severities table, filled from the records already imported; the aliases table
+    # (every id of every record, which only the ratings were ever looked up through) goes.
     conn.exec_driver_sql(
         "INSERT INTO severities (source, advisory_id, alias, severity, db_severity) "
         "SELECT l.source, l.advisory_id, l.alias, v.severity, v.db_severity FROM aliases l JOIN advisories v "
         "ON v.source = l.source AND v.id = l.advisory_id WHERE v.severity != '[]' OR v.db_severity IS NOT NULL"
     )
+    conn.exec_driver_sql("DROP TABLE aliases")
     conn.execute(
         _metadata_table.update().where(_metadata_table.c.key == "schema").values(value=SCHEMA_VERSION)
     )
