@@ -165,14 +165,17 @@ def _number(digits: str) -> tuple[int, str]:
     return len(significant), significant
 
 
+# The weight of each character a version may hold outside its digits (dpkg's order()).
+_WEIGHTS = {c: -1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in map(chr, range(128))}
+
+
 def _debian_runs(text: str) -> tuple[Any, ...]:
     key: list[Any] = []
-    for run in _DEBIAN_RUNS.finditer(text):
-        letters, digits = run.groups()
+    for letters, digits in _DEBIAN_RUNS.findall(text):
         if key and not (letters or digits):
             break  # the empty match at the end of the string
-        weights = [-1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in letters]
-        key += ((*weights, 0), _number(digits))
+        key.append((*map(_WEIGHTS.__getitem__, letters), 0))
+        key.append(_number(digits))
     key.append((0,))
     return tuple(key)
 
