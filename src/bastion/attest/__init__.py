@@ -10,8 +10,9 @@ Signature failures raise :class:`bastion.errors.VerificationFailed` (exit code 1
 passwords and unsupported key references raise :class:`bastion.errors.InputError` (exit code 2).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bastion._lazy import lazy_attributes
 from bastion.attest._kind import KeyKind
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ _LAZY = {
     "pem_key_hint": "_oci",
     "BuildRecord": "_provenance",
     "Dependency": "_provenance",
-    "PROVENANCE_PREDICATE_TYPE": "_provenance",
+    "PROVENANCE_PREDICATE_TYPE": "_provenance:PREDICATE_TYPE",
     "provenance": "_provenance",
     "BUNDLE_MEDIA_TYPE": "_oci",
     "BUNDLE_MEDIA_TYPES": "_bundle",
@@ -163,15 +164,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.attest' has no attribute {name!r}")
-    import importlib
-
-    if name == "PROVENANCE_PREDICATE_TYPE":
-        name = "PREDICATE_TYPE"
-    return getattr(importlib.import_module(f"bastion.attest.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

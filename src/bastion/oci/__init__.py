@@ -6,8 +6,9 @@ written is deterministic: sorted tar entries with numeric owners and clamped mti
 timestamp or name, and JSON documents in one canonical serialisation (:func:`canonical_json`).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bastion._lazy import lazy_attributes
 from bastion.oci._export import export_docker_archive, export_oci_dir
 from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
 from bastion.oci._image import put_image, put_index, select_manifest
@@ -70,13 +71,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.oci' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"bastion.oci.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -1,8 +1,9 @@
 """Software bills of materials: catalogers that find packages in an image, and SPDX 2.3 / CycloneDX 1.6
 writers."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bastion._lazy import lazy_attributes
 from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
@@ -35,13 +36,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.sbom' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"bastion.sbom.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -7,7 +7,9 @@ Typical use::
     result = scan_sbom(load_sbom("bastion/python:3.11", settings), database)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bastion._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bastion.vuln._db import (
@@ -97,13 +99,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.vuln' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"bastion.vuln.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
