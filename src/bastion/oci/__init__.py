@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
 from bastion.oci._export import export_docker_archive, export_oci_dir
-from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
+from bastion.oci._files import BlobWriter, remove_abandoned, write_cache_file
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
     Compression,
@@ -106,7 +106,6 @@ __all__ = [
     "TransferStats",
     "add_layer",
     "add_layer_parts",
-    "atomic_write",
     "canonical_json",
     "check_ref",
     "copy_image",
@@ -127,6 +126,7 @@ __all__ = [
     "remove_abandoned",
     "rfc3339",
     "select_manifest",
+    "write_cache_file",
     "write_layer",
     "write_layer_parts",
     "write_tar",

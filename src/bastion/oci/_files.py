@@ -118,6 +118,14 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def write_cache_file(path: Path, data: bytes) -> None:
+    """Write a cache file: its directory made as needed and cleared of what a killed writer left,
+    the file replaced atomically but not synced (losing one to a crash only costs making it again)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(path.parent)
+    atomic_write(path, data, durable=False)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

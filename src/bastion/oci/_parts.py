@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.errors import InternalError
-from bastion.oci._files import BlobWriter, atomic_write, remove_abandoned
+from bastion.oci._files import BlobWriter, write_cache_file
 from bastion.oci._layer import GZIP_LEVEL, Layer, LayerEntry, Slice, SliceReader, ordered_entries, tar_info
 from bastion.oci._model import MEDIA_TYPE_LAYER_GZIP, Descriptor
 
@@ -93,7 +93,7 @@ class PartCache:
 
     def put_member(self, key: str, member: bytes, size: int) -> None:
         head = f"{hashlib.sha256(member).hexdigest()} {size}\n".encode()
-        _write_atomic(self.root / key[:2] / key, head + member)
+        write_cache_file(self.root / key[:2] / key, head + member)
 
     def diff_id(self, key: str) -> tuple[str, list[str]] | None:
         """The diff_id kept for a layer of parts, and the SHA256 of each member it was computed with."""
@@ -107,17 +107,11 @@ class PartCache:
 
     def put_diff_id(self, key: str, diff_id: str, members: list[str]) -> None:
         lines = [diff_id, *members]
-        _write_atomic(self.root / "layers" / key, "\n".join([*lines, _check(key, lines)]).encode())
+        write_cache_file(self.root / "layers" / key, "\n".join([*lines, _check(key, lines)]).encode())
 
 
 def _check(key: str, lines: list[str]) -> str:
     return hashlib.sha256("\0".join([key, *lines]).encode()).hexdigest()
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(target.parent)  # what a killed build left here
-    atomic_write(target, data, durable=False)  # a cache: losing a file to a crash costs a recompression
 
 
 def add_layer_parts(

@@ -319,11 +319,9 @@ def copyright_licenses(text: str, *, package: str | None, cache_dir: Path | None
     body = [dataclasses.asdict(licence) for licence in found]
     record = {"licenses": body, "check": _check(key, body)}
     try:
-        from bastion.oci import atomic_write, remove_abandoned
+        from bastion.oci import write_cache_file
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_abandoned(path.parent)  # what a killed scan left here
-        atomic_write(path, json.dumps(record, sort_keys=True).encode(), durable=False)
+        write_cache_file(path, json.dumps(record, sort_keys=True).encode())
     except OSError:
         pass  # a cache: a home that cannot be written only costs the parsing
     return found
