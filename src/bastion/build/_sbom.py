@@ -84,9 +84,7 @@ class _TreeContents:
     def read(self, path: str, limit: int) -> bytes:
         entry = self._entry(path)
         if isinstance(entry.source, Slice):
-            if 0 <= limit < entry.source.size:  # a head (a file's magic number): too short to check
-                return self._slices.read(entry.source, limit)
-            return self._slices.read_checked(entry.source, path)
+            return self._slices.read_checked(entry.source, path, limit)
         return entry.content(limit)
 
     def open(self, path: str) -> BinaryIO:

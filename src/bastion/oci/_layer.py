@@ -69,7 +69,7 @@ class Slice:
     # A stable name for the bytes of ``file`` (the digest of what it was made from): equal origins,
     # offsets and sizes are equal bytes, which lets a layer part be found without reading them.
     origin: str = ""
-    sha256: str = ""  # of the bytes, when known: checked whenever a layer part is made from them
+    sha256: str = ""  # of the bytes, when known: checked whenever the whole slice is read for an image
 
     def read(self, limit: int = -1) -> bytes:
         with SliceReader() as reader:
@@ -120,11 +120,14 @@ class SliceReader:
             return mapped[piece.offset : piece.offset + size]
         return _pread_all(self._fd(piece.file), size, piece.offset)
 
-    def read_checked(self, piece: Slice, path: str) -> bytes:
+    def read_checked(self, piece: Slice, path: str, limit: int = -1) -> bytes:
         """The whole slice, refused (:class:`~bastion.errors.IntegrityError`) when it does not match
         the SHA256 recorded for it: what a build reads of a file for its image (layer parts, the
         SBOM, the compliance rules, the image tests' tree) is what the verified package held.
-        ``path`` names the file in messages."""
+        A ``limit`` short of the slice reads a head (a magic number), too short to check. ``path``
+        names the file in messages."""
+        if 0 <= limit < piece.size:
+            return self.read(piece, limit)
         data = self.read(piece)
         place = (piece.file, piece.offset, piece.size)
         if place not in self._checked:
@@ -258,10 +261,8 @@ class LayerEntry:
         if self.data is not None:
             return self.data if limit < 0 else self.data[:limit]
         if isinstance(self.source, Slice):
-            if 0 <= limit < self.source.size:  # a head: too short to check
-                return self.source.read(limit)
-            with SliceReader() as reader:  # whole: checked, as everything a build reads for its image
-                return reader.read_checked(self.source, self.path)
+            with SliceReader() as reader:
+                return reader.read_checked(self.source, self.path, limit)
         if self.source is None:
             raise InternalError(f"{self.path}: a {self.kind} has no content")
         with self.source.open("rb") as f:
