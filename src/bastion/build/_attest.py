@@ -109,13 +109,13 @@ def attest_platform(
     is not attached again, except a CVE scan or OpenVEX document made from other vulnerability data
     than the database holds now (:data:`ANNOTATION_VULN_DATA`), and an OpenVEX document made from
     other ``vex`` statements than the definition's now (:data:`ANNOTATION_VEX_STATEMENTS`)."""
-    from bastion.vuln._state import data_version
+    from bastion.vuln._state import data_version, database_path
 
     # The CVE scan and the OpenVEX document depend on the vulnerability data, and the OpenVEX
     # document on the definition's own statements, none of which is part of the image: one made
     # from other data or statements does not count as attached.
     statements = statements_digest(vex)
-    database = settings.home / "vuln.db"
+    database = database_path(settings.home)
     data = data_version(database) or ""
     made_from = {CVE_SCAN: {ANNOTATION_VULN_DATA: data}, OPENVEX: {ANNOTATION_VULN_DATA: data}}
     if statements:

@@ -18,15 +18,10 @@ if TYPE_CHECKING:
         SourceStatus,
         SqlVulnDatabase,
         VulnDatabase,
-        database_path,
         open_database,
     )
-    from bastion.vuln._import import (
-        import_paths,
-    )
-    from bastion.vuln._match import (
-        match_sbom,
-    )
+    from bastion.vuln._import import import_paths
+    from bastion.vuln._match import match_sbom
     from bastion.vuln._model import (
         Cvss,
         Finding,
@@ -52,9 +47,7 @@ if TYPE_CHECKING:
         scan_attestations,
         scan_sbom,
     )
-    from bastion.vuln._state import (
-        data_version,
-    )
+    from bastion.vuln._state import data_version, database_path
     from bastion.vuln._update import (
         VulnConfig,
         load_config,
@@ -69,7 +62,7 @@ _LAZY = {
     "SourceStatus": "_db",
     "SqlVulnDatabase": "_db",
     "VulnDatabase": "_db",
-    "database_path": "_db",
+    "database_path": "_state",
     "open_database": "_db",
     "import_paths": "_import",
     "match_sbom": "_match",

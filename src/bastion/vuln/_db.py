@@ -52,7 +52,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DatabaseError
 
 from bastion.errors import InputError
-from bastion.vuln._state import DATA_KEY
+from bastion.vuln._state import DATA_KEY, database_path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -220,11 +220,6 @@ class VulnDatabase(Protocol):
     def sources(self) -> list[SourceStatus]: ...
     def feed(self, url: str) -> tuple[str | None, str | None]: ...
     def is_empty(self) -> bool: ...
-
-
-def database_path(home: Path) -> Path:
-    """``BASTION_HOME/vuln.db``."""
-    return home / "vuln.db"
 
 
 def _now() -> str:

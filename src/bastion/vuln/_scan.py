@@ -13,10 +13,11 @@ import bastion
 from bastion.config import Settings
 from bastion.errors import InputError
 from bastion.sbom import Sbom
-from bastion.vuln._db import SqlVulnDatabase, database_path, open_database
+from bastion.vuln._db import SqlVulnDatabase, open_database
 from bastion.vuln._match import match_sbom
 from bastion.vuln._model import ScanResult, Severity, State
 from bastion.vuln._report import summary, to_json
+from bastion.vuln._state import database_path
 
 if TYPE_CHECKING:
     from bastion.vex import VexStatementLike

@@ -9,12 +9,18 @@ so that a rebuild with nothing to do does not load SQLAlchemy.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
-__all__ = ["DATA_KEY", "data_version"]
+__all__ = ["DATA_KEY", "data_version", "database_path"]
 
 DATA_KEY = "data"  # meta key of the token
+
+
+def database_path(home: Path) -> Path:
+    """``BASTION_HOME/vuln.db``."""
+    return home / "vuln.db"
 
 
 def data_version(path: Path) -> str | None:
@@ -24,7 +30,8 @@ def data_version(path: Path) -> str | None:
         return None
     try:
         # A file: URI (percent-encoded, so any path works) to open it read-only.
-        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as conn:
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (DATA_KEY,)).fetchone()
     except sqlite3.Error:
         return None
