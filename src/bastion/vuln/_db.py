@@ -505,6 +505,7 @@ def _migrate(conn: Connection, url: str) -> None:
             f"the vulnerability database has schema {version}, which this Bastion (schema "
             f"{SCHEMA_VERSION}) does not know: it was written by a newer version",
             where=url,
+            hint="use that newer Bastion, or move the file away and import the data again",
         )
     # 1 -> 2: the severities table, filled from the records already imported; the aliases table
     # (every id of every record, which only the ratings were ever looked up through) goes.
