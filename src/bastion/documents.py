@@ -1,0 +1,74 @@
+"""Bounded parsing of JSON documents that come from outside.
+
+Every JSON document Bastion reads from a user, an image, a registry or a feed goes through
+:func:`load_json`, so that one place decides what a hostile document may cost: its size, how deep it
+nests and how many values it holds. Python's own decoder is used (it is correct and fast); it raises
+``RecursionError`` on deep nesting, and what it returns is walked once, without recursion, to check
+the depth and count limits before any caller looks at it. Each refusal is an
+:class:`~bastion.errors.InputError` naming the document, never an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bastion.errors import InputError
+
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "check_shape", "load_json"]
+
+#: How deeply arrays and objects may nest. Real documents (SPDX, CycloneDX, OSV, OCI, in-toto) stay
+#: under 20; the limit leaves room for embedded documents.
+MAX_DEPTH = 64
+#: How many values (scalars, arrays and objects) one document may hold: a 200-package SBOM holds
+#: ~200,000; a whole Debian tracker dump ~10 million.
+MAX_VALUES = 50_000_000
+
+
+def load_json(
+    data: bytes | str,
+    *,
+    where: str,
+    max_bytes: int | None = None,
+    max_depth: int = MAX_DEPTH,
+    max_values: int = MAX_VALUES,
+) -> Any:
+    """The JSON value in ``data`` (RFC 8259), or an :class:`InputError` naming ``where``.
+
+    ``max_bytes`` bounds the encoded size before anything is decoded.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise InputError(
+            f"the document is {len(data):,} bytes, more than the {max_bytes:,} accepted", where=where
+        )
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise InputError(f"the JSON nests deeper than {max_depth} levels", where=where) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text: {error.reason} at byte {error.start}", where=where) from None
+    except ValueError as error:  # json.JSONDecodeError, and int() refusing a 5,000-digit number
+        raise InputError(f"not valid JSON: {error}", where=where) from None
+    check_shape(value, where=where, max_depth=max_depth, max_values=max_values)
+    return value
+
+
+def check_shape(value: Any, *, where: str, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:
+    """Refuse ``value`` (a decoded JSON or YAML document) if it nests deeper than ``max_depth`` or
+    holds more than ``max_values`` values; walked with an explicit stack, so never a RecursionError."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while pending:
+        item, depth = pending.pop()
+        seen += 1
+        if seen > max_values:
+            raise InputError(f"the document holds more than {max_values:,} values", where=where)
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= max_depth and children:
+            raise InputError(f"the document nests deeper than {max_depth} levels", where=where)
+        pending.extend((child, depth + 1) for child in children)
