@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bastion.build._imagetest import give_to_sandbox
+
 PASSWD = (
     "root:x:0:0:root:/root:/usr/sbin/nologin\n"
     "www:x:101:102:web:/www:/usr/sbin/nologin\n"
@@ -74,5 +76,6 @@ def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory, cached_home: Path) 
     if os.geteuid() == 0:  # as the builder does: the image's owners, on disk
         os.chown(root / "home/nonroot", 65532, 65532)
     (root / "home/nonroot").chmod(0o700)
+    give_to_sandbox(root)  # as root, in the host ids the sandbox runs as
     root.chmod(0o700)  # even the image's root directory need not be open to the image's user
     return root

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.build._imagetest import TestOutcome, run_image_tests
+from bastion.build._imagetest import HOST_ID_BASE, TestOutcome, run_image_tests
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
@@ -266,3 +266,88 @@ def test_http_tests_fail_clearly_when_nothing_listens(busybox_rootfs: Path) -> N
     )
     assert outcomes["other-port"].detail.startswith("nothing listened on 127.0.0.1:18081 within 2s")
     assert processes_with([BUSYBOX, "sleep", "985"]) == processes_with(HTTPD) == []
+
+
+# --- confinement: a definition's tests are hostile code -------------------------------------------
+
+# Each script exits 0 only if the escape it tries is refused, and names what got through otherwise. Nothing
+# is written anywhere on the host even when an escape works: ``w`` opens a file for appending, writing nothing.
+_OPENS = 'w() { (exec 3>>"$1") 2>/dev/null; }; '
+ESCAPES = {
+    # A host-global knob: the host's core_pattern runs a program as the host's root on every crash.
+    "sysctl": "if w /proc/sys/kernel/core_pattern || w /proc/sysrq-trigger; then echo ESCAPED; exit 1; fi",
+    # The image is bound read-only; with a capability it could be made writable again.
+    "remount": "if mount -o remount,rw,bind /etc 2>/dev/null || mount -o remount,rw / 2>/dev/null; "
+    "then echo ESCAPED; exit 1; fi; if w /etc/passwd; then echo ESCAPED; exit 1; fi",
+    "new-mount": "if mount -t tmpfs none /etc 2>/dev/null; then echo ESCAPED; exit 1; fi",
+    "no-capabilities": "grep -q '^CapEff:\\s*0000000000000000$' /proc/self/status "
+    "&& grep -q '^CapBnd:\\s*0000000000000000$' /proc/self/status "
+    "&& grep -q '^NoNewPrivs:\\s*1$' /proc/self/status",
+    "proc-root": "if w /proc/self/root/etc/passwd || w /proc/1/root/etc/passwd || w /proc/1/cwd/x; "
+    "then echo ESCAPED; exit 1; fi",
+    "host-processes": 'if kill -0 "$HOST_PID" 2>/dev/null || [ -e "/proc/$HOST_PID/cwd" ] && [ "$HOST_PID" -gt 9 ]; '
+    "then echo ESCAPED; exit 1; fi",
+    "host-socket": 'if echo x | nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null; then echo ESCAPED; exit 1; fi',
+}
+
+
+@pytest.mark.mirror
+@pytest.mark.parametrize("user", ["root", "65532"])
+def test_no_escape_from_the_sandbox(busybox_rootfs: Path, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    """The attacks of the red-team pass, as root (dev variants) and as nonroot (runtime variants)."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    before = {p: p.stat().st_mtime_ns for p in busybox_rootfs.rglob("*") if not p.is_symlink()}
+    core_pattern = Path("/proc/sys/kernel/core_pattern").read_bytes()
+    try:
+        env = {**ENV, "HOST_PID": str(os.getpid()), "HOST_PORT": str(listener.getsockname()[1])}
+        outcomes = run_image_tests(
+            busybox_rootfs,
+            [sh(name, _OPENS + script) for name, script in ESCAPES.items()],
+            user=user,
+            env=env,
+            workdir="/",
+        )
+    finally:
+        listener.close()
+    failed = {o.name: o.detail for o in outcomes if not o.passed}
+    assert failed == {}, failed
+    assert Path("/proc/sys/kernel/core_pattern").read_bytes() == core_pattern
+    after = {p: p.stat().st_mtime_ns for p in busybox_rootfs.rglob("*") if not p.is_symlink()}
+    assert after == before
+
+
+@pytest.mark.mirror
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user, the sandbox runs as that user")
+@pytest.mark.parametrize(("user", "uid"), [("root", 0), ("65532", 65532)])
+def test_as_root_the_sandbox_holds_only_an_unprivileged_host_id(
+    busybox_rootfs: Path, user: str, uid: int
+) -> None:
+    """Seen from the host, the image's root is HOST_ID_BASE, never the host's root."""
+    import threading
+
+    marker = [BUSYBOX, "sleep", f"7.{uid}"]
+    done: list[TestOutcome] = []
+    thread = threading.Thread(
+        target=lambda: done.extend(
+            run_image_tests(busybox_rootfs, [command("hold", *marker)], user=user, env=ENV, workdir="/")
+        )
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not (pids := processes_with(marker)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids, "the sandboxed process never started"
+        status = Path(f"/proc/{pids[0]}/status").read_text()
+        ids = {
+            line.split(":")[0]: line.split()[1:]
+            for line in status.splitlines()
+            if line[:4] in ("Uid:", "Gid:")
+        }
+        assert ids == {"Uid": [str(HOST_ID_BASE + uid)] * 4, "Gid": [str(HOST_ID_BASE + uid)] * 4}, ids
+        assert "CapEff:\t0000000000000000" in status
+    finally:
+        thread.join()
+    assert done and done[0].passed, done

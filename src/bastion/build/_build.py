@@ -412,14 +412,16 @@ def _runtime_config(variant: Variant, epoch: int) -> RuntimeConfig:
 
 
 def _apply_owners(rootfs: Rootfs, root: Path) -> None:
-    """Give the work tree the image's numeric owners, so tests see what the image's user will see
-    (``/home/nonroot`` is 0700 and must belong to 65532). Only root can; others test as-is."""
+    """Give the work tree the image's numeric owners, as the sandbox's host ids stand for them
+    (``host_owner``), so tests see what the image's user will see (``/home/nonroot`` is 0700 and must
+    belong to 65532, a root-owned 0600 file is root's alone). Only root can; others test as-is."""
+    from bastion.build._imagetest import host_owner
+
     if os.geteuid() != 0:
         return
+    os.lchown(root, *host_owner(0, 0))
     for path, node in rootfs.nodes.items():
-        entry = node.entry
-        if entry.uid or entry.gid:
-            os.lchown(root / path, entry.uid, entry.gid)
+        os.lchown(root / path, *host_owner(node.entry.uid, node.entry.gid))
 
 
 def _run_tests(

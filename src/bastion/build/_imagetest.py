@@ -6,11 +6,17 @@ can lead outside. Command and HTTP tests run in a ``bwrap`` sandbox: every names
 network is loopback only), the image read-only, a fresh ``/proc``, ``/dev`` and ``/tmp``, the image's
 user, and only the given environment. The image needs no shell.
 
-Run as root (as CI does), the sandbox runs as the image's uid on the host too (``setpriv`` before
-``bwrap``), so the owners and modes on disk apply to it as they will in the image: a ``0600`` file owned
-by root is unreadable, a ``0700`` home owned by 65532 is its own. Run as another user, bwrap maps the
-image's uid to that user: what that user owns is the image user's, the rest nobody's. Either way,
-supplementary groups are not set.
+A definition's tests are untrusted code, so the sandboxed process never holds a privileged host
+identity. Run as root (as CI does), Bastion becomes an unprivileged host id before it starts bwrap
+(``setpriv``): image id ``n`` is host id ``HOST_ID_BASE + n`` (the 64K block systemd's "UIDs and GIDs"
+document sets aside for files of foreign OS images, owned by no host account), and the tree on disk is
+owned in that block (:func:`host_owner`, :func:`give_to_sandbox`), so the owners and modes on disk apply
+as they will in the image: a ``0600`` file owned by root is the image root's alone, a ``0700`` home owned
+by 65532 is its own. bwrap then maps that one host id to the image's id in a new user namespace. Run as
+another user, bwrap maps the image's uid to that user. Either way the process keeps no capability
+(``--cap-drop ALL``; bwrap otherwise leaves root in the sandbox every capability of its namespace, enough
+to remount the image writable), holds no host-privileged id (so ``/proc/sys`` and other host-global files,
+owned by the host's root, are not writable), and sets no supplementary groups.
 """
 
 from __future__ import annotations
@@ -37,13 +43,26 @@ from typing import IO
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
-__all__ = ["ImageCheck", "TestOutcome", "run_image_tests"]
+__all__ = [
+    "HOST_ID_BASE",
+    "HOST_ID_COUNT",
+    "ImageCheck",
+    "TestOutcome",
+    "give_to_sandbox",
+    "host_owner",
+    "run_image_tests",
+]
 
 # Linux's MAXSYMLINKS (include/linux/namei.h): more links than this in one lookup is ELOOP.
 _MAX_SYMLINKS = 40
 # What Docker sets when the image's environment has no PATH.
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session")
+_BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
+#: As root, image id n runs as host id HOST_ID_BASE + n: systemd's "foreign UID range" (0x7FFE0000, 64K
+#: ids), which no host account may use. ``BASTION_SANDBOX_ID_BASE`` moves it (a multiple of 65536).
+HOST_ID_BASE = 0x7FFE0000
+HOST_ID_COUNT = 0x10000
+_OVERFLOW = 65534  # the kernel's overflowuid: where ids outside the block are shown
 # Mounted fresh in the sandbox, so never taken from the image; then its root is made read-only.
 _SANDBOX_DIRS = frozenset({"proc", "dev", "tmp"})
 _FRESH = ("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--remount-ro", "/")  # noqa: S108
@@ -222,6 +241,52 @@ def _resolve_user(rootfs: Path, spec: str) -> tuple[int, int]:
     return uid, gid
 
 
+# --- host identities ------------------------------------------------------------------------------
+
+
+def _id_base() -> int:
+    """:data:`HOST_ID_BASE`, or ``BASTION_SANDBOX_ID_BASE`` where it is set."""
+    text = os.environ.get("BASTION_SANDBOX_ID_BASE", "").strip()
+    if not text:
+        return HOST_ID_BASE
+    if not text.isdigit() or int(text) % HOST_ID_COUNT or not 0 < int(text) <= 2**32 - 2 * HOST_ID_COUNT:
+        raise InputError(
+            f"BASTION_SANDBOX_ID_BASE={text!r} is not a positive multiple of 65536 below 2^32",
+            hint="unset it to use 2147352576, systemd's range for files of foreign images",
+        )
+    return int(text)
+
+
+def host_owner(uid: int, gid: int) -> tuple[int, int]:
+    """The host ids that stand for the image's ``uid`` and ``gid`` when Bastion runs as root (image ids
+    outside the 64K block are the image's nobody); as another user, the ids themselves."""
+    if os.geteuid() != 0:
+        return uid, gid
+    base = _id_base()
+    return (
+        base + (uid if 0 <= uid < HOST_ID_COUNT else _OVERFLOW),
+        base + (gid if 0 <= gid < HOST_ID_COUNT else _OVERFLOW),
+    )
+
+
+def give_to_sandbox(root: Path) -> None:
+    """Move every owner in the tree at ``root`` (ids as the image has them) into the host ids the sandbox
+    runs as (:func:`host_owner`); as another user, nothing is changed. Symlinks are not followed."""
+    if os.geteuid() != 0:
+        return
+    base = _id_base()
+
+    def give(path: Path) -> None:
+        info = path.lstat()
+        if not (base <= info.st_uid < base + HOST_ID_COUNT and base <= info.st_gid < base + HOST_ID_COUNT):
+            os.lchown(path, *host_owner(info.st_uid, info.st_gid))
+
+    give(root)
+    for directory, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            give(Path(directory, name))
+
+
 # --- the sandbox ----------------------------------------------------------------------------------
 
 
@@ -329,12 +394,15 @@ class _Sandbox:
         argv += ["--", *command]
         if self.mountpoint is None:
             return argv
-        # As root: bind the image where the image's uid can reach it, then become that uid, so that bwrap's
-        # user namespace maps it to itself on the host rather than to root.
+        # As root: bind the image where the unprivileged host id can reach it, then become that id (with
+        # no capability, bounding set or inheritable, left), so that bwrap's user namespace maps the image's
+        # id to it: never to the host's root, whose files (/proc/sys among them) stay out of reach.
         script = (
             'while [ "$1" != -- ]; do mount --bind -- "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"'
         )
-        become = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
+        host_uid, host_gid = host_owner(uid, gid)
+        become = ["setpriv", f"--reuid={host_uid}", f"--regid={host_gid}", "--clear-groups",
+                  "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
         unshare = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]
         return [*unshare, *binds, "--", *become, *argv]
 
@@ -350,7 +418,7 @@ class _Sandbox:
                 # As runc does (libcontainer's fixStdioPermissions): the image's user owns its stdout and
                 # stderr, so that re-opening them (nginx's ``access_log /dev/stdout``) is allowed.
                 for stream in (stdout, stderr):
-                    os.fchown(stream.fileno(), uid, gid)
+                    os.fchown(stream.fileno(), *host_owner(uid, gid))
             try:
                 process = subprocess.Popen(
                     self._argv(command, uid, gid, status_write), stdin=subprocess.DEVNULL,

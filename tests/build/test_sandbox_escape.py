@@ -1,0 +1,83 @@
+"""Issue 15, item 1: a definition's image tests are hostile code. Through ``bastion build``, a test that
+tries each escape the red-team pass found (and more) must fail, as root (dev variants) and as nonroot,
+and the host must be as it was."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from tests.conftest import run_cli
+
+from bastion.build._build import _host_platform
+
+pytestmark = [pytest.mark.mirror, pytest.mark.slow]
+
+# Each test prints ESCAPED only where the escape worked; nothing is written on the host even then, since a
+# file is only opened for appending (``w``).
+_W = 'w() { (exec 3>>"$1") 2>/dev/null; }; '
+ESCAPES = {
+    "sysctl": "w /proc/sys/kernel/core_pattern && echo ESCAPED",
+    "sysrq": "w /proc/sysrq-trigger && echo ESCAPED",
+    "remount-bind": "/bin/busybox mount -o remount,rw,bind /etc && w /etc/passwd && echo ESCAPED",
+    "remount-root": "/bin/busybox mount -o remount,rw / && echo ESCAPED",
+    "mount": "/bin/busybox mount -t tmpfs none /etc && echo ESCAPED",
+    "write-image": "w /etc/passwd && echo ESCAPED",
+    "proc-self-root": "w /proc/self/root/etc/passwd && echo ESCAPED",
+    "proc-1-root": "w /proc/1/root/etc/passwd && echo ESCAPED",
+    "capabilities": "grep -q '^CapEff:[[:space:]]*0*$' /proc/self/status || echo ESCAPED",
+    "host-process": '/bin/busybox kill -0 "$HOST_PID" 2>/dev/null && echo ESCAPED',
+    "host-socket": 'echo x | /bin/busybox nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null && echo ESCAPED',
+}
+
+
+def _definition(path: Path, host_pid: int, host_port: int) -> Path:
+    lines = [
+        "name: escape",
+        "image: test/escape",
+        'tags: ["1"]',
+        f"platforms: [{_host_platform()}]",
+        "contents:",
+        '  packages: [base-files, busybox-static, "!awk", "!mawk"]',
+        "environment:",
+        f'  HOST_PID: "{host_pid}"',
+        f'  HOST_PORT: "{host_port}"',
+        "tests:",
+    ]
+    for name, script in ESCAPES.items():
+        quoted = (_W + script).replace("\\", "\\\\").replace('"', '\\"')
+        lines += [f"  - name: {name}", f'    command: [/bin/busybox, sh, -c, "{quoted}"]',
+                  "    stdout-contains: ESCAPED"]  # fmt: skip
+    lines += [
+        "variants:",
+        "  dev: {accounts: {run-as: root}}",
+        "  nonroot: {kind: dev, accounts: {run-as: '65532'}}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("variant", ["dev", "nonroot"])
+def test_every_escape_fails_the_build_and_the_host_is_untouched(
+    tmp_path: Path, cached_home: Path, variant: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "cache").symlink_to(cached_home.resolve() / "cache")
+    core_pattern = Path("/proc/sys/kernel/core_pattern").read_bytes()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        definition = _definition(tmp_path / "escape.yaml", os.getpid(), listener.getsockname()[1])
+        result = run_cli("build", str(definition), "--variant", variant, home=home)
+    assert result.code == 1, result.stderr
+    # Every test expected its escape to work: every one of them must have failed.
+    first, _, rest = result.stderr.partition("(and ")
+    failed = {
+        first.split("image test '")[1].split("'")[0],
+        *rest.rstrip(")\n").split(" more: ")[1].split(", "),
+    }
+    assert failed == set(ESCAPES), result.stderr
+    assert "got 'ESCAPED" not in result.stderr
+    assert Path("/proc/sys/kernel/core_pattern").read_bytes() == core_pattern
+    assert "test/escape" not in run_cli("images", home=home).stdout
