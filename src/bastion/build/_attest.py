@@ -9,6 +9,9 @@ use (with a warning naming its public key, which is what consumers must be given
 A rebuild of an unchanged image finds its attestations signed by the same key already attached and
 signs nothing: the key's hint comes from the public key file, so the private key is not even
 decrypted (scrypt is slow on purpose).
+A rebuild that reuses the image but signs with another key, or finds one missing, attaches what that
+key has not signed, the compliance predicate included (the caller passes it as ``extra``, from the
+recipe-cache record for a reused image: :mod:`bastion.build._cache`).
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ from), so the same lock gives the same index digest on any day.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,8 @@ def build(
         built = []
         for platform in chosen_platforms:
             locked_platform = lock.platform(name, platform)
-            result, sbom, claims = _build_platform(variant, platform, locked_platform, epoch, os_release, job)
+            image = _build_platform(variant, platform, locked_platform, epoch, os_release, job)
+            result = image.built
             if signer is not None:
                 record = BuildRecord(
                     definition=definition.path,
@@ -155,11 +157,17 @@ def build(
                     name=variant.image,
                     signer=signer,
                     record=record,
-                    sbom=_sbom_source(sbom, reference, settings),
+                    sbom=_sbom_source(image.sbom, reference, settings),
                     vex=variant.vex,
                     settings=settings,
-                    extra=_compliance_attestation(claims),
+                    extra=dict(image.made) or None,
                 )
+            if cache is not None and image.record is not None:
+                # Only now is the image complete: a build stopped before this point leaves no record,
+                # so the next one builds (and attests) it again instead of reusing it as it is.
+                recipe, remembered = image.record
+                predicates = {t: make() for t, make in image.made.items()} if signer is not None else None
+                cache.put(recipe, replace(remembered, predicates=predicates))
             built.append(result)
         index = put_index(store, [b.manifest for b in built])
         references = tuple(f"{variant.image}:{tag}" for tag in variant.tags)
@@ -183,23 +191,37 @@ class _Job:
     attest: bool
 
 
+@dataclass(frozen=True)
+class _PlatformImage:
+    """One platform image in the store, and what its attestations are made from."""
+
+    built: BuiltPlatform
+    sbom: Sbom | None  # None when the image was reused: the stored image is scanned if one is needed
+    # Predicate type -> what makes it, for the predicates only assembly can make (the compliance
+    # claims); for a reused image, the ones its recipe-cache record kept.
+    made: Mapping[str, Callable[[], dict[str, Any]]]
+    # (recipe key, record) to remember once the attestations are attached; None when reused.
+    record: tuple[str, CachedPlatform] | None
+
+
 def _build_platform(
     variant: Variant, platform: str, locked: LockedPlatform, epoch: int, os_release: OsRelease, job: _Job
-) -> tuple[BuiltPlatform, Sbom | None, _Claims | None]:
-    """One platform image, its SBOM and its compliance claims when it was assembled now (None when
-    it was taken from the cache)."""
+) -> _PlatformImage:
+    """One platform image: taken from the store when its recipe was built (and attested, if this
+    build attests) before, else assembled and written now."""
     store, settings, cache, progress, debs, run_tests = (
         job.store, job.settings, job.cache, job.progress, job.debs, job.run_tests
     )  # fmt: skip
     tests = _tests_for(variant, platform, progress) if run_tests else ()
     key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release)
     tested = tests_digest(tests) if tests else None
-    if cache is not None and (hit := cache.get(key, tests=tested)) is not None:
-        return (
-            BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True),
-            None,
-            None,
-        )
+    hit = cache.get(key, tests=tested) if cache is not None else None
+    # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
+    # build assembles the image again (the same bytes) to make them.
+    if hit is not None and (hit.predicates is not None or not job.attest):
+        made = {t: _constant(dict(p)) for t, p in (hit.predicates or {}).items()}
+        built = BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
+        return _PlatformImage(built, None, made, None)
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, add_files, assemble
     from bastion.build._layers import StagedLayers, plan_layers
@@ -276,12 +298,11 @@ def _build_platform(
             history=history,
         )
     built = BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
-    if cache is not None:
-        cache.put(key, CachedPlatform(manifest, built.packages, built.layers, built.removed, tested))
+    record = CachedPlatform(manifest, built.packages, built.layers, built.removed, tested)
     # The attested SBOM names the image by digest, which the embedded copy cannot.
     sbom.manifest_digest = manifest.digest
     sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
-    return built, sbom, claims
+    return _PlatformImage(built, sbom, _compliance_attestation(claims), (key, record))
 
 
 @dataclass(frozen=True)
@@ -329,15 +350,21 @@ def _check_claims(
     return _Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, predicate=predicate)
 
 
-def _compliance_attestation(claims: _Claims | None) -> dict[str, Callable[[], dict[str, Any]]] | None:
+def _compliance_attestation(claims: _Claims | None) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Predicate type -> what makes the compliance predicate (made once: the attestation and the
+    recipe-cache record take the same one); empty when nothing was claimed or nothing is signed."""
     if claims is None:
-        return None
+        return {}
     predicate, result = claims.predicate, claims.result
     if predicate is not None:
-        return {claims.predicate_type: lambda: predicate}
+        return {claims.predicate_type: _constant(predicate)}
     if result is not None:  # made while the CycloneDX document is made in a child
-        return {claims.predicate_type: lambda: result.predicate}
-    return None
+        return {claims.predicate_type: functools.cache(lambda: result.predicate)}
+    return {}
+
+
+def _constant(value: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    return lambda: value
 
 
 def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:

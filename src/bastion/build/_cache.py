@@ -9,6 +9,13 @@ and, when tests are asked for, when the image was tested: the store's content is
 so what is found is exactly what a rebuild would write (the reproducibility test shows a rebuild
 gives the same digest).
 
+A record also says the image's build was finished: it is written only after every attestation the
+build is responsible for is attached, so an interrupted build (a wrong password, ``kill -9``) leaves
+no record claiming it was. It keeps the predicates only assembly can make (the compliance claims,
+evaluated on the in-memory tree), so that a rebuild which reuses the image can still attach them
+signed by the key it was asked to use; a record written by a build that did not sign anything does
+not know them and is not used by one that signs.
+
 The code is part of the recipe as a digest of Bastion's own source files, not its version number:
 during development the version stays the same while what it writes changes.
 """
@@ -16,21 +23,27 @@ during development the version stays the same while what it writes changes.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
 import bastion
 from bastion.catalog import Variant
+from bastion.documents import load_json
+from bastion.errors import InputError
 from bastion.lock import LockedPlatform
 from bastion.oci import Descriptor, Store, canonical_json
 
-_RECORD_VERSION = 1
+# 2: written after the attestations, with the predicates assembly made (version 1 records were
+# written before them, so they may stand for an image whose build never attached its attestations).
+_RECORD_VERSION = 2
+# A record is this build cache's own small file; the bound only keeps a damaged one from costing much.
+_MAX_RECORD = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,9 @@ class CachedPlatform:
     layers: int
     removed: int
     tested: str | None  # digest of the tests the image passed (:func:`tests_digest`), None if untested
+    # Predicate type -> predicate, of what only assembly can make (the compliance claims); None when
+    # the build that wrote the record signed nothing, so it does not know them.
+    predicates: Mapping[str, Mapping[str, Any]] | None = None
 
 
 def recipe_key(
@@ -67,16 +83,23 @@ class BuildCache:
     def get(self, key: str, *, tests: str | None) -> CachedPlatform | None:
         """The record for ``key`` if its image is whole in the store and, when ``tests`` (a
         :func:`tests_digest`) is given, passed exactly those tests."""
+        path = self._root / f"{key}.json"
         try:
-            record = json.loads((self._root / f"{key}.json").read_bytes())
+            record = load_json(path.read_bytes(), where=str(path), max_bytes=_MAX_RECORD)
+            predicates = record["predicates"]
+            if predicates is not None and not all(
+                isinstance(k, str) and isinstance(v, dict) for k, v in predicates.items()
+            ):
+                return None
             cached = CachedPlatform(
                 manifest=Descriptor.from_json(record["manifest"]),
                 packages=int(record["packages"]),
                 layers=int(record["layers"]),
                 removed=int(record["removed"]),
                 tested=record["tested"],
+                predicates=predicates,
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, InputError, ValueError, KeyError, TypeError, AttributeError):
             return None  # absent or unreadable: build it
         if tests is not None and cached.tested != tests:
             return None
@@ -85,6 +108,7 @@ class BuildCache:
         return cached
 
     def put(self, key: str, cached: CachedPlatform) -> None:
+        """Remember ``cached`` for ``key``; call it only once the image's attestations are attached."""
         self._root.mkdir(parents=True, exist_ok=True)
         record = {
             "manifest": cached.manifest.to_json(),
@@ -92,6 +116,7 @@ class BuildCache:
             "layers": cached.layers,
             "removed": cached.removed,
             "tested": cached.tested,
+            "predicates": None if cached.predicates is None else dict(cached.predicates),
         }
         tmp = self._root / f".{key}.{os.getpid()}.tmp"
         tmp.write_bytes(canonical_json(record))
