@@ -28,6 +28,7 @@ from bastion.attest._keys import key_hint
 from bastion.attest._oci import BUNDLE_MEDIA_TYPE
 from bastion.attest._signer import Signer, Verifier
 from bastion.attest._statement import Statement, parse_statement
+from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
 
 # Every bundle version we can read: 0.1 and 0.2 name the version in a parameter, 0.3 in the subtype
@@ -75,9 +76,9 @@ def verify_bundle(data: bytes, verifier: Verifier, *, where: str = "bundle") -> 
     """Verify a Sigstore bundle, or a plain DSSE envelope, holding an in-toto statement signed by one of
     the verifier's keys; returns the statement. Anything else raises :class:`VerificationFailed`."""
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise VerificationFailed("not a JSON document", where=where) from None
+        doc = load_json(data, where=where)
+    except InputError as error:
+        raise VerificationFailed(f"not a JSON document: {error.message}", where=where) from None
     if not isinstance(doc, dict):
         raise VerificationFailed("not a JSON object", where=where)
     if "mediaType" not in doc and "payloadType" in doc:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,6 +30,7 @@ from bastion.attest._discover import (
     Target,
 )
 from bastion.attest._legacy import check_simple_signing
+from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def read_unverified(attestation: Attestation) -> Opened:
             attestation, attestation.predicate_type, _json_object(attestation.content, where), False
         )
     try:
-        doc = json.loads(attestation.content)
+        doc = load_json(attestation.content, where=where)
         envelope = doc.get("dsseEnvelope", doc)
         bare = str(envelope["payload"]).rstrip("=")
         urlsafe = "-" in bare or "_" in bare
@@ -274,9 +274,9 @@ def verify_image(
 
 def _json_object(data: bytes, where: str) -> dict[str, JsonValue]:
     try:
-        doc = json.loads(data)
-    except ValueError:
-        raise InputError("the payload is not JSON", where=where) from None
+        doc = load_json(data, where=where)
+    except InputError as error:
+        raise InputError(f"the payload is not JSON: {error.message}", where=where) from None
     if not isinstance(doc, dict):
         raise InputError("the payload is not a JSON object", where=where)
     return doc

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import platform as _host
 import re
 from abc import ABC, abstractmethod
@@ -42,6 +41,7 @@ from bastion.attest._legacy import (
 )
 from bastion.attest._oci import ANNOTATION_PREDICATE_TYPE, bundle_key_hint
 from bastion.config import Settings
+from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
     ANNOTATION_CREATED,
@@ -438,21 +438,21 @@ def unverified_predicate_type(data: bytes) -> str:
     """The predicateType of the statement inside a bundle or DSSE envelope, read without checking any
     signature (used only to label and filter; verification reads it again from the verified payload)."""
     try:
-        doc = json.loads(data)
+        doc = load_json(data, where="attestation")
         envelope = doc.get("dsseEnvelope", doc)
         bare = envelope["payload"].rstrip("=")
         urlsafe = "-" in bare or "_" in bare  # DSSE protocol.md: either base64 alphabet
         payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
-        kind = json.loads(payload).get("predicateType", "")
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        kind = load_json(payload, where="statement").get("predicateType", "")
+    except (InputError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         return ""
     return kind if isinstance(kind, str) else ""
 
 
 def _bundle_media_type(bundle: bytes, fallback: str) -> str:
     try:
-        media_type = json.loads(bundle).get("mediaType")
-    except (ValueError, AttributeError):
+        media_type = load_json(bundle, where="bundle").get("mediaType")
+    except (InputError, AttributeError):
         return fallback
     return media_type if isinstance(media_type, str) else fallback
 

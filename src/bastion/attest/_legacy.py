@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Literal
 
-from bastion.errors import VerificationFailed
+from bastion.documents import load_json
+from bastion.errors import InputError, VerificationFailed
 from bastion.oci import Manifest
 from bastion.oci._model import check_digest
 
@@ -56,8 +56,8 @@ def signature_layers(manifest: Manifest) -> list[int]:
 def envelope_key_hint(envelope: bytes) -> str:
     """The ``keyid`` of a DSSE envelope's first signature ("" when it has none); a hint only."""
     try:
-        keyid = json.loads(envelope)["signatures"][0].get("keyid")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        keyid = load_json(envelope, where="envelope")["signatures"][0].get("keyid")
+    except (InputError, KeyError, IndexError, TypeError, AttributeError):
         return ""
     return keyid if isinstance(keyid, str) else ""
 
@@ -77,9 +77,9 @@ def check_simple_signing(payload: bytes, subject: str, *, where: str) -> dict[st
     ``critical.image.docker-manifest-digest`` the signed image's digest; the docker-reference is ignored.
     """
     try:
-        doc = json.loads(payload)
-    except ValueError:
-        raise VerificationFailed("the signed payload is not JSON", where=where) from None
+        doc = load_json(payload, where=where)
+    except InputError as error:
+        raise VerificationFailed(f"the signed payload is not JSON: {error.message}", where=where) from None
     try:
         critical = doc["critical"]
         kind = critical["type"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bastion.errors import IntegrityError
+from bastion.documents import load_json
+from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
     ANNOTATION_CREATED,
     MEDIA_TYPE_EMPTY,
@@ -117,8 +117,8 @@ def stored_bundles(store: Store, subject: str, predicate_type: str | None = None
 def bundle_key_hint(bundle: bytes) -> str:
     """The ``verificationMaterial.publicKey.hint`` of a bundle ("" when it has none)."""
     try:
-        hint = json.loads(bundle)["verificationMaterial"]["publicKey"]["hint"]
-    except (ValueError, KeyError, TypeError):
+        hint = load_json(bundle, where="bundle")["verificationMaterial"]["publicKey"]["hint"]
+    except (InputError, KeyError, TypeError):
         return ""
     return hint if isinstance(hint, str) else ""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError, InternalError
 
 MEDIA_TYPE_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -322,9 +323,9 @@ def _plain(desc: Descriptor) -> Descriptor:
 def load_json_object(data: bytes, what: str, where: str | None = None) -> dict[str, Any]:
     """Parse a JSON document that must be an object; anything else is refused as corrupt input."""
     try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntegrityError(f"{what} is not valid JSON: {exc}", where=where) from None
+        obj = load_json(data, where=where or what)
+    except InputError as exc:
+        raise IntegrityError(f"{what} is not valid JSON: {exc.message}", where=where) from None
     return _obj(obj, what, where)
 
 
