@@ -1,0 +1,72 @@
+"""Issue 16 (truthful verdicts), through the ``bastion compliance`` command: no rule's reason may
+contradict another rule's result, and the report states when the scan ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.compliance.crafted import GROUP, Crafted, clean_image
+from tests.conftest import run_cli
+
+#: Every command here reads a tree of a dozen files: a second is generous, a minute is a hang.
+BOUND = 60.0
+
+
+def _rules(image: Crafted, home: Path) -> dict[str, dict[str, Any]]:
+    started = time.monotonic()
+    report = run_cli("compliance", f"fs://{image.root}", "--format", "json", home=home)
+    assert time.monotonic() - started < BOUND
+    assert report.code == 0, report.stderr
+    return {r["name"]: r for r in json.loads(report.stdout)["rules"]}
+
+
+def _exit_code(image: Crafted, home: Path) -> tuple[int, str]:
+    result = run_cli("compliance", f"fs://{image.root}", "--exit-code", home=home)
+    assert result.code != 3, result.stderr
+    return result.code, result.stdout + result.stderr
+
+
+# -- item 7: reasons that contradict the report ------------------------------------------------------
+
+
+def test_pam_lockout_is_not_excused_by_locked_passwords_that_are_not_locked(tmp_path: Path) -> None:
+    image = clean_image(tmp_path / "rootfs")
+    clean = _rules(image, tmp_path / "home")
+    assert clean["accounts_passwords_locked"]["result"] == "pass"
+    assert clean["host_pam_lockout"]["result"] == "notapplicable"
+    assert "every password is locked" in clean["host_pam_lockout"]["message"]
+
+    shadow = (image.root / "etc/shadow").read_text().replace("root:*:", "root:$6$salt$hash:")
+    (image.root / "etc/shadow").write_text(shadow)
+    rules = _rules(image, tmp_path / "home")
+    assert rules["accounts_passwords_locked"]["result"] == "fail"
+    pam = rules["host_pam_lockout"]
+    assert pam["result"] == "notchecked", pam
+    assert "every password is locked" not in pam["message"]
+    assert "usable password" in pam["message"] and "/etc/shadow: root" in pam["evidence"][0]
+
+
+def test_a_system_file_of_another_group_is_not_owned_by_root(tmp_path: Path) -> None:
+    image = clean_image(tmp_path / "rootfs")
+    image.write("/etc/group", GROUP + "staff:x:50:\n")
+    assert _rules(image, tmp_path / "home")["files_system_owned_by_root"]["result"] == "pass"
+    os.chown(image.root / "usr/bin/python3", 0, 50)  # the tests run as root (fs:// reads lstat)
+    rule = _rules(image, tmp_path / "home")["files_system_owned_by_root"]
+    assert rule["result"] == "fail", rule
+    assert rule["evidence"] == ["/usr/bin/python3 mode 0755 uid 0 gid 50: group staff is not root"]
+    code, output = _exit_code(image, tmp_path / "home")
+    assert code == 1 and "files_system_owned_by_root" in output
+
+
+def test_a_nologin_shell_that_is_not_in_the_image_does_not_pass(tmp_path: Path) -> None:
+    image = clean_image(tmp_path / "rootfs")
+    assert _rules(image, tmp_path / "home")["accounts_nologin_shells"]["result"] == "pass"
+    image.remove("/usr/sbin/nologin")
+    rule = _rules(image, tmp_path / "home")["accounts_nologin_shells"]
+    assert rule["result"] == "fail", rule
+    assert "root: /usr/sbin/nologin is not a file in the image" in rule["evidence"]
+    assert "every account has a non-login shell" not in rule["message"]
