@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from lxml import etree, html
 
 from tests.compliance.crafted import GROUP, Crafted, clean_image
 from tests.conftest import run_cli
@@ -70,3 +74,40 @@ def test_a_nologin_shell_that_is_not_in_the_image_does_not_pass(tmp_path: Path) 
     assert rule["result"] == "fail", rule
     assert "root: /usr/sbin/nologin is not a file in the image" in rule["evidence"]
     assert "every account has a non-login shell" not in rule["message"]
+
+
+# -- item 6: the evaluation time is when the scan ran ------------------------------------------------
+
+
+def _when(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_a_scan_states_when_it_ran(tmp_path: Path) -> None:
+    image = clean_image(tmp_path / "rootfs")
+    home = tmp_path / "home"
+    # The second is what the reports keep: compare with the clock truncated to it.
+    before = datetime.now(UTC).replace(microsecond=0)
+    xccdf = run_cli("compliance", f"fs://{image.root}", "--format", "xccdf", home=home)
+    page = run_cli("compliance", f"fs://{image.root}", "--format", "html", home=home)
+    report = run_cli("compliance", f"fs://{image.root}", "--format", "json", home=home)
+    after = datetime.now(UTC)
+    assert xccdf.code == page.code == report.code == 0, xccdf.stderr + page.stderr + report.stderr
+    assert after - before < timedelta(seconds=3 * BOUND)
+
+    ns = {"x": "http://checklists.nist.gov/xccdf/1.2"}
+    (test,) = etree.fromstring(xccdf.stdout.encode()).xpath("//x:TestResult", namespaces=ns)
+    start, end = _when(test.get("start-time")), _when(test.get("end-time"))
+    assert before <= start <= end <= after, (start, end)
+
+    meta = dict(
+        (row[0].text_content(), row[1].text_content())
+        for row in html.fromstring(page.stdout).xpath("//table[@class='meta']/tr")
+    )
+    found = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)Z", meta["evaluated"])
+    assert found, meta["evaluated"]
+    evaluated = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert before <= evaluated <= after
+
+    document = json.loads(report.stdout)
+    assert before <= _when(document["time"]) <= _when(document["end_time"]) <= after

@@ -201,7 +201,12 @@ class ComplianceResult:
     target: TargetInfo
     results: tuple[RuleResult, ...]
     score: float  # urn:xccdf:scoring:default, 0-100
-    time: datetime  # the evaluation time recorded in the TestResult (see :func:`compliance`)
+    time: datetime  # when the evaluation started: the TestResult's start-time (see :func:`compliance`)
+    end_time: datetime | None = None  # when it ended (None: at ``time``)
+
+    @property
+    def ended(self) -> datetime:
+        return self.end_time or self.time
 
     def count(self, result: Result) -> int:
         return sum(1 for r in self.results if r.result is result)

@@ -100,7 +100,12 @@ def to_xccdf(result: ComplianceResult) -> bytes:
             _rule(group, rule)
 
     test = _e(
-        root, "TestResult", id=result.test_result_id, start_time=when, end_time=when, version=__version__
+        root,
+        "TestResult",
+        id=result.test_result_id,
+        start_time=when,
+        end_time=_time(result.ended),
+        version=__version__,
     )
     _e(test, "benchmark", href="#" + result.benchmark_id, id=result.benchmark_id)
     _e(test, "title", f"{profile.title} {profile.version} on {result.target.name}")
