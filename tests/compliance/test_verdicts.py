@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from lxml import etree, html
 
 from tests.compliance.crafted import GROUP, Crafted, clean_image
+from tests.compliance.oscap import require_oscap, validate
 from tests.conftest import run_cli
 
 #: Every command here reads a tree of a dozen files: a second is generous, a minute is a hang.
@@ -111,3 +113,54 @@ def test_a_scan_states_when_it_ran(tmp_path: Path) -> None:
 
     document = json.loads(report.stdout)
     assert before <= _when(document["time"]) <= _when(document["end_time"]) <= after
+
+
+# -- item 5: every report Bastion writes passes OpenSCAP's default validation ------------------------
+
+DEFINITION = """\
+name: waived
+image: test/waived
+tags: ["1"]
+platforms: [linux/amd64]
+contents:
+  packages: [base-files]
+compliance:
+  waivers:
+    - rule: image_user_nonroot
+      reason: the orchestrator runs it as uid 65532 (runAsUser), set outside the image
+"""
+
+
+def test_a_waived_report_passes_oscap_xccdf_validate(tmp_path: Path) -> None:
+    oscap = require_oscap()
+    image = clean_image(tmp_path / "rootfs")  # fs:// has no config: no User, so image_user_nonroot fails
+    definition = tmp_path / "waived.yaml"
+    definition.write_text(DEFINITION)
+    out = tmp_path / "waived.xml"
+    started = time.monotonic()
+    result = run_cli(
+        "compliance", f"fs://{image.root}", "--definition", str(definition), "--format", "xccdf",
+        "-o", str(out), home=tmp_path / "home",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "(1 waived)" in result.stderr
+    # As users run it: schema and schematron, nothing skipped.
+    checked = subprocess.run(
+        [oscap, "xccdf", "validate", str(out)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert time.monotonic() - started < 3 * BOUND
+    errors = [line for line in checked.stdout.splitlines() if line.startswith("Error")]
+    assert checked.returncode == 0 and errors == [], (checked.returncode, errors[:3], checked.stderr)
+    assert validate(out) == []
+    ns = {"x": "http://checklists.nist.gov/xccdf/1.2"}
+    root = etree.parse(str(out))
+    (rule_result,) = root.xpath(
+        "//x:rule-result[@idref='xccdf_dev.bastion_rule_image_user_nonroot']", namespaces=ns
+    )
+    assert rule_result.findtext("x:result", namespaces=ns) == "notselected"
+    assert rule_result.xpath("x:message/text()", namespaces=ns)[0].startswith("the check's result: fail")
+    (remark,) = root.xpath("//x:Profile/x:select[@selected='false']/x:remark/text()", namespaces=ns)
+    assert remark == (
+        f"waived by image definition {definition}: the orchestrator runs it as uid 65532 (runAsUser), "
+        "set outside the image"
+    )

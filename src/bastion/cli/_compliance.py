@@ -36,7 +36,7 @@ def _print_summary(result: ComplianceResult) -> None:
         style = styles.get(item.result, "dim")
         word = f"[{style}]{item.result.value}[/]"
         if item.override is not None:
-            word = f"[yellow]{item.result.value} (waived)[/]"
+            word = f"[yellow]waived[/] ({item.result.value}; check: {item.override.old_result.value})"
         table.add_row(word, item.severity.value, item.rule.name, escape(item.message))
     stdout.print(f"{result.target.name} {result.target.manifest_digest or ''}", markup=False)
     stdout.print(

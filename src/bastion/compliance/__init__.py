@@ -11,7 +11,7 @@ Rules are Python checks registered by name (``_rules/``); profiles are YAML data
 tailor them (``profiles/``, or a file of the user's: see :func:`load_profile`).
 
 A build evaluates the profiles an image's definition claims with :func:`evaluate_claims`: waived
-failures become XCCDF overrides, :attr:`ClaimResult.label` is the ``dev.bastion.compliance`` label and
+failures are deselected (``notselected``) by a tailored XCCDF profile recording each waiver, :attr:`ClaimResult.label` is the ``dev.bastion.compliance`` label and
 :attr:`ClaimResult.predicate` the attestation predicate (:data:`COMPLIANCE_PREDICATE_TYPE`).
 """
 

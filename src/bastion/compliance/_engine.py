@@ -20,8 +20,9 @@ from bastion.compliance._rules import Context
 from bastion.errors import BastionError, ExitCode
 from bastion.image import ImageTarget
 
-# Results the default model leaves out of the score (XCCDF 1.2 section 7.3.2.1, Score.Default.Rule).
-_UNSCORED = frozenset({Result.NOTAPPLICABLE, Result.NOTCHECKED, Result.INFORMATIONAL})
+# Results the default model leaves out of the score (XCCDF 1.2 section 7.3.2.1, Score.Default.Rule:
+# only selected rules count, and of those not the notapplicable, notchecked and informational ones).
+_UNSCORED = frozenset({Result.NOTAPPLICABLE, Result.NOTCHECKED, Result.INFORMATIONAL, Result.NOTSELECTED})
 
 
 class ComplianceFailed(BastionError):
