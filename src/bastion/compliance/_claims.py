@@ -227,6 +227,7 @@ def apply_waivers(
     (XCCDF 1.2 section 7.3.2.1 leaves unselected rules out); and the keys of the waivers that changed
     something.
 
+    ``authority`` is who waived the rules, unless a waiver names its own (an ``authority`` attribute).
     A waiver without a ``profile`` covers every profile; one with a ``profile`` covers this one when
     it names it as the definition does (``spec``), by its name, or by its file. A result of ``error``
     is never waived: the check could not run, so nothing is known to accept.
@@ -251,9 +252,9 @@ def apply_waivers(
             changed.append(item)
             continue
         used.add(_key(waiver))
-        override = Override(
-            when.astimezone(UTC), authority, item.result, Result.NOTSELECTED, waiver.reason.strip()
-        )
+        # A waiver that names its own author (one read from a signed attestation) keeps it.
+        who = getattr(waiver, "authority", None) or authority
+        override = Override(when.astimezone(UTC), who, item.result, Result.NOTSELECTED, waiver.reason.strip())
         changed.append(dataclasses.replace(item, result=Result.NOTSELECTED, override=override))
     results = tuple(changed)
     return dataclasses.replace(result, results=results, score=default_score(results)), frozenset(used)
