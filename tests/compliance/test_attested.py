@@ -15,6 +15,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -78,7 +79,7 @@ def _layer(target: ImageTarget) -> bytes:
     return raw.getvalue()
 
 
-def _publish(tmp_path: Path, home: Path, signer: KeySigner) -> str:
+def _publish(tmp_path: Path, home: Path, signer: KeySigner, predicate: dict[str, Any] | None = None) -> str:
     """A runtime image without a health check, stored as REFERENCE with its signed compliance
     attestation (image_healthcheck waived); returns the manifest digest."""
     image = clean_image(tmp_path / "rootfs")
@@ -105,7 +106,9 @@ def _publish(tmp_path: Path, home: Path, signer: KeySigner) -> str:
     )
     store.tag(REFERENCE, platform_desc)
     statement = make_statement(
-        [Subject.for_digest("test/waived", manifest.digest)], COMPLIANCE_PREDICATE_TYPE, claims.predicate
+        [Subject.for_digest("test/waived", manifest.digest)],
+        COMPLIANCE_PREDICATE_TYPE,
+        predicate or claims.predicate,
     )
     attach_bundle(
         store,
@@ -187,3 +190,19 @@ def test_an_unverified_attestations_waivers_are_not_applied(tmp_path: Path) -> N
 
     missing = run_cli("compliance", REFERENCE, "--key", str(tmp_path / "nope.pub"), home=home)
     assert missing.code == 2 and "nope.pub" in missing.stderr
+
+
+def test_a_malformed_signed_predicate_is_refused_naming_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    signer = ephemeral_signer()
+    (home / "keys").mkdir(parents=True)
+    (home / "keys" / "bastion.pub").write_bytes(public_key_pem(signer.public_key))
+    waivers = [{"rule": "image_healthcheck", "reason": "x" * 100_000, "authority": "a"}]
+    hostile = {"profiles": [{"name": "bastion-container-baseline", "version": "1.0.0", "waivers": waivers}]}
+    _publish(tmp_path, home, signer, hostile)
+    started = time.monotonic()
+    result = run_cli("compliance", REFERENCE, home=home)
+    assert time.monotonic() - started < BOUND
+    assert result.code == 2, result.stderr
+    assert "compliance attestation sha256:" in result.stderr
+    assert "predicate.profiles.0.waivers.0.reason" in result.stderr
