@@ -1,5 +1,5 @@
 """What a build does with a definition's compliance claims: evaluate each claimed profile on the
-assembled tree (no layers, no digest yet), record waived failures as XCCDF overrides, name the passed
+assembled tree (no layers, no digest yet), record waived failures as XCCDF tailoring, name the passed
 profiles in the label, explain unwaived failures, and produce the attestation predicate."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_an_unwaived_failure_fails_the_claim_with_a_clear_error(tmp_path: Path) 
     assert raised.value.exit_code is ExitCode.FINDINGS
 
 
-def test_a_waived_failure_is_an_override_that_openscap_accepts(tmp_path: Path) -> None:
+def test_a_waived_failure_is_tailoring_that_openscap_accepts(tmp_path: Path) -> None:
     with _no_healthcheck(tmp_path).target() as target:
         unwaived = evaluate_claims(target, ["default"], [], time=TIME)
         claims = evaluate_claims(
@@ -120,27 +120,34 @@ def test_a_waived_failure_is_an_override_that_openscap_accepts(tmp_path: Path) -
     assert claims.passed and claims.label == BASELINE and claims.unused_waivers == ()
     (result,) = claims.results
     (waived,) = result.waived
-    assert waived.rule.name == "image_healthcheck" and waived.result is Result.PASS
+    assert waived.rule.name == "image_healthcheck" and waived.result is Result.NOTSELECTED
     assert waived.override is not None and waived.override.old_result is Result.FAIL
     assert waived.evidence == ("Healthcheck=",)  # the check's own finding is kept
-    assert result.score == 100.0 > unwaived.results[0].score
+    assert result.score == 100.0 > unwaived.results[0].score  # an unselected rule is not scored
 
     document = to_xccdf(result)
     path = tmp_path / "waived.xml"
     path.write_bytes(document)
-    assert validate(path) == []
-    (rule_result,) = etree.fromstring(document).xpath(
+    assert validate(path) == []  # oscap xccdf validate, schematron included (issue 16 item 5)
+    root = etree.fromstring(document)
+    assert root.xpath("//x:override", namespaces=NS) == []
+    tailored = "xccdf_dev.bastion_profile_bastion-container-baseline_waived"
+    assert root.xpath("//x:TestResult/x:profile/@idref", namespaces=NS) == [tailored]
+    (profile,) = root.xpath(f"//x:Profile[@id='{tailored}']", namespaces=NS)
+    (select,) = profile.xpath("x:select[@selected='false']", namespaces=NS)
+    assert select.get("idref") == "xccdf_dev.bastion_rule_image_healthcheck"
+    assert select.findtext("x:remark", namespaces=NS) == (
+        "waived by definition catalog/web/web.yaml: probed from outside <on 8080> & no client in the image"
+    )
+    assert len(profile.xpath("x:select[@selected='true']", namespaces=NS)) == len(result.results) - 1
+    (rule_result,) = root.xpath(
         "//x:rule-result[@idref='xccdf_dev.bastion_rule_image_healthcheck']", namespaces=NS
     )
-    assert [etree.QName(child).localname for child in rule_result][:2] == ["result", "override"]
-    assert rule_result.findtext("x:result", namespaces=NS) == "pass"
-    (override,) = rule_result.xpath("x:override", namespaces=NS)
-    assert override.get("time") == TIME and override.get("authority") == "definition catalog/web/web.yaml"
-    assert override.findtext("x:old-result", namespaces=NS) == "fail"
-    assert override.findtext("x:new-result", namespaces=NS) == "pass"
-    assert (
-        override.findtext("x:remark", namespaces=NS)
-        == "probed from outside <on 8080> & no client in the image"
+    assert rule_result.findtext("x:result", namespaces=NS) == "notselected"
+    messages = rule_result.xpath("x:message/text()", namespaces=NS)
+    assert messages[0].startswith("the check's result: fail: ")
+    assert messages[1] == (
+        "waived by definition catalog/web/web.yaml: probed from outside <on 8080> & no client in the image"
     )
     assert rule_result.xpath("x:message[@severity='warning']/text()", namespaces=NS) == ["Healthcheck="]
 
@@ -152,10 +159,11 @@ def test_a_waived_failure_is_an_override_that_openscap_accepts(tmp_path: Path) -
             "reason": "probed from outside <on 8080> & no client in the image",
             "authority": "definition catalog/web/web.yaml",
             "oldResult": "fail",
-            "newResult": "pass",
+            "newResult": "notselected",
         }
     ]
-    assert entry["summary"]["fail"] == 0 and _xccdf(claims.predicate) == document
+    assert entry["summary"]["fail"] == 0 and entry["summary"]["notselected"] == 1
+    assert _xccdf(claims.predicate) == document
     rules = {r["name"]: r for r in json.loads(to_json(result))["rules"]}
     assert rules["image_healthcheck"]["override"]["old_result"] == "fail"
     assert rules["image_user_nonroot"]["override"] is None
@@ -166,13 +174,18 @@ def test_a_waived_failure_is_an_override_that_openscap_accepts(tmp_path: Path) -
     assert len(page.xpath("//*[@id]")) == len(set(page.xpath("//*[@id]/@id")))  # ids stay unique
 
 
-def test_a_wrong_override_is_caught_by_the_validation(tmp_path: Path) -> None:
-    # The narrowed schematron rule still rejects a result that differs from the override's new-result.
+def test_a_report_with_an_override_is_what_openscap_rejects(tmp_path: Path) -> None:
+    # Why waivers are not XCCDF overrides: OpenSCAP's default validation rejects any TestResult that
+    # holds one (issue 16 item 5). The validation helper can fail, and fails on exactly that.
     with _no_healthcheck(tmp_path).target() as target:
         claims = evaluate_claims(target, ["default"], [W("image_healthcheck", "why")], time=TIME)
-    path = tmp_path / "wrong.xml"
-    path.write_bytes(_xccdf(claims.predicate).replace(b"<new-result>pass<", b"<new-result>notchecked<"))
-    assert any("new-result" in problem for problem in validate(path))
+    override = (
+        b'<result>notselected</result>\n      <override time="2025-02-03T04:05:06Z" authority="x">'
+        b"<old-result>fail</old-result><new-result>notselected</new-result><remark>why</remark></override>"
+    )
+    path = tmp_path / "override.xml"
+    path.write_bytes(_xccdf(claims.predicate).replace(b"<result>notselected</result>", override))
+    assert any("override" in problem for problem in validate(path))
 
 
 def test_waivers_cover_only_the_profile_they_name(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bastion.cli._console import info, stdout
 from bastion.config import Settings
+from bastion.errors import InputError
 
 if TYPE_CHECKING:
     # Imported inside the command: the rules engine takes a few tenths of a second to load, which no
@@ -36,7 +37,7 @@ def _print_summary(result: ComplianceResult) -> None:
         style = styles.get(item.result, "dim")
         word = f"[{style}]{item.result.value}[/]"
         if item.override is not None:
-            word = f"[yellow]{item.result.value} (waived)[/]"
+            word = f"[yellow]waived[/] ({item.result.value}; check: {item.override.old_result.value})"
         table.add_row(word, item.severity.value, item.rule.name, escape(item.message))
     stdout.print(f"{result.target.name} {result.target.manifest_digest or ''}", markup=False)
     stdout.print(
@@ -54,6 +55,8 @@ def _print_summary(result: ComplianceResult) -> None:
             f"\n{item.rule.name}: {change.old_result.value} waived by {change.authority}: {change.remark}",
             markup=False,
         )
+    if result.waiver_source:
+        stdout.print(f"\n{result.waiver_source}", markup=False)
     stdout.print(f"\n{summary(result).line()}", markup=False)
 
 
@@ -85,16 +88,37 @@ def compliance(
         typer.Option(
             "--definition",
             help="Apply the compliance waivers of this image definition (of the variant the image's "
-            "dev.bastion.variant label names, else runtime), as the build does: XCCDF overrides.",
+            "dev.bastion.variant label names, else runtime), as the build does. Without it, the "
+            "waivers of the image's compliance attestation apply when it verifies.",
+        ),
+    ] = None,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key",
+            help="A public key (PEM) trusted to have signed the image's compliance attestation; "
+            "repeatable. BASTION_HOME/keys/bastion.pub, the local build key, is trusted too.",
+            show_default=False,
         ),
     ] = None,
 ) -> None:
     """Evaluate a compliance profile (STIG- and CIS-style rules) on IMAGE."""
-    from bastion.compliance import apply_waivers, require_passed, summary, to_html, to_json, to_xccdf
+    import dataclasses
+
+    from bastion.compliance import (
+        apply_waivers,
+        attested_waivers,
+        require_passed,
+        summary,
+        to_html,
+        to_json,
+        to_xccdf,
+    )
     from bastion.compliance import compliance as evaluate
     from bastion.image import open_target
 
     settings = Settings.from_env()
+    keys = _trusted_keys(key or [], settings)
     with open_target(image, settings, platform=platform) as target:
         result = evaluate(target, profile)
     if definition is not None:
@@ -104,6 +128,17 @@ def compliance(
         result, _ = apply_waivers(
             result, variant.compliance.waivers, spec=profile, authority=f"image definition {definition}"
         )
+        result = dataclasses.replace(result, waiver_source=f"waivers from the image definition {definition}")
+    else:
+        attested = attested_waivers(
+            image, settings, manifest_digest=result.target.manifest_digest, profile=result.profile, keys=keys
+        )
+        for note in attested.notes:
+            info(note)
+        if attested.source is not None:
+            result, _ = apply_waivers(result, attested.waivers, spec=profile)
+            result = dataclasses.replace(result, waiver_source=attested.source)
+            info(attested.source)
     if output_format is ComplianceFormat.summary and output is None:
         _print_summary(result)
     else:
@@ -121,6 +156,14 @@ def compliance(
         info(summary(result).line())
     if exit_code:
         require_passed(result)
+
+
+def _trusted_keys(given: list[Path], settings: Settings) -> list[Path]:
+    for path in given:
+        if not path.is_file():
+            raise InputError("no such public key file", where=str(path))
+    local = settings.home / "keys" / "bastion.pub"
+    return [*given, *([local] if local.is_file() and local not in given else [])]
 
 
 def register(app: typer.Typer) -> None:

@@ -11,12 +11,15 @@ Rules are Python checks registered by name (``_rules/``); profiles are YAML data
 tailor them (``profiles/``, or a file of the user's: see :func:`load_profile`).
 
 A build evaluates the profiles an image's definition claims with :func:`evaluate_claims`: waived
-failures become XCCDF overrides, :attr:`ClaimResult.label` is the ``dev.bastion.compliance`` label and
-:attr:`ClaimResult.predicate` the attestation predicate (:data:`COMPLIANCE_PREDICATE_TYPE`).
+failures are deselected (``notselected``) by a tailored XCCDF profile recording each waiver, :attr:`ClaimResult.label` is the ``dev.bastion.compliance`` label and
+:attr:`ClaimResult.predicate` the attestation predicate (:data:`COMPLIANCE_PREDICATE_TYPE`). A later
+scan of the published image takes those waivers back from the verified attestation with
+:func:`attested_waivers`.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from bastion.compliance._attested import AttestedWaiver, AttestedWaivers, attested_waivers
 from bastion.compliance._claims import (
     COMPLIANCE_LABEL,
     COMPLIANCE_PREDICATE_TYPE,
@@ -67,6 +70,8 @@ __all__ = [
     "DEFAULT_PROFILE",
     "RULES",
     "Area",
+    "AttestedWaiver",
+    "AttestedWaivers",
     "ClaimResult",
     "ComplianceFailed",
     "ComplianceResult",
@@ -82,6 +87,7 @@ __all__ = [
     "TargetInfo",
     "Waiver",
     "apply_waivers",
+    "attested_waivers",
     "builtin_profiles",
     "compliance",
     "default_score",

@@ -1,5 +1,5 @@
 """What an image claims: the profiles its definition names, evaluated at build time, with the failures
-it waives recorded as XCCDF overrides, the label that names the profiles it passed, and the
+it waives deselected by a tailored XCCDF profile that records each waiver, the label that names the profiles it passed, and the
 compliance attestation predicate (documented in ``docs/compliance.md``).
 
     claims = evaluate_claims(target, variant.claimed_profiles, variant.compliance.waivers,
@@ -45,8 +45,8 @@ __all__ = [
 ]
 
 COMPLIANCE_PREDICATE_TYPE = "https://bastion.invalid/attestations/compliance/v1"
-#: The override ``authority`` when the caller names none (XCCDF 1.2 section 6.6.4.3: "name or other
-#: identification for the human principal authorizing the override").
+#: The waiver's ``authority`` when the caller names none: who authorised it (the words of XCCDF 1.2
+#: section 6.6.4.3 for an override's authority, which a waiver is recorded in place of).
 DEFAULT_AUTHORITY = "image definition (compliance.waivers)"
 #: The score's maximum under ``urn:xccdf:scoring:default`` (XCCDF 1.2 section 7.3.2.1).
 MAX_SCORE = 100.0
@@ -221,10 +221,13 @@ def apply_waivers(
     authority: str = DEFAULT_AUTHORITY,
     time: str | datetime | None = None,
 ) -> tuple[ComplianceResult, frozenset[str]]:
-    """``result`` with each failed rule a waiver covers turned into an override (old-result ``fail``,
-    new-result ``pass``, the reason as the remark; XCCDF 1.2 section 6.6.4.3), the score recomputed;
-    and the keys of the waivers that changed something.
+    """``result`` with each failed rule a waiver covers deselected by the waiver (result
+    ``notselected``, the check's ``fail`` kept as the old result, the reason as the remark: written
+    to XCCDF as a tailored profile, see :class:`~bastion.compliance.Override`), the score recomputed
+    (XCCDF 1.2 section 7.3.2.1 leaves unselected rules out); and the keys of the waivers that changed
+    something.
 
+    ``authority`` is who waived the rules, unless a waiver names its own (an ``authority`` attribute).
     A waiver without a ``profile`` covers every profile; one with a ``profile`` covers this one when
     it names it as the definition does (``spec``), by its name, or by its file. A result of ``error``
     is never waived: the check could not run, so nothing is known to accept.
@@ -249,8 +252,10 @@ def apply_waivers(
             changed.append(item)
             continue
         used.add(_key(waiver))
-        override = Override(when.astimezone(UTC), authority, item.result, Result.PASS, waiver.reason.strip())
-        changed.append(dataclasses.replace(item, result=Result.PASS, override=override))
+        # A waiver that names its own author (one read from a signed attestation) keeps it.
+        who = getattr(waiver, "authority", None) or authority
+        override = Override(when.astimezone(UTC), who, item.result, Result.NOTSELECTED, waiver.reason.strip())
+        changed.append(dataclasses.replace(item, result=Result.NOTSELECTED, override=override))
     results = tuple(changed)
     return dataclasses.replace(result, results=results, score=default_score(results)), frozenset(used)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +17,12 @@ from bastion.compliance._model import (
 )
 from bastion.compliance._profile import load_profile
 from bastion.compliance._rules import Context
-from bastion.errors import BastionError, ExitCode, InputError
+from bastion.errors import BastionError, ExitCode
 from bastion.image import ImageTarget
 
-# Results the default model leaves out of the score (XCCDF 1.2 section 7.3.2.1, Score.Default.Rule).
-_UNSCORED = frozenset({Result.NOTAPPLICABLE, Result.NOTCHECKED, Result.INFORMATIONAL})
+# Results the default model leaves out of the score (XCCDF 1.2 section 7.3.2.1, Score.Default.Rule:
+# only selected rules count, and of those not the notapplicable, notchecked and informational ones).
+_UNSCORED = frozenset({Result.NOTAPPLICABLE, Result.NOTCHECKED, Result.INFORMATIONAL, Result.NOTSELECTED})
 
 
 class ComplianceFailed(BastionError):
@@ -37,15 +36,17 @@ def compliance(
 ) -> ComplianceResult:
     """Evaluate ``profile`` (a :class:`Profile`, a built-in name or a profile file) on ``target``.
 
-    ``time`` is the evaluation time the reports record. By default it is ``SOURCE_DATE_EPOCH`` when
-    set, else the image's ``created`` date, so the result (and its XCCDF, HTML and JSON) is a function
-    of the image and the profile alone: the same input gives the same bytes.
+    The reports record when the evaluation started and ended (XCCDF 1.2 section 6.6.2, TestResult
+    ``start-time`` and ``end-time``): by default the clock's time before and after the checks, so a
+    scan states when it ran. A caller that needs reproducible reports (the build, which evaluates at
+    the image's creation time) gives ``time``, and both are that time.
 
     A check that raises is reported with the result ``error`` and the exception as its message; the
     other rules still run (XCCDF 1.2 section 6.6.4.2: "error: the checking engine could not complete
     the evaluation").
     """
     chosen = profile if isinstance(profile, Profile) else load_profile(profile)
+    started = time or datetime.now(UTC)
     context = Context(target)
     results = []
     for config in chosen.rules:
@@ -62,8 +63,15 @@ def compliance(
         variant=context.variant,
         runtime=context.is_runtime,
     )
-    when = time or _default_time(target)
-    return ComplianceResult(chosen, info, tuple(results), default_score(results), when.astimezone(UTC))
+    ended = time or datetime.now(UTC)
+    return ComplianceResult(
+        chosen,
+        info,
+        tuple(results),
+        default_score(results),
+        started.astimezone(UTC),
+        end_time=ended.astimezone(UTC),
+    )
 
 
 def require_passed(result: ComplianceResult) -> None:
@@ -90,23 +98,3 @@ def default_score(results: Sequence[RuleResult]) -> float:
     if not group_scores:
         return 0.0
     return round(sum(group_scores) / len(group_scores), 2)
-
-
-def _default_time(target: ImageTarget) -> datetime:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            return datetime.fromtimestamp(int(epoch), UTC)
-        except ValueError as exc:
-            raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a number of seconds") from exc
-    created = target.config.get("created")
-    if isinstance(created, str):
-        # RFC 3339 allows nanoseconds (Docker writes them); datetime keeps microseconds.
-        created = re.sub(r"(\.\d{6})\d+", r"\1", created)
-        try:
-            parsed = datetime.fromisoformat(created)
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(0, UTC)

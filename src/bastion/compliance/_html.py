@@ -45,7 +45,7 @@ def _rule_row(item: RuleResult, anchor: bool) -> html.HtmlElement:
         details.append(
             E.DIV(
                 E.CLASS("override"),
-                E.STRONG(f"waived: {change.old_result.value} → {change.new_result.value}"),
+                E.STRONG(f"waived (the check's result: {change.old_result.value})"),
                 _t(f" by {change.authority}: {change.remark}"),
             )
         )
@@ -99,6 +99,8 @@ def to_html(result: ComplianceResult) -> bytes:
         ("profile", f"{result.profile.title} ({result.profile.name} {result.profile.version})"),
         ("evaluated", result.time.strftime("%Y-%m-%d %H:%M:%SZ") + f" by Bastion {__version__}"),
     ]
+    if result.waiver_source:
+        meta_rows.append(("waivers", result.waiver_source))
     body: list[html.HtmlElement] = [
         E.H1(_t(f"Compliance report: {target.name}")),
         E.TABLE(E.CLASS("meta"), *(E.TR(E.TD(k), E.TD(E.CODE(_t(v)))) for k, v in meta_rows)),

@@ -28,8 +28,9 @@ def xccdf_id(kind: str, name: str) -> str:
 
 
 class Result(enum.StrEnum):
-    """XCCDF 1.2 rule result words (section 6.6.4.2). ``notselected`` is not produced: a rule a profile
-    disables is left out of the results altogether."""
+    """XCCDF 1.2 rule result words (section 6.6.4.2). ``notselected`` is produced only for a waived
+    rule: the waiver tailors the profile so that it does not select the rule (a rule a profile itself
+    disables is left out of the results altogether)."""
 
     PASS = "pass"  # noqa: S105 - the XCCDF result word, not a password
     FAIL = "fail"
@@ -38,6 +39,7 @@ class Result(enum.StrEnum):
     NOTAPPLICABLE = "notapplicable"
     NOTCHECKED = "notchecked"
     INFORMATIONAL = "informational"
+    NOTSELECTED = "notselected"
 
 
 class Severity(enum.StrEnum):
@@ -152,8 +154,14 @@ class Profile:
 
 @dataclass(frozen=True)
 class Override:
-    """A result changed by an authority, with the reason (XCCDF 1.2 section 6.6.4.3, ``override``:
-    time, authority, old-result, new-result, remark). Bastion writes one for a waived failure."""
+    """A waiver applied to a result: who waived the rule (``authority``) and why (``remark``), when, the
+    check's own result (``old_result``) and the result reported (``new_result``: ``notselected``).
+
+    It is written to XCCDF as tailoring, not as an XCCDF ``override`` (section 6.6.4.3): the
+    TestResult names a Profile that deselects the waived rules, each ``select`` holding the waiver as
+    its remark, and the rule-result keeps the check's result in its messages. OpenSCAP's default
+    validation (1.3.7's schematron) rejects every TestResult holding an ``override``.
+    """
 
     time: datetime
     authority: str
@@ -164,9 +172,8 @@ class Override:
 
 @dataclass(frozen=True)
 class RuleResult:
-    """One rule's result. With an :class:`Override`, ``result`` is its ``new_result`` (XCCDF 1.2 section
-    6.6.4.3: the rule-result's result must match the override's new-result), ``message`` and
-    ``evidence`` still the check's."""
+    """One rule's result. With an :class:`Override` (a waiver), ``result`` is its ``new_result``;
+    ``message`` and ``evidence`` are still the check's."""
 
     config: RuleConfig
     result: Result
@@ -201,7 +208,14 @@ class ComplianceResult:
     target: TargetInfo
     results: tuple[RuleResult, ...]
     score: float  # urn:xccdf:scoring:default, 0-100
-    time: datetime  # the evaluation time recorded in the TestResult (see :func:`compliance`)
+    time: datetime  # when the evaluation started: the TestResult's start-time (see :func:`compliance`)
+    end_time: datetime | None = None  # when it ended (None: at ``time``)
+    #: Where the waivers came from, as the reports say it ("the signed compliance attestation ...").
+    waiver_source: str | None = None
+
+    @property
+    def ended(self) -> datetime:
+        return self.end_time or self.time
 
     def count(self, result: Result) -> int:
         return sum(1 for r in self.results if r.result is result)
@@ -214,6 +228,14 @@ class ComplianceResult:
     def waived(self) -> tuple[RuleResult, ...]:
         """The results an override changed (see :func:`bastion.compliance.apply_waivers`)."""
         return tuple(r for r in self.results if r.override is not None)
+
+    @property
+    def tailored_profile_id(self) -> str:
+        """The Profile the TestResult names: the profile itself, or with waivers the profile that
+        deselects the waived rules (a profile name never holds ``_``, so the id is free)."""
+        if not self.waived:
+            return self.profile.id
+        return xccdf_id("profile", f"{self.profile.name}_waived")
 
     @property
     def test_result_id(self) -> str:

@@ -74,6 +74,8 @@ def to_json(result: ComplianceResult) -> str:
     document = {
         "summary": summary(result).as_dict(),
         "time": result.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "end_time": result.ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "waiver_source": result.waiver_source,
         "target": {
             "name": target.name,
             "digest": target.manifest_digest,

@@ -2,9 +2,16 @@
 TestResult of the evaluation (NIST IR 7275 Rev. 4, sections 6.2-6.6).
 
 Element order follows the XCCDF 1.2 schema (xccdf_1.2.xsd): in a Benchmark status, title,
-description, version, model, Profile, Group, TestResult; in a Rule title, description, reference,
-rationale, ident; in a TestResult title, profile, target, target-facts, rule-result, score; in a rule-result result,
-override, ident, message.
+description, version, model, Profile, Group, TestResult; in a Profile version, title, description,
+select, refine-rule; in a Rule title, description, reference, rationale, ident; in a TestResult
+title, profile, target, target-facts, rule-result, score; in a rule-result result, ident, message.
+
+Waivers are tailoring (XCCDF 1.2 section 6.5, Profile): a second Profile selects what the profile
+selects except the waived rules, each of whose ``select`` carries the waiver (authority and reason)
+as its remark; the TestResult names that Profile, a waived rule's result is ``notselected`` and its
+messages keep the check's own result and findings. No ``override`` is written: OpenSCAP 1.3.7's
+schematron (pattern ``benchmark_rule_result_override``) checks every rule-result of a TestResult
+holding one against an override it does not have, so ``oscap xccdf validate`` would reject the report.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from bastion.compliance._model import (
     CIS_DOCKER_HREF,
     Area,
     ComplianceResult,
+    Result,
     Rule,
+    RuleResult,
     xccdf_id,
 )
 
@@ -65,6 +74,59 @@ def _rule(parent: etree._Element, rule: Rule) -> None:
         _e(element, "ident", cci, system=CCI_SYSTEM)
 
 
+def _profile(root: etree._Element, result: ComplianceResult, *, tailored: bool) -> None:
+    """The profile, or (``tailored``) the profile with the waived rules deselected, each waiver the
+    remark of its ``select`` (XCCDF 1.2 section 6.5.3: ``select`` "remark")."""
+    profile = result.profile
+    waivers = {r.rule.id: r.override for r in result.waived} if tailored else {}
+    element = _e(root, "Profile", id=result.tailored_profile_id if tailored else profile.id)
+    _e(element, "version", profile.version)
+    if tailored:
+        _e(element, "title", f"{profile.title}, with waivers")
+        source = f" ({result.waiver_source})" if result.waiver_source else ""
+        _e(
+            element,
+            "description",
+            f"Profile {profile.id} with the rules waived for this image deselected{source}; each "
+            "deselected rule's remark names who waived it and why.",
+        )
+    else:
+        _e(element, "title", profile.title)
+        if profile.description:
+            _e(element, "description", profile.description)
+    for config in profile.rules:
+        change = waivers.get(config.rule.id)
+        select = _e(element, "select", idref=config.rule.id, selected="false" if change else "true")
+        if change is not None:
+            _e(select, "remark", f"waived by {change.authority}: {change.remark}")
+    for config in profile.rules:
+        if config.severity is not config.rule.severity:
+            _e(element, "refine-rule", idref=config.rule.id, severity=config.severity.value)
+
+
+def _rule_result(test: etree._Element, item: RuleResult, when: str) -> None:
+    rule_result = _e(test, "rule-result", idref=item.rule.id, severity=item.severity.value, time=when)
+    _e(rule_result, "result", item.result.value)
+    for cci in item.rule.cci:
+        _e(rule_result, "ident", cci, system=CCI_SYSTEM)
+    change = item.override
+    if change is None:
+        _e(rule_result, "message", item.message, severity="info")
+        level = "error" if item.result is Result.FAIL else "info"
+    else:
+        # The check's own outcome stays in the report; the waiver says why it is not selected.
+        _e(
+            rule_result,
+            "message",
+            f"the check's result: {change.old_result.value}: {item.message}",
+            severity="info",
+        )
+        _e(rule_result, "message", f"waived by {change.authority}: {change.remark}", severity="info")
+        level = "warning"
+    for evidence in item.evidence:
+        _e(rule_result, "message", evidence, severity=level)
+
+
 def to_xccdf(result: ComplianceResult) -> bytes:
     """The XCCDF 1.2 document of ``result``: deterministic for the same result."""
     profile = result.profile
@@ -79,16 +141,9 @@ def to_xccdf(result: ComplianceResult) -> bytes:
     _e(root, "version", __version__)
     _e(root, "model", system=SCORING_DEFAULT)
 
-    element = _e(root, "Profile", id=profile.id)
-    _e(element, "version", profile.version)
-    _e(element, "title", profile.title)
-    if profile.description:
-        _e(element, "description", profile.description)
-    for config in profile.rules:
-        _e(element, "select", idref=config.rule.id, selected="true")
-    for config in profile.rules:
-        if config.severity is not config.rule.severity:
-            _e(element, "refine-rule", idref=config.rule.id, severity=config.severity.value)
+    _profile(root, result, tailored=False)
+    if result.waived:
+        _profile(root, result, tailored=True)
 
     for area in Area:
         rules = [c.rule for c in profile.rules if c.rule.area is area]
@@ -100,11 +155,16 @@ def to_xccdf(result: ComplianceResult) -> bytes:
             _rule(group, rule)
 
     test = _e(
-        root, "TestResult", id=result.test_result_id, start_time=when, end_time=when, version=__version__
+        root,
+        "TestResult",
+        id=result.test_result_id,
+        start_time=when,
+        end_time=_time(result.ended),
+        version=__version__,
     )
     _e(test, "benchmark", href="#" + result.benchmark_id, id=result.benchmark_id)
     _e(test, "title", f"{profile.title} {profile.version} on {result.target.name}")
-    _e(test, "profile", idref=profile.id)
+    _e(test, "profile", idref=result.tailored_profile_id)
     _e(test, "target", result.target.name)
     facts = _e(test, "target-facts")
     fact_values: tuple[tuple[str, str | None], ...] = (
@@ -120,24 +180,6 @@ def to_xccdf(result: ComplianceResult) -> bytes:
         if fact_value:
             _e(facts, "fact", fact_value, name=FACT_PREFIX + fact, type="string")
     for item in result.results:
-        rule_result = _e(test, "rule-result", idref=item.rule.id, severity=item.severity.value, time=when)
-        _e(rule_result, "result", item.result.value)
-        if item.override is not None:
-            # XCCDF 1.2 section 6.6.4.3: every attribute and child of an override is required, and
-            # the enclosing result must equal its new-result (the schematron checks both).
-            change = item.override
-            element = _e(rule_result, "override", time=_time(change.time), authority=change.authority)
-            _e(element, "old-result", change.old_result.value)
-            _e(element, "new-result", change.new_result.value)
-            _e(element, "remark", change.remark)
-        for cci in item.rule.cci:
-            _e(rule_result, "ident", cci, system=CCI_SYSTEM)
-        _e(rule_result, "message", item.message, severity="info")
-        # A waived failure's evidence is still shown, as a warning.
-        level = "info" if item.result.value != "fail" else "error"
-        if item.override is not None and item.override.old_result.value == "fail":
-            level = "warning"
-        for evidence in item.evidence:
-            _e(rule_result, "message", evidence, severity=level)
+        _rule_result(test, item, when)
     _e(test, "score", f"{result.score:.2f}", system=SCORING_DEFAULT, maximum="100")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -23,6 +23,10 @@ DPKG_STATUS = "/var/lib/dpkg/status"
 BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 _MAX_HOPS = 40  # the kernel's MAXSYMLINKS
 _CONTENT_KINDS = (FileKind.FILE, FileKind.HARDLINK)
+# shadow(5): a password field starting with "!" or "*" cannot match any password (crypt(5) never
+# produces those characters), so the account cannot log in with one.
+_LOCKED = ("!", "*")
+_SHADOWED = "x"  # passwd(5): "x" means the password is in /etc/shadow
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,11 @@ class Context:
             current = candidate
         return self.files.get(current or "/")
 
+    def regular_file(self, path: str) -> FileInfo | None:
+        """The regular file ``path`` leads to (symlinks followed inside the image), or ``None``."""
+        info = self.resolve(path)
+        return info if info is not None and info.kind in _CONTENT_KINDS else None
+
     def exists(self, path: str) -> bool:
         return self.resolve(path) is not None
 
@@ -212,6 +221,26 @@ class Context:
     @cached_property
     def gids(self) -> frozenset[int]:
         return frozenset(e.gid for e in self.group)
+
+    @cached_property
+    def usable_passwords(self) -> list[str]:
+        """Findings, one per account whose password could be used to log in: a hash in /etc/passwd
+        (passwd(5): ``x`` means "in /etc/shadow"), or a shadow field not starting with ``!`` or ``*``
+        (shadow(5): crypt(5) never produces those, so such a field matches no password)."""
+        findings = [
+            f"/etc/passwd: {e.name} has a password hash"
+            for e in self.passwd
+            if e.password and e.password != _SHADOWED and not e.password.startswith(_LOCKED)
+        ]
+        findings += [
+            f"/etc/shadow: {e.name} has a usable password"
+            for e in self.shadow
+            if e.password and not e.password.startswith(_LOCKED)
+        ]
+        return findings
+
+    def group_name(self, gid: int) -> str | None:
+        return next((e.name for e in self.group if e.gid == gid), None)
 
     def user(self, spec: str) -> PasswdEntry | None:
         """The passwd entry a user name or numeric uid names."""

@@ -13,11 +13,6 @@ from bastion.compliance._model import Area, Outcome, Result, RuleConfig, Severit
 from bastion.compliance._rules._context import BIN_DIRS, Context
 from bastion.compliance._rules._registry import not_applicable, passed, rule, verdict
 
-# shadow(5): a password field starting with "!" or "*" cannot match any password (crypt(5) never
-# produces those characters), so the account cannot log in with one.
-_LOCKED = ("!", "*")
-_SHADOWED = "x"  # passwd(5): "x" means the password is in /etc/shadow
-
 
 @rule(
     "accounts_files_valid",
@@ -77,17 +72,7 @@ def no_empty_passwords(ctx: Context, config: RuleConfig) -> Outcome:
     "baked into an image is a shared credential that every copy of the image carries.",
 )
 def passwords_locked(ctx: Context, config: RuleConfig) -> Outcome:
-    findings = [
-        f"/etc/passwd: {e.name} has a password hash"
-        for e in ctx.passwd
-        if e.password and e.password != _SHADOWED and not e.password.startswith(_LOCKED)
-    ]
-    findings += [
-        f"/etc/shadow: {e.name} has a usable password"
-        for e in ctx.shadow
-        if e.password and not e.password.startswith(_LOCKED)
-    ]
-    return verdict(findings, ok="every password is locked", bad="{n} unlocked password(s)")
+    return verdict(list(ctx.usable_passwords), ok="every password is locked", bad="{n} unlocked password(s)")
 
 
 @rule(
@@ -153,7 +138,8 @@ def primary_groups_exist(ctx: Context, config: RuleConfig) -> Outcome:
     area=Area.ACCOUNTS,
     title="Accounts of a runtime image have no login shell",
     severity=Severity.MEDIUM,
-    description="In a runtime image every account's shell is nologin or false.",
+    description="In a runtime image every account's shell is nologin or false, and that program is in "
+    "the image.",
     rationale="Nobody logs in to a runtime container; a login shell is a capability no account there "
     "needs. Development images keep root's shell on purpose.",
     params={
@@ -166,7 +152,14 @@ def nologin_shells(ctx: Context, config: RuleConfig) -> Outcome:
             f"not a runtime image (variant {ctx.variant or 'unlabelled'}, dpkg database present)"
         )
     allowed = set(config.param_list("shells"))
-    findings = [f"{e.name}: {e.shell or '(empty: /bin/sh)'}" for e in ctx.passwd if e.shell not in allowed]
+    findings = []
+    for entry in ctx.passwd:
+        if entry.shell not in allowed:
+            findings.append(f"{entry.name}: {entry.shell or '(empty: /bin/sh)'}")
+        elif ctx.regular_file(entry.shell) is None:
+            # A shell named but not shipped is no evidence of anything: the account's shell is
+            # whatever a later layer or a volume puts at that path.
+            findings.append(f"{entry.name}: {entry.shell} is not a file in the image")
     return verdict(
         findings, ok="every account has a non-login shell", bad="{n} account(s) with a login shell"
     )

@@ -169,18 +169,30 @@ def no_capabilities(ctx: Context, config: RuleConfig) -> Outcome:
     area=Area.FILES,
     title="System directories and their contents are owned by root",
     severity=Severity.MEDIUM,
-    description="Every path at or below /bin, /sbin, /usr, /etc, /lib*, /boot is owned by uid 0.",
-    rationale="Whoever owns a system command or library can change what every process runs.",
+    description="Every path at or below /bin, /sbin, /usr, /etc, /lib*, /boot is owned by uid 0 and "
+    "belongs to group 0, or to a group the parameter groups names (by default shadow, the group "
+    "shadow(5) gives /etc/shadow and /etc/gshadow).",
+    rationale="Whoever owns a system command or library can change what every process runs; the "
+    "members of the group it belongs to can as soon as a mode grants the group write access.",
     cci=("CCI-001499",),
+    params={"groups": ("shadow",)},
 )
 def system_owned_by_root(ctx: Context, config: RuleConfig) -> Outcome:
-    findings = [
-        _mode(i)
-        for i in ctx.files.values()
-        if _under(i.path, _SYSTEM_DIRS) and i.uid != 0 and not matches(i.path, config.allow)
-    ]
+    # RHEL-08-010310 (owned by root) and RHEL-08-010320 (group-owned by root): both owners count.
+    allowed_groups = set(config.param_list("groups"))
+    findings = []
+    for info in ctx.files.values():
+        if not _under(info.path, _SYSTEM_DIRS) or matches(info.path, config.allow):
+            continue
+        group = ctx.group_name(info.gid)
+        if info.uid != 0:
+            findings.append(f"{_mode(info)}: not owned by root")
+        elif info.gid != 0 and group not in allowed_groups:
+            findings.append(f"{_mode(info)}: group {group or 'unknown'} is not root")
     return verdict(
-        sorted(findings), ok="system paths are owned by root", bad="{n} system path(s) not owned by root"
+        sorted(findings),
+        ok="system paths are owned by root (user and group)",
+        bad="{n} system path(s) not owned by root",
     )
 
 

@@ -6,7 +6,7 @@ CCIs are those of the RHEL 8 STIG requirements named in each rule's description.
 
 from __future__ import annotations
 
-from bastion.compliance._model import Area, Outcome, RuleConfig, Severity
+from bastion.compliance._model import Area, Outcome, Result, RuleConfig, Severity
 from bastion.compliance._rules._context import Context
 from bastion.compliance._rules._registry import Check, not_applicable, rule
 
@@ -45,8 +45,10 @@ _HOST_RULES: tuple[tuple[str, str, Severity, str, str, tuple[str, ...]], ...] = 
         "Account lockout and password quality (PAM)",
         Severity.MEDIUM,
         "PAM locks accounts after failed logons (RHEL-08-020010) and enforces password quality.",
-        "Nobody logs in to the container: it has no login service, and every password is locked "
-        "(accounts_passwords_locked), so there is no authentication for PAM to control.",
+        "Nobody logs in to a container through PAM when no account has a usable password: then there "
+        "is no password authentication for PAM to lock out. Not applicable only when every password "
+        "is locked (accounts_passwords_locked); otherwise not checked, since Bastion does not read "
+        "PAM's configuration.",
         ("CCI-000044",),
     ),
     (
@@ -76,6 +78,25 @@ def _not_applicable(reason: str) -> Check:
     return check
 
 
+def _pam_lockout(ctx: Context, config: RuleConfig) -> Outcome:
+    # RHEL-08-020010 constrains password logons; whether one is possible is what
+    # accounts_passwords_locked reads, so this rule's reason is that rule's finding, never an assumption.
+    usable = ctx.usable_passwords
+    if not usable:
+        return not_applicable(
+            "every password is locked (accounts_passwords_locked): there is no password "
+            "authentication for PAM to lock out"
+        )
+    return Outcome(
+        Result.NOTCHECKED,
+        f"{len(usable)} account(s) have a usable password (accounts_passwords_locked fails), so a "
+        "password logon may be possible; Bastion does not check PAM's lockout configuration",
+        tuple(usable),
+    )
+
+
+_CHECKS: dict[str, Check] = {"host_pam_lockout": _pam_lockout}
+
 for _name, _title, _severity, _description, _reason, _cci in _HOST_RULES:
     rule(
         _name,
@@ -85,4 +106,4 @@ for _name, _title, _severity, _description, _reason, _cci in _HOST_RULES:
         description=_description,
         rationale=_reason,
         cci=_cci,
-    )(_not_applicable(_reason))
+    )(_CHECKS.get(_name) or _not_applicable(_reason))
