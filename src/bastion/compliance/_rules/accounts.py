@@ -138,8 +138,8 @@ def primary_groups_exist(ctx: Context, config: RuleConfig) -> Outcome:
     area=Area.ACCOUNTS,
     title="Accounts of a runtime image have no login shell",
     severity=Severity.MEDIUM,
-    description="In a runtime image every account's shell is nologin or false, and that program is in "
-    "the image.",
+    description="In a runtime image every account's shell is nologin or false (the program itself need "
+    "not be in the image: a shell that is not there cannot start either, and the message says so).",
     rationale="Nobody logs in to a runtime container; a login shell is a capability no account there "
     "needs. Development images keep root's shell on purpose.",
     params={
@@ -152,17 +152,20 @@ def nologin_shells(ctx: Context, config: RuleConfig) -> Outcome:
             f"not a runtime image (variant {ctx.variant or 'unlabelled'}, dpkg database present)"
         )
     allowed = set(config.param_list("shells"))
-    findings = []
-    for entry in ctx.passwd:
-        if entry.shell not in allowed:
-            findings.append(f"{entry.name}: {entry.shell or '(empty: /bin/sh)'}")
-        elif ctx.regular_file(entry.shell) is None:
-            # A shell named but not shipped is no evidence of anything: the account's shell is
-            # whatever a later layer or a volume puts at that path.
-            findings.append(f"{entry.name}: {entry.shell} is not a file in the image")
-    return verdict(
-        findings, ok="every account has a non-login shell", bad="{n} account(s) with a login shell"
-    )
+    findings = [f"{e.name}: {e.shell or '(empty: /bin/sh)'}" for e in ctx.passwd if e.shell not in allowed]
+    if findings:
+        return verdict(findings, ok="", bad="{n} account(s) with a login shell")
+    # passwd(5): the shell is the program login runs. One that is named but not shipped cannot start
+    # either (exec fails), which is as non-login as nologin itself; the message says so rather than
+    # claiming the program is there.
+    missing = sorted({e.shell for e in ctx.passwd if ctx.regular_file(e.shell) is None})
+    if missing:
+        return Outcome(
+            Result.PASS,
+            f"every account's shell is a non-login shell; {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not in the image, so no account can start a shell at all",
+        )
+    return verdict([], ok="every account has a non-login shell, and it is in the image", bad="")
 
 
 @rule(
