@@ -74,10 +74,10 @@ def _vex(path: Path, *products: dict[str, object]) -> Path:
     return path
 
 
-def _cves(home: Path, vex: Path) -> tuple[CliResult, set[str]]:
+def _cves(home: Path, vex: Path, image: str = IMAGE) -> tuple[CliResult, set[str]]:
     started = time.monotonic()
     result = run_cli(
-        "cves", IMAGE, "--platform", "linux/amd64", "--vex", str(vex), "--format", "json", home=home
+        "cves", image, "--platform", "linux/amd64", "--vex", str(vex), "--format", "json", home=home
     )
     assert time.monotonic() - started < 120
     assert result.code == 0, result.stderr
@@ -108,6 +108,16 @@ def test_vex_names_the_image_by_any_of_its_digests(
     result, suppressed = _cves(home, _vex(tmp_path / "vex.json", product))
     assert CVE in suppressed, result.stderr
     assert "1 statements, 1 applied" in result.stderr
+
+
+@pytest.mark.parametrize("named", [IMAGE, "bastion/python@{index}"])
+def test_vex_names_the_image_by_its_store_name_when_the_user_typed_a_short_one(
+    image: tuple[Path, Descriptor, dict[str, str]], tmp_path: Path, named: str
+) -> None:
+    home, index, _ = image
+    vex = _vex(tmp_path / "vex.json", {"@id": named.format(index=index.digest)})
+    result, suppressed = _cves(home, vex, image="python:3.11")  # the store resolves it to bastion/python
+    assert CVE in suppressed, result.stderr
 
 
 def test_other_images_digests_do_not_match_and_unused_statements_are_reported(

@@ -74,9 +74,14 @@ class ImageSubject:
         elif ":" in reference.rsplit("/", 1)[-1]:
             repo, tag = reference.rsplit(":", 1)
         references = {reference}
-        for digest in (result.manifest_digest, result.index_digest):
-            if digest:
-                references.add(f"{repo}@{digest}")
+        # Its references: as the user typed it, and by the repository its purl records (the store's
+        # full name, bastion/python, when the user typed python:3.11), with its tag or either digest.
+        for named in {n for n in (repo, repository) if n}:
+            if tag:
+                references.add(f"{named}:{tag}")
+            for digest in (result.manifest_digest, result.index_digest):
+                if digest:
+                    references.add(f"{named}@{digest}")
         return cls(
             digest=result.manifest_digest,
             name=name.rsplit("/", 1)[-1].split(":", 1)[0],
