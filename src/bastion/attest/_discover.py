@@ -48,6 +48,7 @@ from bastion.oci import (
     Descriptor,
     Platform,
     Store,
+    is_attachment,
     is_registry_reference,
     parse_index,
     parse_manifest,
@@ -487,9 +488,11 @@ def _layout_entry(store: Store, tag: str | None, reference: str) -> Descriptor:
     last ``:``); without a tag, the layout's only tagged image."""
     tags = store.list_tags()
     if tag is None:
-        digests = {d.digest for d in tags.values()}
+        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images.
+        images = {name: d for name, d in tags.items() if not is_attachment(d)} or tags
+        digests = {d.digest for d in images.values()}
         if len(digests) == 1:
-            return next(iter(tags.values()))
+            return next(iter(images.values()))
         raise InputError(
             f"the layout holds {len(digests)} tagged images", where=reference,
             hint="add :TAG, one of: " + (", ".join(sorted(tags)) or "none"),

@@ -157,21 +157,41 @@ def export_command(
     platform: Annotated[
         str | None, typer.Option("--platform", help="Export one platform only (required for docker-archive).")
     ] = None,
+    no_attestations: Annotated[
+        bool,
+        typer.Option(
+            "--no-attestations",
+            help="Leave out the signatures and attestations attached to the image (oci-dir:// carries "
+            "them by default, so `bastion verify` works on the copy).",
+        ),
+    ] = False,
 ) -> None:
-    """Export an image for other tools: an OCI layout directory, or a docker-archive tar."""
-    from bastion.oci import Store, export_docker_archive, export_oci_dir
+    """Export an image for other tools: an OCI layout directory (with its signatures and attestations),
+    or a docker-archive tar (which cannot hold them)."""
+    from bastion.oci import Store, attachments, export_docker_archive, export_oci_dir
 
     store = Store(Settings.from_env().store_dir)
     if destination.startswith("oci-dir://"):
         rest = destination.removeprefix("oci-dir://")
         path, _, tag = rest.partition(":")
-        desc = export_oci_dir(store, image, Path(path), tag or None, platform=platform)
+        exported = export_oci_dir(
+            store, image, Path(path), tag or None, platform=platform, with_attachments=not no_attestations
+        )
+        desc = exported.descriptor
+        if not no_attestations:
+            info(f"{len(exported.attachments)} attached signatures and attestations exported with {image}")
     elif destination.startswith("docker-archive://"):
         if not platform:
             raise InputError("docker-archive holds one platform: give --platform", where=destination)
         desc = export_docker_archive(
             store, image, Path(destination.removeprefix("docker-archive://")), platform
         )
+        if not no_attestations:
+            left = len(attachments(store, store.resolve(image)))
+            info(
+                f"note: a docker-archive cannot carry signatures or attestations; {left} attached to "
+                f"{image} were left out (export to oci-dir:// to keep them)"
+            )
     else:
         raise InputError(
             f"unknown export destination {destination!r}",

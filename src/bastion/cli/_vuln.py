@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from bastion.cli._console import info, stderr, stdout
 from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt, OutputOpt
@@ -167,9 +168,18 @@ def cves_command(
     result = scan_sbom(load_sbom(image, settings, platform=platform), database,
                        max_age_hours=load_config(settings.home).max_age_hours)  # fmt: skip
     if documents:
-        from bastion.vex import apply_vex
+        from bastion.vex import apply_vex_counted
 
-        result = apply_vex(result, documents)
+        result, uses = apply_vex_counted(result, documents)
+        for path, use in zip(vex or [], uses, strict=True):
+            # A statement that names nothing in this image suppresses nothing: say so, so that no
+            # one takes a mistyped product (or another image's digest) for a working suppression.
+            line = f"VEX {path}: {use.statements} statements, {use.applied} applied"
+            if use.unused:
+                line += f" ({use.unused} name no finding in {result.name})"
+                stderr.print(f"[bold yellow]warning:[/] {escape(line)}", markup=True, highlight=False)
+            else:
+                info(line)
     result = filter_result(
         result, only_fixed=only_fixed, only_unfixed=only_unfixed, severities=severities, only_kev=only_kev
     )

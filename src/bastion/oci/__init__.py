@@ -9,7 +9,7 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
-from bastion.oci._export import export_docker_archive, export_oci_dir
+from bastion.oci._export import Exported, attachments, export_docker_archive, export_oci_dir, is_attachment
 from bastion.oci._files import BlobWriter, remove_abandoned, write_cache_file
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
@@ -90,6 +90,7 @@ __all__ = [
     "Compression",
     "Credentials",
     "Descriptor",
+    "Exported",
     "HistoryEntry",
     "Index",
     "Layer",
@@ -106,6 +107,7 @@ __all__ = [
     "TransferStats",
     "add_layer",
     "add_layer_parts",
+    "attachments",
     "canonical_json",
     "check_ref",
     "copy_image",
@@ -115,6 +117,7 @@ __all__ = [
     "image_config",
     "image_index",
     "image_manifest",
+    "is_attachment",
     "is_registry_reference",
     "parse_index",
     "parse_manifest",

@@ -1,9 +1,21 @@
-"""Exporting images from the store: a standalone OCI layout, or a ``docker load`` archive."""
+"""Exporting images from the store: a standalone OCI layout, or a ``docker load`` archive.
+
+An OCI layout export carries what is attached to the image (signatures, attestations), as
+``cosign save`` does, so that ``bastion verify oci-dir://...`` passes on the copy exactly when it
+passes on the original: every referrer of the exported index and manifests (and referrers of those,
+a signature on an attestation), recorded as in the store (an untagged ``index.json`` entry with its
+``artifactType`` and subject; image-layout.md has no referrers API, and OCI 1.1 manifest.md
+``subject`` lets any reader find them), and the tags kept next to an image for what is attached to it
+(:func:`_attachment_tag_names`). A docker-archive has no place for them (``docker load`` reads
+``manifest.json`` only).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.errors import InputError
@@ -11,6 +23,9 @@ from bastion.oci._image import select_manifest
 from bastion.oci._layer import LayerEntry, write_tar
 from bastion.oci._model import (
     ANNOTATION_REF_NAME,
+    ANNOTATION_SUBJECT,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,
     Descriptor,
     Platform,
@@ -21,11 +36,80 @@ from bastion.oci._store import LAYOUT_VERSION, Store, check_ref
 # Docker 25+ `docker save` names images in index.json with this annotation (containerd's convention).
 ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
 _ARCHIVE_MTIME = 0  # the archive is a container for blobs; its own timestamps carry nothing
+# A referrer of a referrer (a signature on an attestation) is followed; deeper chains are not made by
+# any tool we know of, and the bound keeps a cycle of hand-made subjects from running forever.
+_MAX_REFERRER_DEPTH = 4
+# distribution-spec spec.md "Referrers Tag Schema": <alg>-<ref> (an index of referrers, for registries
+# without the API); cosign SIGNATURE_SPEC.md "Tag-based Discovery": the same with .sig, .att, .sbom.
+_ATTACHMENT_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote: the image's descriptor, and the attached artifacts and tags it carried."""
+
+    descriptor: Descriptor
+    attachments: tuple[Descriptor, ...] = ()  # referrers (untagged index.json entries) and attachment tags
+
+
+def is_attachment(entry: Descriptor) -> bool:
+    """Whether an ``index.json`` entry is something attached to an image rather than an image: a
+    referrer recorded by the store (its subject annotation) or another tool (an ``artifactType``), or a
+    tag named as :data:`_ATTACHMENT_TAG` describes (``sha256-<hex>.att``)."""
+    if ANNOTATION_SUBJECT in entry.annotations or entry.artifact_type:
+        return True
+    name = entry.ref_name
+    return name is not None and _ATTACHMENT_TAG.fullmatch(name.rpartition(":")[2]) is not None
+
+
+def _attachment_tag_names(digest: str) -> tuple[str, ...]:
+    """The tag names under which what is attached to ``digest`` may be kept (``sha256-<hex>`` and
+    cosign's ``.sig``, ``.att``, ``.sbom``)."""
+    base = digest.replace(":", "-", 1)
+    return (base, f"{base}.sig", f"{base}.att", f"{base}.sbom")
+
+
+def attachments(store: Store, image: Descriptor) -> list[tuple[str, Descriptor]]:
+    """(subject digest, ``index.json`` entry) of everything attached in ``store`` to ``image`` or to
+    the manifests it lists: referrers (and theirs), then attachment tags, each once, in store order."""
+    documents = (*INDEX_MEDIA_TYPES, *MANIFEST_MEDIA_TYPES)
+    subjects = [d.digest for d in store.walk(image) if d.media_type in documents]
+    tags = store.list_tags()
+    found: list[tuple[str, Descriptor]] = []
+    seen: set[str] = set()
+    pending = [(digest, 0) for digest in subjects]
+    while pending:
+        subject, depth = pending.pop(0)
+        for entry in store.referrers(subject):
+            if entry.digest not in seen:
+                seen.add(entry.digest)
+                found.append((subject, entry))
+                if depth + 1 < _MAX_REFERRER_DEPTH:
+                    pending.append((entry.digest, depth + 1))
+    wanted = {name for digest in subjects for name in _attachment_tag_names(digest)}
+    for name, entry in tags.items():
+        if name.rpartition(":")[2] in wanted:
+            found.append(("", entry))
+    return found
+
+
+def _copy(store: Store, out: Store, desc: Descriptor) -> None:
+    blobs = list(store.walk(desc))
+    for blob in reversed(blobs):  # referenced blobs before the documents that reference them
+        if not out.has_blob(blob.digest):
+            with store.open_blob(blob.digest) as f:
+                out.put_blob_stream(f, blob.digest, blob.size, blob.media_type)
 
 
 def export_oci_dir(
-    store: Store, ref: str, dest: Path, tag: str | None = None, *, platform: str | None = None
-) -> Descriptor:
+    store: Store,
+    ref: str,
+    dest: Path,
+    tag: str | None = None,
+    *,
+    platform: str | None = None,
+    with_attachments: bool = True,
+) -> Exported:
     """Copy the image ``ref`` (with every blob it references) into the OCI layout ``dest``.
 
     ``dest`` is created, or must already be an OCI layout (other images there are kept). The image is
@@ -33,7 +117,8 @@ def export_oci_dir(
     is a digest), so that ``skopeo inspect oci:DEST:TAG`` finds it. With ``platform``, only that
     platform's manifest is exported — what ``umoci unpack`` needs, since it refuses a tag that leads
     to several manifests ("tag is ambiguous").
-    Blobs are verified against their digests as they are copied.
+    With ``with_attachments`` (the default) what is attached to the exported index and manifests is
+    copied too (module docstring). Blobs are verified against their digests as they are copied.
     """
     resolved = store.resolve(ref)
     desc = resolved if platform is None else select_manifest(store, resolved, Platform.parse(platform))
@@ -41,13 +126,16 @@ def export_oci_dir(
     if dest.exists() and any(dest.iterdir()) and not (dest / "oci-layout").exists():
         raise InputError(f"{dest} exists and is not an OCI image layout", hint="choose a new directory")
     out = Store(dest)
-    blobs = list(store.walk(desc))
-    for blob in reversed(blobs):  # referenced blobs before the documents that reference them
-        if not out.has_blob(blob.digest):
-            with store.open_blob(blob.digest) as f:
-                out.put_blob_stream(f, blob.digest, blob.size, blob.media_type)
+    _copy(store, out, desc)
+    carried: list[Descriptor] = []
+    for subject, entry in attachments(store, desc) if with_attachments else []:
+        _copy(store, out, entry)
+        if subject:
+            carried.append(out.attach(entry, subject))
+        else:
+            carried.append(out.tag(check_ref(entry.ref_name or ""), entry))
     plain = {k: v for k, v in desc.annotations.items() if k != ANNOTATION_REF_NAME}
-    return out.tag(name, desc.with_annotations(plain))
+    return Exported(out.tag(name, desc.with_annotations(plain)), tuple(carried))
 
 
 def export_docker_archive(

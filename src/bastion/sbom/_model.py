@@ -86,6 +86,7 @@ class Sbom:
     tool_version: str = ""
     distro: str | None = None  # ``debian-12``, from the image's os-release (purl ``distro`` qualifier)
     files: list[SbomFile] = field(default_factory=list)  # files Bastion wrote (passwd, CA bundle, ...)
+    index_digest: str | None = None  # the index the platform manifest was chosen from, when there was one
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ def scan(target: ImageTarget, *, catalogers: Sequence[Cataloger] = CATALOGERS) -
         root_purl=_root_purl(target),
         platform=target.platform,
         manifest_digest=target.manifest_digest,
+        index_digest=target.index_digest,
         packages=packages,
         created=created if isinstance(created, str) and created else Sbom.created,
         tool_version=__version__,

@@ -5,7 +5,7 @@ generated for images, and exported as CycloneDX VEX.
 repository, Apache License 2.0 (a format definition, shipped unchanged so validation needs no network).
 """
 
-from bastion.vex._apply import ImageSubject, apply_vex, purl_matches
+from bastion.vex._apply import DocumentUse, ImageSubject, apply_vex, apply_vex_counted, purl_matches
 from bastion.vex._cyclonedx import to_cyclonedx_vex
 from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex
 from bastion.vex._model import (
@@ -24,6 +24,7 @@ from bastion.vex._model import (
 __all__ = [
     "OPENVEX_CONTEXT",
     "AuthoredStatement",
+    "DocumentUse",
     "ImageSubject",
     "Product",
     "Statement",
@@ -31,6 +32,7 @@ __all__ = [
     "VexStatementLike",
     "VexStatus",
     "apply_vex",
+    "apply_vex_counted",
     "generate_vex",
     "load_vex",
     "openvex_schema",

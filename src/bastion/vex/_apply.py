@@ -3,12 +3,17 @@
 A statement applies to a finding when its vulnerability (``name`` or an alias) is one of the finding's
 ids, and one of its products names
 
-* **the image**, by manifest digest (``sha256:...`` as ``@id``, or a ``sha-256`` hash), by ``pkg:oci``
-  purl (name and digest; ``repository_url``, ``tag`` and ``arch`` qualifiers compared only when the
+* **the image**, by digest (``sha256:...`` as ``@id``, or a ``sha-256`` hash), by ``pkg:oci`` purl
+  (name and digest; ``repository_url``, ``tag`` and ``arch`` qualifiers compared only when the
   statement sets them, so a purl without ``repository_url`` matches the image in any repository), or
   by reference (``repo:tag``, ``repo@sha256:...``) — and then, if the product lists subcomponents, one
   of them names the finding's package by purl; or
 * **the package itself** by purl (a statement about a component, as the Node.js document writes them).
+
+The image's digests are its platform manifest's and, when it was chosen from one, its index's: the
+index digest is what ``bastion build`` prints and what users pin, and the purl spec's ``oci`` type
+names "the digest of the artifact", which for a multi-platform image is the index. A digest of any
+other image never matches.
 
 Purls match when type, namespace and name are equal, the statement's version (if any) equals the
 package's, and every qualifier the statement sets has the package's value.
@@ -17,6 +22,9 @@ Precedence: of all statements that apply, the latest (statement ``last_updated``
 the document's) wins; at equal times the later document on the command line, then the later statement
 in it. ``not_affected`` and ``fixed`` move the finding to the suppressed list (kept, shown with
 ``--show-suppressed``); ``affected`` and ``under_investigation`` keep it, with the statement's action.
+
+:func:`apply_vex_counted` also says, per document, how many of its statements applied to a finding,
+so that a statement that names nothing in the scanned image is reported rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -30,19 +38,25 @@ from packageurl import PackageURL
 from bastion.vex._model import Product, Statement, VexDocument, VexStatus
 from bastion.vuln import Finding, ScanResult, Suppression
 
-__all__ = ["ImageSubject", "apply_vex", "purl_matches"]
+__all__ = ["DocumentUse", "ImageSubject", "apply_vex", "apply_vex_counted", "purl_matches"]
 
 _PYPI_LIKE = {"pypi"}
 
 
 @dataclass(frozen=True)
 class ImageSubject:
-    digest: str | None  # sha256:...
+    digest: str | None  # sha256:... of the platform image manifest
     name: str  # the repository name, last path component (the pkg:oci name)
     repository: str | None  # repository_url as written in the image's purl
     references: frozenset[str]  # repo:tag and repo@digest forms the image answers to
     tags: frozenset[str]
     arch: str | None
+    index_digest: str | None = None  # sha256:... of the index the manifest was chosen from
+
+    @property
+    def digests(self) -> frozenset[str]:
+        """Every digest the image answers to: its manifest's and its index's."""
+        return frozenset(d for d in (self.digest, self.index_digest) if d)
 
     @classmethod
     def of(cls, result: ScanResult) -> ImageSubject:
@@ -60,8 +74,14 @@ class ImageSubject:
         elif ":" in reference.rsplit("/", 1)[-1]:
             repo, tag = reference.rsplit(":", 1)
         references = {reference}
-        if result.manifest_digest:
-            references.add(f"{repo}@{result.manifest_digest}")
+        # Its references: as the user typed it, and by the repository its purl records (the store's
+        # full name, bastion/python, when the user typed python:3.11), with its tag or either digest.
+        for named in {n for n in (repo, repository) if n}:
+            if tag:
+                references.add(f"{named}:{tag}")
+            for digest in (result.manifest_digest, result.index_digest):
+                if digest:
+                    references.add(f"{named}@{digest}")
         return cls(
             digest=result.manifest_digest,
             name=name.rsplit("/", 1)[-1].split(":", 1)[0],
@@ -69,6 +89,7 @@ class ImageSubject:
             references=frozenset(references),
             tags=frozenset({tag} if tag else set()),
             arch=arch,
+            index_digest=result.index_digest,
         )
 
 
@@ -107,18 +128,19 @@ def _repository(text: str) -> str:
 
 
 def _names_image(product: Product, image: ImageSubject) -> bool:
+    digests = image.digests
     for value in (product.id, product.purl):
         if not value:
             continue
         if value.startswith("sha256:"):
-            if value == image.digest:
+            if value in digests:
                 return True
             continue
         purl = _parse(value)
         if purl is not None:
             if purl.type != "oci" or purl.name != image.name:
                 continue
-            if purl.version and purl.version != image.digest:
+            if purl.version and purl.version not in digests:
                 continue
             q = _qualifiers(purl)
             if "repository_url" in q and (
@@ -134,7 +156,8 @@ def _names_image(product: Product, image: ImageSubject) -> bool:
             continue  # a pkg:oci purl with neither digest nor tag names no particular image
         if value in image.references:
             return True
-    return bool(image.digest and dict(product.hashes).get("sha-256") == image.digest.removeprefix("sha256:"))
+    stated = dict(product.hashes).get("sha-256")
+    return stated is not None and f"sha256:{stated}" in digests
 
 
 def _applies(statement: Statement, finding: Finding, image: ImageSubject) -> bool:
@@ -151,14 +174,40 @@ def _applies(statement: Statement, finding: Finding, image: ImageSubject) -> boo
     return False
 
 
+@dataclass(frozen=True)
+class DocumentUse:
+    """How much of one VEX document applied to a scan."""
+
+    document: str  # the document's @id (OpenVEX) or serial number (CycloneDX)
+    statements: int
+    applied: int  # statements that applied to at least one finding
+
+    @property
+    def unused(self) -> int:
+        return self.statements - self.applied
+
+
 def apply_vex(result: ScanResult, documents: Sequence[VexDocument]) -> ScanResult:
     """A copy of ``result`` with every applicable statement's decision applied."""
+    return apply_vex_counted(result, documents)[0]
+
+
+def apply_vex_counted(
+    result: ScanResult, documents: Sequence[VexDocument]
+) -> tuple[ScanResult, list[DocumentUse]]:
+    """:func:`apply_vex`, and for each document (in order) how many of its statements applied."""
     image = ImageSubject.of(result)
-    statements = [s for d in documents for s in d.statements]
+    # Keyed by position: Statement.order comes from the caller and need not be unique.
+    statements = {
+        (d, n): s for d, document in enumerate(documents) for n, s in enumerate(document.statements)
+    }
     active: list[Finding] = []
     suppressed = list(result.suppressed)
+    used: set[tuple[int, int]] = set()
     for finding in result.findings:
-        matching = [s for s in statements if _applies(s, finding, image)]
+        keys = [key for key, s in statements.items() if _applies(s, finding, image)]
+        used.update(keys)
+        matching = [statements[key] for key in keys]
         if not matching:
             active.append(finding)
             continue
@@ -176,4 +225,8 @@ def apply_vex(result: ScanResult, documents: Sequence[VexDocument]) -> ScanResul
         else:
             note = winner.action_statement or winner.status_notes or finding.note
             active.append(dataclasses.replace(finding, vex_status=str(winner.status), note=note))
-    return dataclasses.replace(result, findings=active, suppressed=suppressed)
+    uses = [
+        DocumentUse(document.id, len(document.statements), sum(1 for d, _ in used if d == position))
+        for position, document in enumerate(documents)
+    ]
+    return dataclasses.replace(result, findings=active, suppressed=suppressed), uses

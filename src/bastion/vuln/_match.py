@@ -224,7 +224,8 @@ def match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
 
 
 def _match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
-    result = ScanResult(sbom.name, sbom.root_purl, sbom.manifest_digest, sbom.platform, sbom.distro)
+    result = ScanResult(sbom.name, sbom.root_purl, sbom.manifest_digest, sbom.platform, sbom.distro,
+                        index_digest=sbom.index_digest)  # fmt: skip
     refs = package_refs(sbom, result.warnings)
     result.packages = refs
     by_key: dict[tuple[str, str], list[PackageRef]] = {}

@@ -165,3 +165,4 @@ class ScanResult:
     packages: list[PackageRef] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     database: dict[str, str] = field(default_factory=dict)  # source -> imported-at (RFC 3339)
+    index_digest: str | None = None  # the index the platform manifest was chosen from (VEX may name it)
