@@ -194,3 +194,8 @@ def test_a_body_that_does_not_decode_is_refused_naming_the_server(tmp_path: Path
     with hostile_registry(registry):
         result, elapsed = _run(["pull", f"{registry.host}/repo:latest"], tmp_path)
     _refused(result, elapsed, "Content-Encoding", registry.host)
+
+
+def test_a_malformed_time_limit_is_refused(tmp_path: Path) -> None:
+    result, elapsed = _run(["pull", "127.0.0.1:9/repo:latest"], tmp_path, BASTION_REGISTRY_TIMEOUT="soon")
+    _refused(result, elapsed, "BASTION_REGISTRY_TIMEOUT='soon' is not a positive number")
