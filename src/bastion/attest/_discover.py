@@ -50,9 +50,9 @@ from bastion.oci import (
     Store,
     is_attachment,
     is_registry_reference,
-    parse_index,
     parse_manifest,
     parse_reference,
+    walk_index,
 )
 from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, load_json_object
 
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 
 MAX_ATTESTATION_SIZE = 64 * 1024 * 1024  # an SPDX document of a large image is a few MiB
 _MAX_DOCUMENT = 4 * 1024 * 1024
-_MAX_NESTING = 4
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 _IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
@@ -170,7 +169,7 @@ class ImageSource(ABC):
     def targets(self, platform: str | None = None, *, host_default: bool = False) -> list[Target]:
         """The platform manifests (all, the one ``platform`` names, or with ``host_default`` the host's
         when there are several), each once."""
-        manifests = [Target(d, self._platform_of(d)) for d in self._manifests(self.top, 0)]
+        manifests = [Target(d, self._platform_of(d)) for d in self._manifests(self.top)]
         if not manifests:
             raise InputError(f"{self.reference} holds no image manifest")
         if platform is None and not (host_default and len(manifests) > 1):
@@ -190,22 +189,15 @@ class ImageSource(ABC):
         """The index the reference names (attestations attached to it cover every platform)."""
         return Target(self.top, "") if self.is_index else None
 
-    def _manifests(self, desc: Descriptor, depth: int) -> list[Descriptor]:
-        if desc.media_type in MANIFEST_MEDIA_TYPES:
-            return [desc]
-        if desc.media_type not in INDEX_MEDIA_TYPES:
-            raise InputError(f"{self.reference}: {desc.digest} is a {desc.media_type}, not an image")
-        if depth > _MAX_NESTING:
-            raise IntegrityError(f"index {desc.digest} nests more than {_MAX_NESTING} levels")
-        out: list[Descriptor] = []
-        for child in parse_index(self.read_document(desc), where=desc.digest).manifests:
-            if child.platform is not None and str(child.platform) in _IGNORED_PLATFORMS:
-                continue
-            if child.media_type in INDEX_MEDIA_TYPES:
-                out.extend(self._manifests(child, depth + 1))
-            elif child.media_type in MANIFEST_MEDIA_TYPES and child.digest not in {d.digest for d in out}:
-                out.append(child)
-        return out
+    def _manifests(self, top: Descriptor) -> list[Descriptor]:
+        """The image manifests under ``top``, each once; the walk is bounded in depth and count."""
+        if top.media_type not in INDEX_MEDIA_TYPES | MANIFEST_MEDIA_TYPES:
+            raise InputError(f"{self.reference}: {top.digest} is a {top.media_type}, not an image")
+        return [
+            visit.descriptor
+            for visit in walk_index(top, self.read_document, where=self.reference, skip=_ignored)
+            if visit.descriptor.media_type in MANIFEST_MEDIA_TYPES
+        ]
 
     def _platform_of(self, desc: Descriptor) -> str:
         if desc.platform is not None:
@@ -326,8 +318,12 @@ class _LayoutSource(ImageSource):
             # image-layout.md has no referrers API: an artifact is found by reading the manifests that
             # index.json lists and keeping those whose subject is the image (OCI 1.1 manifest.md).
             self._by_subject = {}
+            read: set[str] = set()  # index.json may list one manifest many times: each is read once
             for entry in self.store.index().manifests:
-                if entry.media_type not in MANIFEST_MEDIA_TYPES or not self.store.has_blob(entry.digest):
+                if entry.media_type not in MANIFEST_MEDIA_TYPES or entry.digest in read:
+                    continue
+                read.add(entry.digest)
+                if not self.store.has_blob(entry.digest):
                     continue
                 manifest = self.store.read_manifest(entry)
                 if manifest.subject is not None:
@@ -463,6 +459,10 @@ def _b64(text: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         return b""  # verification then fails with "no signature verifies"
+
+
+def _ignored(desc: Descriptor) -> bool:
+    return desc.platform is not None and str(desc.platform) in _IGNORED_PLATFORMS
 
 
 def _matches(found: Platform, wanted: Platform) -> bool:

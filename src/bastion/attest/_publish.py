@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Literal
 
 from bastion.attest._legacy import legacy_tag
 from bastion.errors import IntegrityError
-from bastion.oci import Descriptor, Store, parse_index, parse_manifest, parse_reference
+from bastion.oci import Descriptor, DocumentBudget, Store, parse_manifest, parse_reference, walk_index
 from bastion.oci._model import INDEX_MEDIA_TYPES
 
 if TYPE_CHECKING:
     from bastion.oci import RegistryClient, TransferStats
 
 _MAX_DEPTH = 4  # signatures of attestations of an image, and so on
-_MAX_NESTING = 4
 
 
 @dataclass
@@ -94,8 +93,10 @@ def pull(
     repo = source.repository
     top, data = client.get_manifest(repo, source.ref)
     count = 0
-    for subject in _documents(client, repo, top, data, 0):
-        count += _pull_referrers(client, repo, store, subject, 0)
+    # One budget for the image's documents and the artifacts attached to them: each read once.
+    budget = DocumentBudget(f"{client.registry}/{repo}@{top.digest}")
+    for subject in list(_documents(client, repo, top, data, budget)):
+        count += _pull_referrers(client, repo, store, subject, 0, budget)
     # Pinned to the digest just read, so a tag moved meanwhile cannot pair these attestations with
     # another image.
     pinned = source.with_ref(digest=top.digest)
@@ -103,11 +104,15 @@ def pull(
     return Published(pull_image(client, pinned, store, name, stats=stats), count)
 
 
-def _pull_referrers(client: RegistryClient, repo: str, store: Store, subject: Descriptor, depth: int) -> int:
+def _pull_referrers(
+    client: RegistryClient, repo: str, store: Store, subject: Descriptor, depth: int, budget: DocumentBudget
+) -> int:
     if depth >= _MAX_DEPTH:
         return 0
     count = 0
     for entry in client.referrers(repo, subject.digest):
+        if not budget.first_visit(entry.digest):
+            continue
         got, data = client.get_manifest(repo, entry.digest)  # checked against the digest asked for
         manifest = parse_manifest(data, where=entry.digest)
         if manifest.subject is None or manifest.subject.digest != subject.digest:
@@ -126,7 +131,7 @@ def _pull_referrers(client: RegistryClient, repo: str, store: Store, subject: De
         )  # fmt: skip
         store.attach(recorded, subject.digest)
         count += 1 + _pull_referrers(
-            client, repo, store, Descriptor(got.media_type, got.digest, got.size), depth + 1
+            client, repo, store, Descriptor(got.media_type, got.digest, got.size), depth + 1, budget
         )
     return count
 
@@ -145,7 +150,7 @@ def mirror(
 
     source, target = parse_reference(src), parse_reference(dst)
     top, data = src_client.get_manifest(source.repository, source.ref)
-    documents = list(_documents(src_client, source.repository, top, data, 0))
+    documents = list(_documents(src_client, source.repository, top, data))
     pinned = source.with_ref(digest=top.digest)
     copied = copy_image(src_client, pinned, dst_client, target, with_referrers=True, stats=stats)
     result = Published(copied)
@@ -172,21 +177,18 @@ def _count_referrers(client: RegistryClient, repo: str, digest: str, depth: int)
 
 
 def _documents(
-    client: RegistryClient, repo: str, top: Descriptor, data: bytes, depth: int
+    client: RegistryClient, repo: str, top: Descriptor, data: bytes, budget: DocumentBudget | None = None
 ) -> Iterator[Descriptor]:
-    """``top`` and the manifests and indexes under it (each read and checked against its digest)."""
-    yield top
-    if top.media_type not in INDEX_MEDIA_TYPES:
-        return
-    if depth > _MAX_NESTING:
-        raise IntegrityError(f"index {top.digest} nests more than {_MAX_NESTING} levels")
-    for child in parse_index(data, where=top.digest).manifests:
-        plain = Descriptor(child.media_type, child.digest, child.size)
-        if child.media_type in INDEX_MEDIA_TYPES:
-            _desc, child_data = client.get_manifest(repo, child.digest)
-            yield from _documents(client, repo, plain, child_data, depth + 1)
-        else:
-            yield plain
+    """``top`` and the manifests and indexes under it, each once (indexes read and checked against
+    their digests; depth and count bounded by :func:`bastion.oci.walk_index`)."""
+
+    def read(desc: Descriptor) -> bytes:
+        return data if desc.digest == top.digest else client.get_manifest(repo, desc.digest)[1]
+
+    where = f"{client.registry}/{repo}@{top.digest}"
+    for visit in walk_index(top, read, where=where, budget=budget):
+        desc = visit.descriptor
+        yield desc if visit.parent is None else Descriptor(desc.media_type, desc.digest, desc.size)
 
 
 def _is_manifest(desc: Descriptor) -> bool:

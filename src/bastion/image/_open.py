@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import shutil
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bastion.config import Settings
+from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.image._extract import Budget, LayerContents, LayerResult, Tree, spool_layer
 from bastion.image._model import FileInfo, FileKind, ImageTarget, LayerInfo
@@ -62,17 +62,18 @@ from bastion.oci import (
     Store,
     is_attachment,
     is_registry_reference,
-    parse_index,
     parse_manifest,
     parse_reference,
+    walk_index,
 )
-from bastion.oci._model import INDEX_MEDIA_TYPES
+from bastion.oci._model import MANIFEST_MEDIA_TYPES
 
 __all__ = ["open_target"]
 
 _CONTAINERD_NAME = "io.containerd.image.name"
 _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
+_MAX_DOCKER_MANIFEST = 16 * 1024 * 1024
 _BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
 
 
@@ -158,18 +159,21 @@ def _open_registry(reference: str, settings: Settings, wanted: _Want) -> ImageTa
                         client.get_blob(repo, blob.digest, writer, size=blob.size)
                         writer.commit(blob.digest, blob.size)
 
+            def document(desc: Descriptor) -> bytes:
+                got, data = client.get_manifest(repo, desc.digest)
+                if got.size != desc.size:
+                    raise IntegrityError(
+                        f"manifest {desc.digest} is {got.size} bytes, its descriptor says {desc.size}"
+                    )
+                store.put_blob(data, got.media_type)
+                return data
+
             top, _ = client.get_manifest(repo, ref.ref)
-            pending, depth = [top], 0
-            while pending and depth <= 4:  # index → manifests → configs (never layers yet)
-                nested: list[Descriptor] = []
-                for desc in pending:
-                    got, data = client.get_manifest(repo, desc.digest)
-                    store.put_blob(data, got.media_type)
-                    if got.media_type in INDEX_MEDIA_TYPES:
-                        nested.extend(parse_index(data, where=desc.digest).manifests)
-                    else:
-                        fetch(parse_manifest(data, where=desc.digest).config)
-                pending, depth = nested, depth + 1
+            # index → manifests → configs (never layers yet), each document once, bounded in depth and count
+            for visit in walk_index(top, document, where=reference):
+                if visit.data is None and visit.descriptor.media_type in MANIFEST_MEDIA_TYPES:
+                    manifest = visit.descriptor
+                    fetch(parse_manifest(document(manifest), where=manifest.digest).config)
             files = DirFiles(store.root)
             for layer in choose(files, top, wanted.platform).layers:
                 fetch(layer)
@@ -263,18 +267,13 @@ def _open_docker_manifest(
     """``docker save`` without an OCI layout: ``manifest.json`` lists config and layer files by name."""
     where = f"{archive.where}:manifest.json"
     with archive.open("manifest.json") as f:
-        try:
-            entries = json.loads(f.read(16 * 1024 * 1024))
-        except ValueError as exc:
-            raise IntegrityError(f"not valid JSON: {exc}", where=where) from None
+        entries = load_json(f.read(_MAX_DOCKER_MANIFEST + 1), where=where, max_bytes=_MAX_DOCKER_MANIFEST)
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
         raise IntegrityError("manifest.json is not a list of images", where=where)
     if tag is not None:
-        entries = [
-            e for e in entries if any(t == tag or t.endswith(":" + tag) for t in e.get("RepoTags") or [])
-        ]
+        entries = [e for e in entries if any(t == tag or t.endswith(":" + tag) for t in _repo_tags(e, where))]
     if len(entries) != 1:
-        tags = sorted(t for e in entries for t in e.get("RepoTags") or [])
+        tags = sorted(t for e in entries for t in _repo_tags(e, where))
         raise InputError(
             "the archive holds several images or none that match", where=where, hint=", ".join(tags)
         )
@@ -288,7 +287,9 @@ def _open_docker_manifest(
             f"config {config_name!r} is not named by its digest: cannot verify it", where=where
         )
     config_digest = "sha256:" + named.group(1)
-    config = json.loads(read_verified(archive, config_name, config_digest, "config"))
+    config = load_json(read_verified(archive, config_name, config_digest, "config"), where=config_digest)
+    if not isinstance(config, dict):
+        raise IntegrityError("the image config is not a JSON object", where=config_digest)
     found = config_platform(config, config_digest)
     asked = wanted.platform
     if asked is not None and (found.os, found.architecture) != (asked.os, asked.architecture):
@@ -302,8 +303,18 @@ def _open_docker_manifest(
         desc = None if blob is None else Descriptor(_DOCKER_LAYER, "sha256:" + blob.group(1), 0)
         layers.append((desc, diff_id, functools.partial(archive.open, name)))
     chosen = Chosen(None, None, (), config, found)
-    repository, image_tag = _repository([t for t in entry.get("RepoTags") or [] if isinstance(t, str)])
+    repository, image_tag = _repository(_repo_tags(entry, where))
     return _extract(reference, settings, chosen, layers, repository, image_tag, archive.where, parallel=False)
+
+
+def _repo_tags(entry: dict[str, Any], where: str) -> list[str]:
+    """An entry's ``RepoTags`` (docker's image/spec v1.2 save format: an array of strings, or null)."""
+    tags = entry.get("RepoTags")
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise IntegrityError("RepoTags is not a list of strings", where=where)
+    return tags
 
 
 def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None]:

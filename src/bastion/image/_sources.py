@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import platform as _host
+import posixpath
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
-from bastion.oci import Descriptor, Platform, parse_index, parse_manifest
+from bastion.oci import MAX_NESTING, Descriptor, DocumentBudget, Platform, parse_index, parse_manifest
 from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, check_digest, load_json_object
 
 MAX_DOCUMENT_SIZE = 4 * 1024 * 1024  # the distribution spec's usual manifest limit; configs are smaller
+_MAX_SYMLINKS = 40
 _IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit attestation manifests inside an index
 
 
@@ -77,11 +79,23 @@ class TarFiles:
     def exists(self, name: str) -> bool:
         return name in self._members
 
+    def _resolve(self, name: str) -> tarfile.TarInfo | None:
+        """The regular file member ``name`` is, following symbolic links inside the archive (old docker
+        save archives link repeated layers) at most as many times as Linux does (path_resolution(7):
+        40, then ELOOP); ``None`` when it leads nowhere in the archive."""
+        member = self._members.get(name)
+        for _hop in range(_MAX_SYMLINKS + 1):
+            if member is None or not member.issym():
+                return member
+            # tarfile's own rule: a link target is relative to the directory of the link.
+            base = posixpath.dirname(member.name.removeprefix("./"))
+            target = posixpath.normpath(posixpath.join(base, member.linkname)).lstrip("/")
+            member = None if target.startswith("../") else self._members.get(target)
+        raise InputError(f"{name} is a chain of more than {_MAX_SYMLINKS} symbolic links", where=self.where)
+
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
-        member = self._members.get(name)
-        # tarfile resolves a symlink member to its target inside the archive (old docker save
-        # archives link repeated layers); a link leading nowhere in the archive yields None or KeyError.
+        member = self._resolve(name)
         try:
             f = None if member is None else self._tar.extractfile(member)
         except KeyError:
@@ -129,10 +143,8 @@ def layout_index(files: Files) -> list[Descriptor]:
     if not files.exists("oci-layout"):
         raise InputError("not an OCI image layout (no oci-layout file)", where=files.where)
     with files.open("oci-layout") as f:
-        try:
-            version = json.loads(f.read(4096)).get("imageLayoutVersion")
-        except (ValueError, AttributeError):
-            version = None
+        layout = load_json(f.read(4096), where=f"{files.where}:oci-layout", max_bytes=4095)
+    version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None
     if version != "1.0.0":
         raise IntegrityError(f"unsupported OCI layout version {version!r}", where=files.where)
     with files.open("index.json") as f:
@@ -165,21 +177,40 @@ def config_platform(config: dict[str, Any], where: str) -> Platform:
         raise IntegrityError("image config has no os/architecture", where=where) from None
 
 
+class _NoMatch(InputError):
+    """An index (or one nested in it) has no manifest for the platform asked for."""
+
+
 def _find(
-    files: Files, desc: Descriptor, target: Platform, parent: Descriptor | None, lenient: bool
+    files: Files,
+    desc: Descriptor,
+    target: Platform,
+    parent: Descriptor | None,
+    lenient: bool,
+    budget: DocumentBudget | None = None,
+    depth: int = 0,
 ) -> tuple[Descriptor, Descriptor | None]:
     if desc.media_type in MANIFEST_MEDIA_TYPES:
         return desc, parent
     if desc.media_type not in INDEX_MEDIA_TYPES:
         raise InputError(f"{desc.digest} is a {desc.media_type}, not an image", where=files.where)
+    # image-index.md sets no bound on nesting or fan-out: each index is searched once (an index that
+    # had no match has none the next time it is listed), at most MAX_NESTING levels deep, and the
+    # image may hold at most BASTION_MAX_DOCUMENTS documents.
+    budget = budget if budget is not None else DocumentBudget(files.where)
+    if depth > MAX_NESTING:
+        raise IntegrityError(f"index {desc.digest} nests more than {MAX_NESTING} levels", where=files.where)
+    budget.first_visit(desc.digest)
     data = read_verified(files, blob_name(desc.digest), desc.digest, "index")
     children = parse_index(data, where=desc.digest).manifests
     images = [c for c in children if c.platform is None or str(c.platform) not in _IGNORED_PLATFORMS]
     available: list[str] = []
     for child in images:
         if child.media_type in INDEX_MEDIA_TYPES:
-            with contextlib.suppress(InputError):
-                return _find(files, child, target, desc, lenient)
+            if child.digest in budget.seen:
+                continue
+            with contextlib.suppress(_NoMatch):
+                return _find(files, child, target, desc, lenient, budget, depth + 1)
         elif child.platform is not None:
             if _matches(child.platform, target):
                 return child, desc
@@ -187,7 +218,7 @@ def _find(
     manifests = [c for c in images if c.media_type in MANIFEST_MEDIA_TYPES]
     if lenient and len(manifests) == 1 and manifests[0].platform is None:
         return manifests[0], desc
-    raise InputError(
+    raise _NoMatch(
         f"image {desc.digest} has no manifest for {target}",
         where=files.where,
         hint="platforms: " + (", ".join(sorted(set(available))) or "none recorded") + "; use --platform",

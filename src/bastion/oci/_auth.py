@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from bastion.documents import load_json
 from bastion.errors import InputError, NetworkError
 from bastion.oci._reference import is_loopback
 
@@ -34,7 +35,10 @@ ENV_PASSWORD = "BASTION_REGISTRY_PASSWORD"  # noqa: S105 (the variable name, not
 # token.md "Token Response Fields": expires_in defaults to 60 seconds when the server omits it.
 _DEFAULT_TOKEN_LIFETIME = 60
 _EXPIRY_MARGIN = 5  # seconds: do not send a token this close to its expiry
-_MAX_TOKEN_RESPONSE = 1024 * 1024
+# token.md gives no upper bound for expires_in; a longer one is believed for a day at most (and a
+# 400-digit one would not fit a float).
+_MAX_TOKEN_LIFETIME = 24 * 3600
+MAX_TOKEN_RESPONSE = 1024 * 1024
 
 
 class AuthenticationError(InputError):
@@ -136,7 +140,8 @@ def parse_challenges(values: Sequence[str]) -> list[Challenge]:
     return out
 
 
-TokenGetter = Callable[[str, list[tuple[str, str]], str | None], httpx.Response]
+# (realm, query parameters, basic credentials) -> (HTTP status, body read within MAX_TOKEN_RESPONSE)
+TokenGetter = Callable[[str, list[tuple[str, str]], str | None], tuple[int, bytes]]
 
 
 class Authenticator:
@@ -200,16 +205,16 @@ class Authenticator:
             params.append(("service", challenge.params["service"]))
         params.extend(("scope", s) for s in wanted.split() if s)
         basic = self.credentials.basic_header() if self.credentials is not None else None
-        response = get_token(realm, params, basic)
-        if response.status_code in (401, 403):
+        status, body = get_token(realm, params, basic)
+        if status in (401, 403):
             raise AuthenticationError(
                 f"token service {url.host} refused the credentials for {self.registry}"
                 + ("" if self.credentials else " (no credentials were given)"),
                 hint=f"check {ENV_USERNAME}/{ENV_PASSWORD} or the Docker config",
             )
-        if response.status_code != 200:
-            raise NetworkError(f"token service {realm} answered HTTP {response.status_code}")
-        token, lifetime = _token_from(response.content, realm)
+        if status != 200:
+            raise NetworkError(f"token service {realm} answered HTTP {status}")
+        token, lifetime = _token_from(body, realm)
         expiry = time.monotonic() + max(lifetime - _EXPIRY_MARGIN, 1)
         with self._lock:
             self._scheme = "bearer"
@@ -220,12 +225,7 @@ class Authenticator:
 
 
 def _token_from(body: bytes, realm: str) -> tuple[str, int]:
-    if len(body) > _MAX_TOKEN_RESPONSE:
-        raise NetworkError(f"token service {realm} answered with more than {_MAX_TOKEN_RESPONSE} bytes")
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
+    doc = load_json(body, where=f"token service {realm}", max_bytes=MAX_TOKEN_RESPONSE)
     if not isinstance(doc, dict):
         raise NetworkError(f"token service {realm} did not answer with a JSON object")
     # token.md "Token Response Fields": `token`, with `access_token` accepted for OAuth 2.0 compatibility.
@@ -235,4 +235,4 @@ def _token_from(body: bytes, realm: str) -> tuple[str, int]:
     lifetime = doc.get("expires_in", _DEFAULT_TOKEN_LIFETIME)
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
         lifetime = _DEFAULT_TOKEN_LIFETIME
-    return token, lifetime
+    return token, min(lifetime, _MAX_TOKEN_LIFETIME)

@@ -2,6 +2,12 @@
 
 Every request body is ``bytes`` so that a request can be sent again after a ``401`` or a retryable
 failure; large blobs are uploaded in chunks, each its own request (see ``_registry.py``).
+
+Bounds (a registry is untrusted): every body read into memory is read through :func:`read_limited`;
+each request, retries and body included, runs under a total deadline (:mod:`bastion.oci._deadline`,
+``BASTION_REGISTRY_TIMEOUT``), itself inside the client's deadline for all its requests
+(``BASTION_REGISTRY_DEADLINE``); and every failure of the peer (a dropped connection, a deadline, a
+redirect loop, a body its ``Content-Encoding`` does not decode) is a one-line error naming the server.
 """
 
 from __future__ import annotations
@@ -9,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
-import json
 import random
 import time
 from collections.abc import Iterator, Mapping
@@ -18,13 +23,17 @@ from typing import Protocol
 
 import httpx
 
-from bastion.errors import InputError, IntegrityError, NetworkError
-from bastion.oci._auth import AuthenticationError, Authenticator
+from bastion.documents import load_json
+from bastion.errors import BastionError, InputError, IntegrityError, NetworkError
+from bastion.oci._auth import MAX_TOKEN_RESPONSE, AuthenticationError, Authenticator
+from bastion.oci._deadline import deadline, expired, remaining
+from bastion.oci._limits import ENV_REGISTRY_DEADLINE, ENV_REGISTRY_TIMEOUT, RegistryLimits
 
 # The statuses a client may retry (RFC 9110 section 15.6: server errors; RFC 6585: 429).
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _MAX_DELAY = 10.0
 _MAX_ERROR_BODY = 64 * 1024
+_BLOB_ALLOWANCE = 1024 * 1024  # bytes of a blob's stated size that add one second to its deadline
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class RetryPolicy:
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
+    if value.strip().isascii() and value.strip().isdigit():
         return float(value.strip())
     try:
         parsed = email.utils.parsedate_to_datetime(value)
@@ -58,16 +67,24 @@ def sha256_digest(data: bytes) -> str:
 
 
 class Http:
-    """Sends requests to one registry with its credentials and retry policy."""
+    """Sends requests to one registry with its credentials, retry policy and time limits."""
 
     def __init__(
-        self, registry: str, base_url: str, client: httpx.Client, auth: Authenticator, retry: RetryPolicy
+        self,
+        registry: str,
+        base_url: str,
+        client: httpx.Client,
+        auth: Authenticator,
+        retry: RetryPolicy,
+        limits: RegistryLimits | None = None,
     ) -> None:
         self.registry = registry
         self.base_url = httpx.URL(base_url)
         self.client = client
         self.auth = auth
         self.retry = retry
+        self.limits = limits if limits is not None else RegistryLimits()
+        self._operation_ends = time.monotonic() + self.limits.operation
 
     @contextlib.contextmanager
     def open(
@@ -81,15 +98,30 @@ class Http:
         content: bytes | None = None,
         retry: bool = True,
         authenticate: bool = True,
+        size: int | None = None,
     ) -> Iterator[httpx.Response]:
-        """Send a request and yield the (streaming) response; the body is closed on leaving."""
-        response = self._send(method, url, scope, headers, params, content, retry, authenticate)
-        try:
-            yield response
-        except httpx.TransportError as exc:
-            raise NetworkError(f"{method} {_show(response.request.url)}: connection failed: {exc}") from None
-        finally:
-            response.close()
+        """Send a request and yield the (streaming) response; the body is closed on leaving.
+
+        The request and the reading of its body must end within the request deadline (longer by one
+        second per MiB of ``size``, the body's expected size) and the client's operation deadline."""
+        if time.monotonic() >= self._operation_ends:
+            raise self._operation_over(method, url)
+        allowance = min(size or 0, 2**60) / _BLOB_ALLOWANCE
+        ends = min(time.monotonic() + self.limits.request + allowance, self._operation_ends)
+        with deadline(ends):
+            response = self._send(method, url, scope, headers, params, content, retry, authenticate)
+            try:
+                yield response
+            except httpx.RequestError as exc:
+                raise peer_failure(f"{method} {_show(response.request.url)}", exc) from None
+            finally:
+                response.close()
+
+    def _operation_over(self, method: str, url: httpx.URL | str) -> NetworkError:
+        return NetworkError(
+            f"{method} {url}: the requests to {self.registry} took more than {self.limits.operation:g} s",
+            hint=f"{ENV_REGISTRY_DEADLINE} raises the limit",
+        )
 
     def _send(
         self,
@@ -119,29 +151,60 @@ class Http:
             try:
                 response = self.client.send(request, stream=True)
             except httpx.TransportError as exc:
-                if retry and attempt < self.retry.attempts:
-                    time.sleep(self.retry.delay(attempt))
+                if retry and attempt < self.retry.attempts and not expired():
+                    self._sleep(self.retry.delay(attempt))
                     attempt += 1
                     continue
-                raise NetworkError(f"{method} {_show(target)}: {type(exc).__name__}: {exc}") from None
+                raise peer_failure(f"{method} {_show(target)}", exc) from None
+            except httpx.RequestError as exc:  # TooManyRedirects, a redirect to an unsupported URL
+                raise peer_failure(f"{method} {_show(target)}", exc) from None
             if response.status_code == 401 and authenticate and own_host and answered is None:
-                response.read()
+                # The challenge is in the headers; the body is not read (a hostile one may not end).
                 response.close()
                 answered = self.auth.answer(response, scope, self._get_token)
                 continue
-            if response.status_code in RETRYABLE_STATUSES and retry and attempt < self.retry.attempts:
+            if (
+                response.status_code in RETRYABLE_STATUSES
+                and retry
+                and attempt < self.retry.attempts
+                and not expired()
+            ):
                 response.close()
-                time.sleep(self.retry.delay(attempt, response))
+                self._sleep(self.retry.delay(attempt, response))
                 attempt += 1
                 continue
             return response
 
-    def _get_token(self, realm: str, params: list[tuple[str, str]], basic: str | None) -> httpx.Response:
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry, but never past the request's deadline (then the retry fails at once)."""
+        left = remaining()
+        time.sleep(max(min(seconds, seconds if left is None else left), 0.0))
+
+    def _get_token(self, realm: str, params: list[tuple[str, str]], basic: str | None) -> tuple[int, bytes]:
         url = httpx.URL(realm).copy_merge_params(params)  # type: ignore[arg-type]
         headers = {"Authorization": basic} if basic else {}
         with self.open("GET", url, headers=headers, authenticate=False) as response:
-            response.read()
-            return response
+            if response.status_code != 200:
+                return response.status_code, b""
+            return 200, read_limited(response, MAX_TOKEN_RESPONSE, f"token from {_show(url)}")
+
+
+def peer_failure(what: str, exc: httpx.RequestError) -> BastionError:
+    """The error a failed exchange with a registry stands for; ``what`` names the request or document
+    (with the server)."""
+    if isinstance(exc, httpx.TransportError) and expired():
+        return NetworkError(
+            f"{what}: no complete answer within the request deadline",
+            hint=f"{ENV_REGISTRY_TIMEOUT} (seconds) raises it",
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return NetworkError(f"{what}: the registry redirects in a loop ({exc})")
+    if isinstance(exc, httpx.DecodingError):
+        # RFC 9110 section 8.4: the body must decode as its Content-Encoding says.
+        return InputError(f"{what}: the body does not decode as its Content-Encoding says ({exc})")
+    if isinstance(exc, httpx.TransportError):
+        return NetworkError(f"{what}: connection failed: {type(exc).__name__}: {exc}")
+    return NetworkError(f"{what}: the request failed: {type(exc).__name__}: {exc}")
 
 
 class Readable(Protocol):
@@ -174,8 +237,8 @@ class VerifyingReader:
                 self._eof = True
                 self._check_end()
                 break
-            except httpx.TransportError as exc:
-                raise NetworkError(f"{self._what}: connection failed while reading: {exc}") from None
+            except httpx.RequestError as exc:
+                raise peer_failure(self._what, exc) from None
             self._hash.update(chunk)
             self.received += len(chunk)
             if self._size is not None and self.received > self._size:
@@ -199,8 +262,8 @@ class VerifyingReader:
 
 def read_limited(response: httpx.Response, limit: int, what: str) -> bytes:
     """Read a whole response body, refusing one over ``limit`` bytes (declared or actual)."""
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = content_length(response)
+    if declared is not None and declared > limit:
         raise InputError(f"{what} is {declared} bytes, more than the limit of {limit}")
     chunks: list[bytes] = []
     total = 0
@@ -210,9 +273,18 @@ def read_limited(response: httpx.Response, limit: int, what: str) -> bytes:
             if total > limit:
                 raise InputError(f"{what} is more than the limit of {limit} bytes")
             chunks.append(chunk)
-    except httpx.TransportError as exc:
-        raise NetworkError(f"{what}: connection failed while reading: {exc}") from None
+    except httpx.RequestError as exc:
+        raise peer_failure(what, exc) from None
     return b"".join(chunks)
+
+
+def content_length(response: httpx.Response) -> int | None:
+    """The ``Content-Length`` a response declares (RFC 9110 section 8.6: ASCII digits), else ``None``;
+    a value of more than 18 digits reads as 10**18, more than anything can be."""
+    declared = response.headers.get("content-length", "").strip()
+    if not declared or not declared.isascii() or not declared.isdigit():
+        return None
+    return int(declared) if len(declared) <= 18 else 10**18
 
 
 def expect(response: httpx.Response, ok: set[int], what: str) -> None:
@@ -234,8 +306,8 @@ def _error_detail(response: httpx.Response) -> str:
     """The codes and messages of a distribution-spec error body (``{"errors":[{code,message}]}``)."""
     try:
         body = read_limited(response, _MAX_ERROR_BODY, "error body")
-        doc = json.loads(body)
-    except (InputError, NetworkError, ValueError, httpx.StreamError):
+        doc = load_json(body, where="error body")
+    except (BastionError, httpx.StreamError):
         return ""
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list):

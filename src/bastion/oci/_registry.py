@@ -24,16 +24,19 @@ import httpx
 
 from bastion.errors import InputError, IntegrityError, NetworkError
 from bastion.oci._auth import Authenticator, Credentials, find_credentials
+from bastion.oci._deadline import DeadlineTransport
 from bastion.oci._http import (
     Http,
     Readable,
     RetryPolicy,
     VerifyingReader,
     Writable,
+    content_length,
     expect,
     read_limited,
     sha256_digest,
 )
+from bastion.oci._limits import RegistryLimits
 from bastion.oci._model import (
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
@@ -78,11 +81,13 @@ class RegistryClient:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         docker_config: Path | None = None,
+        limits: RegistryLimits | None = None,
     ) -> None:
         """``tls`` forces HTTPS on or off; by default plain HTTP is used only for loopback hosts or with
         ``insecure`` (which also skips certificate checks when TLS is used). ``ca_file`` adds a CA bundle.
         Blobs up to ``monolithic_threshold`` bytes are uploaded in one request, larger ones in
-        ``chunk_size`` pieces."""
+        ``chunk_size`` pieces. ``timeout`` bounds each connect, read and write; ``limits`` (default: from
+        the environment, see :class:`~bastion.oci.RegistryLimits`) bound each request and all of them."""
         self.registry = registry
         host = Reference(registry, "x").hostname
         use_tls = tls if tls is not None else not (insecure or is_loopback(host))
@@ -93,13 +98,18 @@ class RegistryClient:
         self.chunk_size = chunk_size
         self.monolithic_threshold = monolithic_threshold
         self.retry = RetryPolicy(retries, backoff)
+        limits = limits if limits is not None else RegistryLimits.from_env()
         client = httpx.Client(
-            timeout=timeout, verify=verify, transport=transport, follow_redirects=True, trust_env=False
+            timeout=timeout,
+            verify=verify,
+            transport=transport if transport is not None else DeadlineTransport(verify),
+            follow_redirects=True,
+            trust_env=False,
         )
         auth = Authenticator(
             registry, find_credentials(registry, explicit=credentials, docker_config=docker_config)
         )
-        self._http = Http(registry, self.base_url, client, auth, self.retry)
+        self._http = Http(registry, self.base_url, client, auth, self.retry, limits)
 
     @classmethod
     def for_reference(cls, ref: Reference, **options: object) -> RegistryClient:
@@ -134,8 +144,9 @@ class RegistryClient:
         url: str | httpx.URL = f"/v2/{check_repository(repo)}/tags/list"
         for _page in range(10_000):
             with self._http.open("GET", url, scope=_pull(repo)) as response:
-                expect(response, {200}, f"tags of {self.registry}/{repo}")
-                doc = load_json_object(read_limited(response, MAX_MANIFEST_SIZE, "tag list"), "tag list")
+                what = f"tag list of {self.registry}/{repo}"
+                expect(response, {200}, what)
+                doc = load_json_object(read_limited(response, MAX_MANIFEST_SIZE, what), "tag list", what)
                 listed = doc.get("tags") or []
                 if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
                     raise IntegrityError(f"tag list of {self.registry}/{repo} is not a list of strings")
@@ -177,13 +188,15 @@ class RegistryClient:
                 return None
             expect(response, {200}, what)
             digest = response.headers.get("docker-content-digest")
-            size = response.headers.get("content-length", "")
+            size = content_length(response)
             media_type = response.headers.get("content-type", "").split(";")[0].strip()
         if ref.startswith("sha256:") and digest is not None and digest != ref:
             raise IntegrityError(f"{what}: the registry answers for {digest}")
-        if digest is None or not size.isdigit() or media_type not in INDEX_MEDIA_TYPES | MANIFEST_MEDIA_TYPES:
+        if digest is None or size is None or media_type not in INDEX_MEDIA_TYPES | MANIFEST_MEDIA_TYPES:
             return self.get_manifest(repo, ref)[0]  # the headers are optional; the body is authoritative
-        return Descriptor(media_type, check_digest(digest, where=what), int(size))
+        if size > MAX_MANIFEST_SIZE:
+            raise InputError(f"{what} is {size} bytes, more than the limit of {MAX_MANIFEST_SIZE}")
+        return Descriptor(media_type, check_digest(digest, where=what), size)
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> Descriptor:
         """Push a manifest or index under a tag or its digest; returns its descriptor."""
@@ -229,8 +242,8 @@ class RegistryClient:
             if response.status_code == 404:
                 return False
             expect(response, {200}, what)
-            length = response.headers.get("content-length", "")
-        if size is not None and length.isdigit() and int(length) != size:
+            length = content_length(response)
+        if size is not None and length is not None and length != size:
             raise IntegrityError(f"{what} is {length} bytes on the registry, expected {size}")
         return True
 
@@ -239,11 +252,11 @@ class RegistryClient:
         """Stream a blob; the reader raises IntegrityError at the end if it does not match."""
         what = f"blob {self.registry}/{repo}@{digest}"
         with self._http.open(
-            "GET", self._url(repo, "blobs", check_digest(digest)), scope=_pull(repo)
+            "GET", self._url(repo, "blobs", check_digest(digest)), scope=_pull(repo), size=size
         ) as resp:
             expect(resp, {200}, what)
-            length = resp.headers.get("content-length", "")
-            if size is not None and length.isdigit() and int(length) != size:
+            length = content_length(resp)
+            if size is not None and length is not None and length != size:
                 raise IntegrityError(f"{what} is {length} bytes, expected {size}")
             yield VerifyingReader(resp.iter_bytes(_READ_CHUNK), digest, size, what)
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from bastion.errors import InputError, IntegrityError, NetworkError
 from bastion.oci._http import Readable
+from bastion.oci._limits import walk_index
 from bastion.oci._model import (
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     Descriptor,
-    parse_index,
     parse_manifest,
 )
 from bastion.oci._reference import Reference, parse_reference
@@ -141,23 +141,28 @@ def pull_image(
 
 
 def _documents(
-    client: RegistryClient, repo: str, top: Descriptor, data: bytes, depth: int = 0
+    client: RegistryClient, repo: str, top: Descriptor, data: bytes
 ) -> Iterator[tuple[Descriptor, bytes]]:
-    """``top`` and every manifest under it, each verified against the descriptor that names it."""
-    yield top, data
-    if top.media_type not in INDEX_MEDIA_TYPES:
-        return
-    if depth > 4:
-        raise IntegrityError(f"index {top.digest} nests more than 4 levels")
-    for child in parse_index(data, where=top.digest).manifests:
-        if child.media_type not in INDEX_MEDIA_TYPES | MANIFEST_MEDIA_TYPES:
-            raise IntegrityError(f"index {top.digest} lists a {child.media_type}, not a manifest")
-        got, child_data = client.get_manifest(repo, child.digest)
-        if got.size != child.size:
-            raise IntegrityError(f"manifest {child.digest} is {got.size} bytes, the index says {child.size}")
-        yield from _documents(
-            client, repo, Descriptor(child.media_type, child.digest, child.size), child_data, depth + 1
-        )
+    """``top`` and every manifest under it, each once, verified against the descriptor that names it
+    (image-spec descriptor.md "Verification"); bounded in depth and count by :func:`walk_index`."""
+    read: dict[str, bytes] = {top.digest: data}
+
+    def fetch(desc: Descriptor) -> bytes:
+        if desc.digest not in read:
+            got, child_data = client.get_manifest(repo, desc.digest)
+            if got.size != desc.size:
+                raise IntegrityError(
+                    f"manifest {desc.digest} is {got.size} bytes, the index says {desc.size}"
+                )
+            read[desc.digest] = child_data
+        return read.pop(desc.digest)
+
+    for visit in walk_index(top, fetch, where=f"{client.registry}/{repo}@{top.digest}"):
+        desc = visit.descriptor
+        if visit.parent is not None and desc.media_type not in INDEX_MEDIA_TYPES | MANIFEST_MEDIA_TYPES:
+            raise IntegrityError(f"index {visit.parent.digest} lists a {desc.media_type}, not a manifest")
+        plain = desc if visit.parent is None else Descriptor(desc.media_type, desc.digest, desc.size)
+        yield plain, visit.data if visit.data is not None else fetch(desc)
 
 
 def copy_image(
