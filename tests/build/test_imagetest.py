@@ -173,7 +173,7 @@ def test_users_come_from_the_images_own_account_files(busybox_rootfs: Path) -> N
 
 
 @pytest.mark.mirror
-def test_the_sandbox_has_no_network_a_read_only_image_and_only_the_given_environment(
+def test_the_sandbox_has_no_network_a_root_of_its_own_and_only_the_given_environment(
     busybox_rootfs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BASTION_LEAK", "from the host")
@@ -186,7 +186,23 @@ def test_the_sandbox_has_no_network_a_read_only_image_and_only_the_given_environ
             exit_code=1,
             stderr_contains="Network is unreachable",
         ),
-        sh("read-only", "touch /etc/new", exit_code=1, stderr_contains="Read-only file system"),
+        sh(
+            "writable",
+            "touch /etc/new && echo x >> /etc/passwd && echo ok",
+            stdout_contains="ok",
+            user="root",
+        ),
+        sh("own-files-only", "touch /etc/new", exit_code=1, stderr_contains="Permission denied"),
+        sh("fresh-root", "test ! -e /etc/new && echo ok", stdout_contains="ok"),
+        command(
+            "read-only",
+            BUSYBOX,
+            "touch",
+            "/etc/new",
+            exit_code=1,
+            stderr_contains="Read-only file system",
+            **{"read_only": True},
+        ),
         sh("tmp", "touch /tmp/new && stat -c %a /tmp", stdout_contains="1777"),
         sh(
             "env",
@@ -276,15 +292,18 @@ _OPENS = 'w() { (exec 3>>"$1") 2>/dev/null; }; '
 ESCAPES = {
     # A host-global knob: the host's core_pattern runs a program as the host's root on every crash.
     "sysctl": "if w /proc/sys/kernel/core_pattern || w /proc/sysrq-trigger; then echo ESCAPED; exit 1; fi",
-    # The image is bound read-only; with a capability it could be made writable again.
-    "remount": "if mount -o remount,rw,bind /etc 2>/dev/null || mount -o remount,rw / 2>/dev/null; "
-    "then echo ESCAPED; exit 1; fi; if w /etc/passwd; then echo ESCAPED; exit 1; fi",
-    "new-mount": "if mount -t tmpfs none /etc 2>/dev/null; then echo ESCAPED; exit 1; fi",
-    "no-capabilities": "grep -q '^CapEff:\\s*0000000000000000$' /proc/self/status "
-    "&& grep -q '^CapBnd:\\s*0000000000000000$' /proc/self/status "
-    "&& grep -q '^NoNewPrivs:\\s*1$' /proc/self/status",
-    "proc-root": "if w /proc/self/root/etc/passwd || w /proc/1/root/etc/passwd || w /proc/1/cwd/x; "
+    # Each test writes to a root of its own; with CAP_SYS_ADMIN it could remount or mount over it.
+    "remount": "if mount -o remount,rw,bind /etc 2>/dev/null || mount -o remount,ro / 2>/dev/null; "
     "then echo ESCAPED; exit 1; fi",
+    "new-mount": "if mount -t tmpfs none /etc 2>/dev/null; then echo ESCAPED; exit 1; fi",
+    # Root keeps Docker's default set (a80425fb: no SYS_ADMIN, SYS_PTRACE, NET_ADMIN, DAC_READ_SEARCH),
+    # confined to the sandbox's user namespace; anyone else keeps none.
+    "capabilities": 'want=0000000000000000; [ "$(id -u)" = 0 ] && want=00000000a80425fb; '
+    'grep -q "^CapEff:[[:space:]]*$want$" /proc/self/status && grep -q "^CapBnd:[[:space:]]*$want$" /proc/self/status '
+    "&& grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/self/status",
+    # Writes through every path to the root reach only the test's own layer: the host's tree is checked after.
+    "write-through": "for f in /etc/passwd /proc/self/root/etc/passwd /proc/1/root/etc/passwd /proc/1/cwd/etc/passwd; "
+    "do echo ESCAPED >> $f 2>/dev/null; done; touch /proc/1/root/new /new 2>/dev/null; true",
     "host-processes": 'if kill -0 "$HOST_PID" 2>/dev/null || [ -e "/proc/$HOST_PID/cwd" ] && [ "$HOST_PID" -gt 9 ]; '
     "then echo ESCAPED; exit 1; fi",
     "host-socket": 'if echo x | nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null; then echo ESCAPED; exit 1; fi',
@@ -347,7 +366,7 @@ def test_as_root_the_sandbox_holds_only_an_unprivileged_host_id(
             if line[:4] in ("Uid:", "Gid:")
         }
         assert ids == {"Uid": [str(HOST_ID_BASE + uid)] * 4, "Gid": [str(HOST_ID_BASE + uid)] * 4}, ids
-        assert "CapEff:\t0000000000000000" in status
+        assert f"CapEff:\t{'00000000a80425fb' if uid == 0 else '0000000000000000'}" in status
     finally:
         thread.join()
     assert done and done[0].passed, done

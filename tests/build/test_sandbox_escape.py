@@ -16,7 +16,8 @@ from bastion.build._build import _host_platform
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
 # Each test prints ESCAPED only where the escape worked; nothing is written on the host even then, since a
-# file is only opened for appending (``w``).
+# file is only opened for appending (``w``). Writes to the image itself go to the test's own root
+# (test_imagetest.py checks the host's copy stays as it was).
 _W = 'w() { (exec 3>>"$1") 2>/dev/null; }; '
 ESCAPES = {
     "sysctl": "w /proc/sys/kernel/core_pattern && echo ESCAPED",
@@ -24,10 +25,9 @@ ESCAPES = {
     "remount-bind": "/bin/busybox mount -o remount,rw,bind /etc && w /etc/passwd && echo ESCAPED",
     "remount-root": "/bin/busybox mount -o remount,rw / && echo ESCAPED",
     "mount": "/bin/busybox mount -t tmpfs none /etc && echo ESCAPED",
-    "write-image": "w /etc/passwd && echo ESCAPED",
-    "proc-self-root": "w /proc/self/root/etc/passwd && echo ESCAPED",
-    "proc-1-root": "w /proc/1/root/etc/passwd && echo ESCAPED",
-    "capabilities": "grep -q '^CapEff:[[:space:]]*0*$' /proc/self/status || echo ESCAPED",
+    # Root keeps Docker's default capabilities (a80425fb, no CAP_SYS_ADMIN), others none.
+    "capabilities": 'want=0000000000000000; [ "$(id -u)" = 0 ] && want=00000000a80425fb; '
+    'grep -q "^CapEff:[[:space:]]*$want$" /proc/self/status || echo ESCAPED',
     "host-process": '/bin/busybox kill -0 "$HOST_PID" 2>/dev/null && echo ESCAPED',
     "host-socket": 'echo x | /bin/busybox nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null && echo ESCAPED',
 }

@@ -2,21 +2,24 @@
 
 File and absent tests look at the root filesystem on disk, resolving symbolic links as the kernel would
 inside the image (an absolute target is relative to the image's root, ``..`` stops at it), so no link
-can lead outside. Command and HTTP tests run in a ``bwrap`` sandbox: every namespace unshared (so the
-network is loopback only), the image read-only, a fresh ``/proc``, ``/dev`` and ``/tmp``, the image's
-user, and only the given environment. The image needs no shell.
+can lead outside. Command and HTTP tests run in a ``bwrap`` sandbox as a container runtime runs an
+image: every namespace unshared (so the network is loopback only), a fresh ``/proc``, ``/dev`` and
+``/tmp``, the image's user, only the given environment, and a root the test may write to but that no
+other test sees (``read-only: true`` on a test makes it read-only, as ``docker run --read-only``). The
+image needs no shell.
 
 A definition's tests are untrusted code, so the sandboxed process never holds a privileged host
-identity. Run as root (as CI does), Bastion becomes an unprivileged host id before it starts bwrap
-(``setpriv``): image id ``n`` is host id ``HOST_ID_BASE + n`` (the 64K block systemd's "UIDs and GIDs"
-document sets aside for files of foreign OS images, owned by no host account), and the tree on disk is
-owned in that block (:func:`host_owner`, :func:`give_to_sandbox`), so the owners and modes on disk apply
-as they will in the image: a ``0600`` file owned by root is the image root's alone, a ``0700`` home owned
-by 65532 is its own. bwrap then maps that one host id to the image's id in a new user namespace. Run as
-another user, bwrap maps the image's uid to that user. Either way the process keeps no capability
-(``--cap-drop ALL``; bwrap otherwise leaves root in the sandbox every capability of its namespace, enough
-to remount the image writable), holds no host-privileged id (so ``/proc/sys`` and other host-global files,
-owned by the host's root, are not writable), and sets no supplementary groups.
+identity. Run as root (as CI does), the tree on disk is owned by unprivileged host ids: image id ``n`` is
+host id ``HOST_ID_BASE + n`` (the 64K block systemd's "UIDs and GIDs" document sets aside for files of
+foreign OS images, owned by no host account; :func:`host_owner`, :func:`give_to_sandbox`). Each test
+mounts the tree under an overlay of its own (in a private mount namespace), becomes such an id
+(``setpriv``), and starts bwrap, whose user namespace Bastion maps: all 65,536 image ids to their host
+ids (``--userns-block-fd``), so owners and modes apply as in the image and root in the image may chown.
+Root keeps Docker's default capabilities, confined to that namespace; no process keeps CAP_SYS_ADMIN
+(remount, mount), CAP_SYS_PTRACE or CAP_NET_ADMIN, and none holds a host-privileged id, so
+``/proc/sys`` and other host-global files, owned by the host's root, are out of reach. Run as another
+user, bwrap maps the image's uid to that user alone, and the tests share the build's copy of the tree
+(written for the tests and thrown away after). Supplementary groups are never set.
 """
 
 from __future__ import annotations
@@ -63,9 +66,22 @@ _BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap
 HOST_ID_BASE = 0x7FFE0000
 HOST_ID_COUNT = 0x10000
 _OVERFLOW = 65534  # the kernel's overflowuid: where ids outside the block are shown
-# Mounted fresh in the sandbox, so never taken from the image; then its root is made read-only.
-_SANDBOX_DIRS = frozenset({"proc", "dev", "tmp"})
-_FRESH = ("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--remount-ro", "/")  # noqa: S108
+# Mounted fresh in the sandbox over whatever the image has there.
+_FRESH = ("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp")  # noqa: S108
+# What a root process in the sandbox may do: Docker's default capability set (moby's
+# oci/caps/defaults.go), each confined to the sandbox's own user namespace, whose ids are all unprivileged
+# host ids; never CAP_SYS_ADMIN (mount), CAP_SYS_PTRACE or CAP_NET_ADMIN.
+_ROOT_CAPS = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)  # fmt: skip
+# As root: the tree (bound to lower/) under a fresh overlay per test, so a test writes to a root of its own
+# (upper/, thrown away after) as in a container; the overlay's options name only paths made here.
+_OVERLAY = (
+    'mount --bind -- "$1" "$2/lower" && mount -t overlay overlay '
+    '-o "lowerdir=$2/lower,upperdir=$2/upper,workdir=$2/work" "$2/root" || exit 125; shift 2; exec "$@"'
+)
 _TAIL = 400
 _NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1), linux/nsfs.h
 _SPAWN = 10.0  # seconds nsenter and Python may take to start, on top of the HTTP client's timeout
@@ -342,6 +358,34 @@ def _alive_in(pid: int, pid_namespace: int | None) -> bool:
         return False
 
 
+def _map_ids(info: int) -> None:
+    """Map every image id to its host id (user_namespaces(7): written by a process with CAP_SETUID in the
+    parent namespace, any range may be mapped) in the user namespace of the child bwrap names on its
+    ``--info-fd`` and that waits to be mapped."""
+    deadline, text = time.monotonic() + _SPAWN, b""
+    while (
+        time.monotonic() < deadline
+        and select.select([info], [], [], max(0.0, deadline - time.monotonic()))[0]
+    ):
+        chunk = os.read(info, 4096)
+        if not chunk:
+            break
+        text += chunk
+    try:
+        child = int(json.loads(text)["child-pid"])
+    except (ValueError, KeyError, TypeError):
+        return  # bwrap failed before it made the namespace: its stderr says why
+    base = _id_base()
+    for table in ("uid_map", "gid_map"):
+        try:
+            Path(f"/proc/{child}/{table}").write_text(f"0 {base} {HOST_ID_COUNT}\n")
+        except OSError as error:
+            raise InternalError(
+                f"cannot map the image's ids in the test sandbox ({table}): {error.strerror}",
+                hint="image tests as root need user namespaces (sysctl user.max_user_namespaces)",
+            ) from None
+
+
 class _Sandbox:
     def __init__(self, rootfs: Path, env: Mapping[str, str], workdir: str, mountpoint: Path | None) -> None:
         self.rootfs = rootfs
@@ -359,59 +403,91 @@ class _Sandbox:
                 f"{', '.join(missing)} not found: image tests run in a bubblewrap sandbox",
                 hint="apt-get install bubblewrap util-linux mount",
             )
-        # As root, the image's top-level entries are bind-mounted here (in a private mount namespace) for the
-        # image's uid to reach them whatever the modes of rootfs and the directories above it; under /tmp,
-        # which bwrap needs anyway.
+        # As root, each test gets a directory here (under /tmp, which bwrap needs anyway) where the tree is
+        # mounted, in a private mount namespace, under an overlay the unprivileged host id can reach
+        # whatever the modes of rootfs and the directories above it.
         mountpoint = Path(tempfile.mkdtemp(prefix="bastion-imagetest-", dir="/tmp")) if as_root else None
         try:
             if mountpoint:
                 mountpoint.chmod(0o755)
             yield cls(rootfs, env, workdir, mountpoint)
         finally:
-            if mountpoint:  # never rmtree: were a bind mount visible here, it would delete the image
-                for stub in mountpoint.iterdir():
-                    stub.rmdir() if stub.is_dir() else stub.unlink()
+            if mountpoint:
                 mountpoint.rmdir()
 
-    def _argv(self, command: Sequence[str], uid: int, gid: int, status_fd: int) -> list[str]:
-        root = self.mountpoint or self.rootfs
-        argv, binds = [*_BWRAP, "--json-status-fd", str(status_fd)], []
-        # The image's top level, entry by entry, over a tmpfs root made read-only at the end: the image
-        # needs no /proc, /dev or /tmp of its own to mount on.
-        for entry in sorted(os.scandir(self.rootfs), key=lambda e: e.name):
-            if entry.name in _SANDBOX_DIRS:
-                continue
-            if entry.is_symlink():
-                argv += ["--symlink", str(Path(entry.path).readlink()), f"/{entry.name}"]
-            else:
-                argv += ["--ro-bind", str(root / entry.name), f"/{entry.name}"]
-                binds += [entry.path, str(root / entry.name)]
-                if self.mountpoint and not (stub := root / entry.name).exists():
-                    stub.mkdir() if entry.is_dir() else stub.touch()
-        argv += [*_FRESH, "--uid", str(uid), "--gid", str(gid), "--chdir", self.workdir, "--clearenv"]
+    @contextmanager
+    def _root(self) -> Iterator[Path | None]:
+        """As root, a fresh directory for one test: ``lower`` (the tree is bound there), ``upper`` and
+        ``work`` (the overlay's writable layer, owned like the tree's root), ``root`` (the overlay)."""
+        if self.mountpoint is None:
+            yield None
+            return
+        run = Path(tempfile.mkdtemp(prefix="run-", dir=self.mountpoint))
+        try:
+            run.chmod(0o755)
+            for name in ("lower", "upper", "work", "root"):
+                (run / name).mkdir()
+            # The overlay's root takes the upper layer's owner and mode: the tree's owner, and 0755 as
+            # materialise writes it (the directory the tree was written to may be closed to others).
+            top = self.rootfs.lstat()
+            os.chown(run / "upper", top.st_uid, top.st_gid)
+            (run / "upper").chmod(0o755)
+            yield run
+        finally:
+            # The mounts live only in the test's private mount namespace, gone with its last process: here
+            # lower and root are empty directories (rmdir refuses anything else), upper and work hold only
+            # what the test wrote.
+            for name in ("upper", "work"):
+                shutil.rmtree(run / name, ignore_errors=True)
+            for name in ("lower", "root", ""):
+                with suppress(FileNotFoundError):
+                    (run / name).rmdir()
+
+    def _argv(
+        self,
+        command: Sequence[str],
+        uid: int,
+        gid: int,
+        fds: Sequence[int],
+        run: Path | None,
+        read_only: bool,
+    ) -> list[str]:
+        argv = [*_BWRAP, "--json-status-fd", str(fds[0])]
+        if run is not None:
+            # bwrap reports its child (info) and waits (block) until the parent has mapped every image id
+            # (0-65535) to its host id.
+            argv += ["--unshare-user", "--info-fd", str(fds[1]), "--userns-block-fd", str(fds[2])]
+            if uid == 0:
+                argv += [part for cap in _ROOT_CAPS for part in ("--cap-add", cap)]
+        argv += ["--bind", str(run / "root" if run else self.rootfs), "/", *_FRESH]
+        if read_only:
+            argv += ["--remount-ro", "/"]
+        argv += ["--uid", str(uid), "--gid", str(gid), "--chdir", self.workdir, "--clearenv"]
         for key, value in self.env.items():
             argv += ["--setenv", key, value]
         argv += ["--", *command]
-        if self.mountpoint is None:
+        if run is None:
             return argv
-        # As root: bind the image where the unprivileged host id can reach it, then become that id (with
-        # no capability, bounding set or inheritable, left), so that bwrap's user namespace maps the image's
-        # id to it: never to the host's root, whose files (/proc/sys among them) stay out of reach.
-        script = (
-            'while [ "$1" != -- ]; do mount --bind -- "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"'
-        )
+        # As root: mount the tree, then become an unprivileged host id (with no capability, bounding set or
+        # inheritable, left) to start bwrap, whose user namespace the parent maps (running()): never to the
+        # host's root, whose files (/proc/sys among them) stay out of reach.
         host_uid, host_gid = host_owner(uid, gid)
         become = ["setpriv", f"--reuid={host_uid}", f"--regid={host_gid}", "--clear-groups",
                   "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
-        unshare = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"]
-        return [*unshare, *binds, "--", *become, *argv]
+        unshare = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _OVERLAY, "sh"]
+        return [*unshare, str(self.rootfs), str(run), *become, *argv]
 
     @contextmanager
-    def running(self, command: Sequence[str], uid: int, gid: int) -> Iterator[_Run]:
+    def running(
+        self, command: Sequence[str], uid: int, gid: int, *, read_only: bool = False
+    ) -> Iterator[_Run]:
         """Start ``command`` in the sandbox; on leaving, it is killed if it still runs."""
         with ExitStack() as stack:
+            run_dir = stack.enter_context(self._root())
             status_read, status_write = os.pipe()
             status = stack.enter_context(os.fdopen(status_read, "rb"))
+            info_read, info_write = os.pipe() if run_dir else (None, None)
+            block_read, block_write = os.pipe() if run_dir else (None, None)
             stdout = stack.enter_context(tempfile.TemporaryFile())
             stderr = stack.enter_context(tempfile.TemporaryFile())
             if os.geteuid() == 0:
@@ -419,22 +495,33 @@ class _Sandbox:
                 # stderr, so that re-opening them (nginx's ``access_log /dev/stdout``) is allowed.
                 for stream in (stdout, stderr):
                     os.fchown(stream.fileno(), *host_owner(uid, gid))
+            passed = tuple(fd for fd in (status_write, info_write, block_read) if fd is not None)
             try:
                 process = subprocess.Popen(
-                    self._argv(command, uid, gid, status_write), stdin=subprocess.DEVNULL,
-                    stdout=stdout, stderr=stderr, pass_fds=(status_write,), start_new_session=True,
+                    self._argv(command, uid, gid, passed, run_dir, read_only),
+                    stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=passed,
+                    start_new_session=True,
                 )  # fmt: skip
             finally:
-                os.close(status_write)
+                for fd in passed:
+                    os.close(fd)
             run = _Run(process, status, stdout, stderr)
             try:
+                if info_read is not None and block_write is not None:
+                    try:
+                        _map_ids(info_read)
+                    finally:
+                        os.close(info_read)
+                        with suppress(BrokenPipeError):
+                            os.write(block_write, b"1")
+                        os.close(block_write)
                 yield run
             finally:
                 run.kill()
 
     def command(self, test: CommandTest, user: tuple[int, int]) -> TestOutcome:
         timed_out = False
-        with self.running(test.command, *user) as run:
+        with self.running(test.command, *user, read_only=test.read_only) as run:
             try:
                 run.process.wait(timeout=test.timeout)
             except subprocess.TimeoutExpired:
@@ -464,8 +551,9 @@ class _Sandbox:
 
     def http(self, test: HttpTest, user: tuple[int, int]) -> TestOutcome:
         deadline = time.monotonic() + test.timeout
-        with self.running(test.start, *user) as run:
-            run.read_status(deadline)
+        with self.running(test.start, *user, read_only=test.read_only) as run:
+            if run.child_pid is None:
+                run.read_status(deadline)
             if run.child_pid is None:
                 raise _Failed(f"the sandbox did not start: {_tail(run.output()[1])}")
             while not _listening(run.child_pid, test.port):

@@ -219,6 +219,9 @@ class CommandTest(Model):
     """Run as this user instead of the image's ``run-as``."""
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     """Seconds."""
+    read_only: bool = False
+    """Run with the image's root read-only (``docker run --read-only``); by default a test writes to a
+    root of its own that is thrown away after it."""
 
 
 class HttpTest(Model):
@@ -236,6 +239,8 @@ class HttpTest(Model):
     user: RunAs | None = None
     timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """Seconds, from start to answer."""
+    read_only: bool = False
+    """Run the server with the image's root read-only (``docker run --read-only``)."""
 
 
 # --- compliance -----------------------------------------------------------------------------------
