@@ -184,6 +184,16 @@ def decrypt_document(body: bytes, password: bytes, *, where: str = "private key"
     try:
         return bytes(nacl.secret.SecretBox(_box_key(password, salt, *params)).decrypt(sealed, nonce))
     except nacl.exceptions.CryptoError:
+        from bastion.attest._signer import password_from_env  # _signer imports this module
+
+        if not password and password_from_env() is None:
+            # Nothing in the environment and no terminal to ask on (or nothing typed): the empty
+            # password, which cosign allows a key to be made with, was tried and is not this key's.
+            raise InputError(
+                "no password was given for the encrypted private key",
+                where=where,
+                hint="set BASTION_PASSWORD or COSIGN_PASSWORD to its password",
+            ) from None
         raise InputError(
             "wrong password for the private key (or the key file is damaged)",
             where=where,

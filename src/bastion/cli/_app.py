@@ -8,9 +8,11 @@ from bastion import __version__
 from bastion.cli import _attest, _compliance, _images, _keys, _publish, _sbom, _supply, _vuln
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="bastion",
     help="Build minimal, hardened, reproducible container images from Debian packages, and prove what is in them.\n\n"
-    "Exit codes: 0 ok, 1 findings or failed verification, 2 usage or input error, 3 internal error.",
+    "Exit codes: 0 ok, 1 findings or failed verification, 2 usage or input error, 3 internal error, "
+    "130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bastion.cli._console import info, stdout
+from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 from bastion.errors import InputError
 
@@ -34,11 +34,12 @@ def _print_summary(result: ComplianceResult) -> None:
     styles = {Result.PASS: "green", Result.FAIL: "bold red", Result.ERROR: "bold red"}
     table = Table("result", "severity", "rule", "message", box=None)
     for item in result.results:
-        style = styles.get(item.result, "dim")
-        word = f"[{style}]{item.result.value}[/]"
+        word = Text(item.result.value, style=styles.get(item.result, "dim"))
         if item.override is not None:
-            word = f"[yellow]waived[/] ({item.result.value}; check: {item.override.old_result.value})"
-        table.add_row(word, item.severity.value, item.rule.name, escape(item.message))
+            word = Text("waived", style="yellow") + Text(
+                f" ({item.result.value}; check: {item.override.old_result.value})"
+            )
+        table.add_row(word, item.severity.value, item.rule.name, Text(item.message))
     stdout.print(f"{result.target.name} {result.target.manifest_digest or ''}", markup=False)
     stdout.print(
         f"profile {result.profile.name} {result.profile.version}: {result.profile.title}", markup=False
@@ -74,9 +75,7 @@ def compliance(
         ComplianceFormat,
         typer.Option("--format", help="summary (a table), xccdf (XCCDF 1.2), html, or json (every rule)."),
     ] = ComplianceFormat.summary,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")
-    ] = None,
+    output: OutputOpt = None,
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with code 1 when a rule fails or cannot be evaluated.")
     ] = False,
@@ -139,7 +138,7 @@ def compliance(
             result, _ = apply_waivers(result, attested.waivers, spec=profile)
             result = dataclasses.replace(result, waiver_source=attested.source)
             info(attested.source)
-    if output_format is ComplianceFormat.summary and output is None:
+    if output_format is ComplianceFormat.summary and to_stdout(output):
         _print_summary(result)
     else:
         data = {
@@ -148,11 +147,7 @@ def compliance(
             ComplianceFormat.html: lambda: to_html(result),
             ComplianceFormat.json: lambda: to_json(result).encode(),
         }[output_format]()
-        if output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            output.write_bytes(data)
+        emit(data, output)
         info(summary(result).line())
     if exit_code:
         require_passed(result)

@@ -6,6 +6,7 @@ import sys
 import threading
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -17,8 +18,11 @@ from rich.progress import (
 )
 
 # A pipe or a CI log gets whole lines: tables are not wrapped to a guessed terminal width.
-stdout = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else 1000)
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 1000)
+# Markup is off: what is printed (and what tables hold) comes from definitions, packages, paths and
+# servers, and "[/etc/ssl/certs/ca.crt]" in it must be shown, not parsed as a closing tag. Styling is
+# done with Text objects, or markup=True on a string whose outside parts went through escape().
+stdout = Console(soft_wrap=True, highlight=False, markup=False, width=None if sys.stdout.isatty() else 1000)
+stderr = Console(stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 1000)
 
 
 class RichProgress:
@@ -28,7 +32,7 @@ class RichProgress:
         self._quiet = quiet
         self._lock = threading.Lock()
         self._bars = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -61,7 +65,12 @@ class RichProgress:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         # Loud on purpose: a warning here is about trust (an expired index accepted, a key created).
-        stderr.print(f"[bold yellow]warning:[/] {message}", markup=True, highlight=False)
+        warning(message)
+
+
+def warning(message: str) -> None:
+    """``warning: MESSAGE`` on stderr, the word in bold yellow; the message is shown as it is."""
+    stderr.print(f"[bold yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def info(message: str) -> None:

@@ -10,11 +10,15 @@ from collections.abc import Sequence
 
 import typer
 import typer.main
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from bastion.cli._app import app
 from bastion.cli._console import stderr
 from bastion.errors import BastionError, ExitCode
+
+# 128 + SIGINT: what a shell reports for a command ended by Ctrl-C (README, exit codes).
+INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -41,13 +45,15 @@ def _run(argv: Sequence[str] | None) -> None:
         returned = command.main(
             args=list(argv) if argv is not None else None, prog_name="bastion", standalone_mode=False
         )
+        if returned == INTERRUPTED:  # typer turns a KeyboardInterrupt in a command into Exit(130)
+            stderr.print("bastion: interrupted")
         if isinstance(returned, int) and returned != 0:
             sys.exit(returned)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         stderr.print("bastion: interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except TyperException as exc:  # usage errors: unknown option, missing argument
         show = getattr(exc, "show", None)
         if callable(show):
@@ -56,12 +62,17 @@ def _run(argv: Sequence[str] | None) -> None:
             stderr.print(f"usage error: {exc}", highlight=False)
         sys.exit(ExitCode.USAGE)
     except BastionError as exc:
-        stderr.print(f"[bold red]error:[/] {exc.diagnostic()}", highlight=False, markup=True, soft_wrap=True)
+        # The diagnostic names files, fields, servers and values from outside: escaped, never markup.
+        stderr.print(
+            f"[bold red]error:[/] {escape(exc.diagnostic())}", highlight=False, markup=True, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except Exception as exc:
         # Not a BastionError: a bug. Say so, keep the type, and show the traceback on request.
         stderr.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}",
+            markup=True,
+            highlight=False,
         )
         if os.environ.get("BASTION_DEBUG"):
             traceback.print_exc()

@@ -37,10 +37,6 @@ ImagePlatformOpt = Annotated[
     str | None,
     typer.Option("--platform", help="Platform of a multi-platform image (default: the host's)."),
 ]
-OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Write to this file instead of stdout.", show_default=False),
-]
 
 
 def split_platforms(value: str | None) -> list[str] | None:

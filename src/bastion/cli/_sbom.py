@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bastion.cli._console import info, stdout
-from bastion.cli._options import ImageArg, ImagePlatformOpt, OutputOpt
+from bastion.cli._options import ImageArg, ImagePlatformOpt
+from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 
 
@@ -35,7 +35,7 @@ def sbom_command(
 
     sbom = sboms.scan_image(image, Settings.from_env(), platform=platform)
     if output_format is SbomFormat.table:
-        if output is not None:
+        if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format spdx-json or cyclonedx-json")
         table = sboms.render_table(sbom)
         table.expand = stdout.is_terminal  # piped: natural widths, no padding to the 1000-column console
@@ -43,7 +43,7 @@ def sbom_command(
         return
     # Attribute access, so that only the writer asked for is imported (bastion.sbom.__getattr__).
     data = sboms.to_spdx(sbom) if output_format is SbomFormat.spdx_json else sboms.to_cyclonedx(sbom)
-    _emit(data, output)
+    emit(data, output, line_on_stdout=True)
     info(f"{len(sbom.packages)} packages in {sbom.name}" + (f" ({sbom.platform})" if sbom.platform else ""))
 
 
@@ -63,18 +63,7 @@ def compare_command(
         scan_image(before, settings, platform=platform), scan_image(after, settings, platform=platform)
     )
     render = render_comparison_markdown if output_format is CompareFormat.markdown else render_comparison_text
-    _emit(render(comparison).encode(), None)
-
-
-def _emit(data: bytes, output: Path | None) -> None:
-    if output is None:
-        out = typer.get_binary_stream("stdout")
-        out.write(data if data.endswith(b"\n") else data + b"\n")
-        out.flush()
-        return
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(output)
+    emit(render(comparison).encode(), None, line_on_stdout=True)
 
 
 def register(app: typer.Typer) -> None:

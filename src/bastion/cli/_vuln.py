@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
-from bastion.cli._console import info, stderr, stdout
-from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt, OutputOpt
+from bastion.cli._console import info, stdout, warning
+from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt
+from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
 
@@ -117,8 +117,8 @@ def db_status(
         stdout.print(f"{source.name:<16} {source.records:>9} records  imported {source.imported_at} ({age:.1f} h ago)  {source.location}", markup=False, highlight=False)  # fmt: skip
     for ecosystem, count in ecosystems.items():
         stdout.print(f"  {ecosystem:<14} {count:>9} affected entries", markup=False, highlight=False)
-    for warning in stale_sources(database, load_config(settings.home).max_age_hours):
-        stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
+    for message in stale_sources(database, load_config(settings.home).max_age_hours):
+        warning(message)
 
 
 def cves_command(
@@ -177,14 +177,14 @@ def cves_command(
             line = f"VEX {path}: {use.statements} statements, {use.applied} applied"
             if use.unused:
                 line += f" ({use.unused} name no finding in {result.name})"
-                stderr.print(f"[bold yellow]warning:[/] {escape(line)}", markup=True, highlight=False)
+                warning(line)
             else:
                 info(line)
     result = filter_result(
         result, only_fixed=only_fixed, only_unfixed=only_unfixed, severities=severities, only_kev=only_kev
     )
-    for warning in result.warnings:
-        stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
+    for message in result.warnings:
+        warning(message)
     _emit_result(result, output_format, output, show_suppressed)
     info(f"{len(result.findings)} findings, {len(result.suppressed)} suppressed by VEX in {result.name}")
     if exit_code and result.findings:
@@ -205,7 +205,7 @@ def _emit_result(
     from bastion.vuln import render_markdown, render_table, to_json, to_sarif
 
     if output_format is CvesFormat.table:
-        if output is not None:
+        if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format json, sarif or markdown")
         table = render_table(result, show_suppressed=show_suppressed)
         table.expand = stdout.is_terminal
@@ -221,18 +221,7 @@ def _emit_result(
         from bastion.vex import to_cyclonedx_vex
 
         data = to_cyclonedx_vex(result)
-    _write(data, output)
-
-
-def _write(data: bytes, output: Path | None) -> None:
-    if output is None:
-        out = typer.get_binary_stream("stdout")
-        out.write(data)
-        out.flush()
-        return
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(output)
+    emit(data, output)
 
 
 def vex_command(
@@ -271,7 +260,7 @@ def vex_command(
     if document is None:
         info(f"nothing to state for {result.name}: no known vulnerabilities in its packages")
         return
-    _write(json.dumps(document, indent=2).encode() + b"\n", output)
+    emit(json.dumps(document, indent=2).encode() + b"\n", output)
     info(f"{len(document['statements'])} statements for {result.name}")
 
 

@@ -48,6 +48,7 @@ from bastion.oci._model import (
     parse_manifest,
     rfc3339,
 )
+from bastion.oci._output import OutputFile, write_output
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref
@@ -99,6 +100,7 @@ __all__ = [
     "Layer",
     "LayerEntry",
     "Manifest",
+    "OutputFile",
     "PartCache",
     "Platform",
     "Reference",
@@ -138,5 +140,6 @@ __all__ = [
     "write_cache_file",
     "write_layer",
     "write_layer_parts",
+    "write_output",
     "write_tar",
 ]

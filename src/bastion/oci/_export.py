@@ -12,9 +12,7 @@ a signature on an attestation), recorded as in the store (an untagged ``index.js
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from bastion.oci._model import (
     Platform,
     canonical_json,
 )
+from bastion.oci._output import OutputFile
 from bastion.oci._store import LAYOUT_VERSION, Store, check_ref
 
 # Docker 25+ `docker save` names images in index.json with this annotation (containerd's convention).
@@ -147,7 +146,8 @@ def export_docker_archive(
     ``blobs/sha256/``) plus the ``manifest.json`` older loaders read (``Config``, ``RepoTags``,
     ``Layers`` as paths into ``blobs/``). Layers stay compressed; loaders decompress them. Entries are
     in lexical order with fixed owners, modes and mtimes, so the same image gives the same archive.
-    ``repo_tag`` defaults to the image's name in the store; the archive is written atomically.
+    ``repo_tag`` defaults to the image's name in the store; a regular file is written atomically
+    (:class:`OutputFile`).
     Returns the descriptor of the exported manifest.
     """
     resolved = store.resolve(ref)
@@ -193,18 +193,9 @@ def export_docker_archive(
             seen.add(blob.digest)
             entries.append(_file(_blob_name(blob), source=store.blob_path(blob.digest)))
 
-    dest_tar.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest_tar.name}.", suffix=".tmp", dir=dest_tar.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_tar(entries, f, source_date_epoch=_ARCHIVE_MTIME)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(dest_tar)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # A regular file is replaced whole; /dev/null, a FIFO or /dev/stdout is written straight through.
+    with OutputFile(dest_tar, parents=True) as out:
+        write_tar(entries, out, source_date_epoch=_ARCHIVE_MTIME)
     return desc
 
 

@@ -7,8 +7,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from bastion.errors import IntegrityError
 from bastion.oci._model import Descriptor
@@ -98,24 +101,41 @@ def hash_file(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix; with
-    ``durable``, also on disk before this returns (file and directory synced)."""
-    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+@contextmanager
+def atomic_file(
+    path: Path, *, durable: bool = True, mode: int = 0o644, exclusive: bool = False, prefix: str = TMP_PREFIX
+) -> Iterator[BinaryIO]:
+    """A file to write that replaces ``path`` when the block ends without an exception, so readers see
+    the old or the new file, never a mix; an exception (or an interrupt) leaves ``path`` untouched and
+    removes the temp file. With ``durable`` the content is on disk before the rename (file and
+    directory synced); with ``exclusive`` the rename fails with :class:`FileExistsError` if ``path``
+    exists by then (a hard link never replaces a name) instead of replacing it."""
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)  # mode 0600 until complete
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
-        tmp.chmod(0o644)
-        tmp.replace(path)
+        tmp.chmod(mode)
+        if exclusive:
+            os.link(tmp, path)
+            tmp.unlink()
+        else:
+            tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix; with
+    ``durable``, also on disk before this returns (file and directory synced)."""
+    with atomic_file(path, durable=durable) as f:
+        f.write(data)
 
 
 def write_cache_file(path: Path, data: bytes) -> None:
