@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from bastion.cli._console import info, stderr, stdout
 from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt, OutputOpt
@@ -173,8 +174,8 @@ def cves_command(
     result = filter_result(
         result, only_fixed=only_fixed, only_unfixed=only_unfixed, severities=severities, only_kev=only_kev
     )
-    for warning in result.warnings:
-        stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
+    for warning in result.warnings:  # they quote names and versions from the image: escaped
+        stderr.print(f"[bold yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     _emit_result(result, output_format, output, show_suppressed)
     info(f"{len(result.findings)} findings, {len(result.suppressed)} suppressed by VEX in {result.name}")
     if exit_code and result.findings:
