@@ -9,9 +9,9 @@
 * Maven: the ordering of Maven's ``ComparableVersion``, reduced to what advisories use (numbers, the
   well-known qualifiers, ``-``/``.`` separators). Hand-written for the same reason.
 
-An unparsable version never raises out of this module: :func:`parse` raises :class:`VersionError`
-at import time (a bad range is a malformed record), and at match time an unparsable installed version
-only matches exact ``versions`` entries.
+An unparsable version raises :class:`VersionError` (a ``ValueError``) and nothing else: at import time
+a bad range is a malformed record, and at match time an installed version that does not parse is
+matched only by the records that need no ordering (:mod:`bastion.vuln._match`).
 """
 
 from __future__ import annotations
