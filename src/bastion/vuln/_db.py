@@ -16,7 +16,11 @@ Schema (created on first use; ``meta.schema`` holds :data:`SCHEMA_VERSION`)::
     sources    name PK, location, imported_at, records
     feeds      url PK, etag, last_modified, fetched_at
 
-An import runs in one transaction: interrupted, it leaves the previous database as it was. A record
+An import runs in one transaction: interrupted, it leaves the previous database as it was. Writers to
+one SQLite file take turns through a lock file beside it (``vuln.db.lock``): creating the schema
+(``CREATE TABLE`` after a check that another process can pass at the same moment), migrating it, and
+each import (whose reads of the stored digests and whose writes must see no other import in between).
+Scans do not take it: with WAL they read the last committed state while an import writes. A record
 whose content digest is unchanged is left alone; a changed one is replaced (rows deleted, inserted
 again) — so re-importing a feed costs little and "re-import replaces changed records".
 """
@@ -32,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import filelock
 from sqlalchemy import (
     Column,
     Engine,
@@ -70,6 +75,8 @@ __all__ = [
 
 SCHEMA_VERSION = "2"  # bump, and migrate (_migrate) or rebuild, when a table changes
 _CHUNK = 500  # bound parameters per IN (...) (SQLite allows 32766; PostgreSQL more)
+#: How long a writer waits for another process's import (or schema creation) to finish.
+WRITER_WAIT_SECONDS = 600.0
 
 _meta = MetaData()
 _advisories = Table(
@@ -396,22 +403,55 @@ class SqlVulnDatabase:
         # Shown in messages; a password in a server URL is hidden.
         self.url = url = parsed.render_as_string(hide_password=True)
         self._engine: Engine = create_engine(parsed)
+        self._lock: filelock.BaseFileLock | None = None
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
+            if parsed.database and parsed.database != ":memory:":
+                self._lock = filelock.FileLock(f"{parsed.database}.lock", timeout=WRITER_WAIT_SECONDS)
         try:
-            if create:
-                _meta.create_all(self._engine)
-                with self._engine.begin() as conn:
-                    _migrate(conn, url)
+            if create and not self._schema_current():
+                with self._writing():
+                    _meta.create_all(self._engine)
+                    with self._engine.begin() as conn:
+                        _migrate(conn, url)
         except DatabaseError as error:
             raise InputError(f"cannot open the vulnerability database: {error.orig}", where=url) from None
+
+    def _schema_current(self) -> bool:
+        """Whether the database already has this Bastion's schema (then opening it writes nothing, and
+        a scan never waits for an import's lock)."""
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(_metadata_table.c.value).where(_metadata_table.c.key == "schema")
+                ).first()
+        except DatabaseError:  # no meta table yet (or not a database: create_all will say so)
+            return False
+        return row is not None and row[0] == SCHEMA_VERSION
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process as the only writer of the SQLite file (see the module's docstring)."""
+        if self._lock is None:
+            yield
+            return
+        try:
+            with self._lock:
+                yield
+        except filelock.Timeout:
+            raise InputError(
+                f"another process has been writing the vulnerability database for {WRITER_WAIT_SECONDS:.0f} s",
+                where=self.url,
+                hint=f"another `bastion db import` or `db update` holds {self._lock.lock_file}; "
+                "run this again when it has finished",
+            ) from None
 
     def close(self) -> None:
         self._engine.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[_SqlWriter]:
-        with self._engine.begin() as conn:
+        with self._writing(), self._engine.begin() as conn:
             writer = _SqlWriter(conn)
             yield writer
             if writer.changed:  # committed with the change, or not at all

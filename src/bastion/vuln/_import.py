@@ -5,8 +5,11 @@
 * the Debian security tracker JSON feed (``{source package: {CVE: {releases: {codename: ...}}}}``);
 * the CISA Known Exploited Vulnerabilities catalogue (``{"catalogVersion", "vulnerabilities": [...]}``).
 
-A malformed record (missing field, bad range, unknown ecosystem) is skipped and counted with the first
-reasons; it never aborts an import. Records are checked by hand rather than with the OSV JSON schema:
+A malformed record (missing field, a field of the wrong type, bad range, a version the ecosystem cannot
+order, unknown ecosystem) is skipped and counted with the first reasons; it never aborts an import, and
+nothing a scan would trip on is stored. A file that is not JSON or YAML, or nests deeper or holds more
+values than :mod:`bastion.documents` allows, is refused when named on the command line and skipped
+(counted) inside a directory or an archive. Records are checked by hand rather than with the OSV JSON schema:
 the schema validator runs at about 2,000 records/s, a tenth of the import goal, and matching needs only
 the fields checked here.
 """
@@ -27,11 +30,13 @@ from typing import Any
 
 import yaml
 
+from bastion.documents import MAX_DEPTH, check_shape, load_json
 from bastion.errors import InputError
 from bastion.vuln._db import ImportCounts, KevEntry, Record, VulnDatabase, VulnWriter
 from bastion.vuln._versions import (
     VersionError,
     debian_release,
+    is_debian_version,
     is_known_ecosystem,
     normalise_package,
     parse,
@@ -44,7 +49,12 @@ DEBIAN_CODENAMES = {"buster": "10", "bullseye": "11", "bookworm": "12", "trixie"
 _MAX_MEMBER = 32 * 1024 * 1024  # one OSV record in a zip; larger is not a record (zip bomb guard)
 _RANGE_EVENTS = ("introduced", "fixed", "last_affected", "limit")
 _TRACKER_STATUS = ("resolved", "open", "undetermined")
-_DEBIAN_VERSION = re.compile(r"^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$")
+_TRACKER_TEXT = ("urgency", "nodsa", "nodsa_reason")  # data/json: strings when present
+_KEV_TEXT = ("dateAdded", "dueDate", "knownRansomwareCampaignUse", "vulnerabilityName")
+#: A YAML document may share nodes (anchors and aliases), so a small file can stand for a huge tree
+#: ("billion laughs"); one OSV record holds a few thousand values.
+_MAX_YAML_VALUES = 1_000_000
+_FLOW = re.compile(rb"[\[\]{}]")  # YAML flow collections open and close
 _YAML_LOADER: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)  # all scalars stay strings
 
 
@@ -80,11 +90,7 @@ def osv_record(data: Any, raw: bytes, where: str) -> Record:
             affected_rows.append(row)
     if entries and not affected_rows:
         raise ValueError(f"{where}: {ident}: unknown ecosystem {', '.join(sorted(unknown))}")
-    severity = tuple(
-        (_text(item.get("type")), _text(item.get("score")))
-        for item in data.get("severity") or []
-        if isinstance(item, dict)
-    )
+    severity = _severity(data.get("severity"), ident, where)
     database = data.get("database_specific")
     db_severity = database.get("severity") if isinstance(database, dict) else None
     return Record(
@@ -102,6 +108,22 @@ def osv_record(data: Any, raw: bytes, where: str) -> Record:
     )
 
 
+def _severity(value: Any, ident: str, where: str) -> tuple[tuple[str, str], ...]:
+    # OSV schema, "severity": a list of {type, score} objects, both strings.
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: {ident}: severity is not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise ValueError(f"{where}: {ident}: severity entry without a type: {item!r:.80}")
+        if not isinstance(item.get("score"), str):
+            raise ValueError(f"{where}: {ident}: severity score is not a string: {item!r:.80}")
+        out.append((item["type"], item["score"]))
+    return tuple(out)
+
+
 def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[str, str, str] | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("package"), dict):
         raise ValueError(f"{where}: {ident}: affected entry without a package")
@@ -116,7 +138,10 @@ def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[st
     if debian:
         ecosystem = f"Debian:{debian_release(ecosystem)}"
     ranges: list[list[dict[str, str]]] = []
-    for item in entry.get("ranges") or []:
+    listed = entry.get("ranges") or []
+    if not isinstance(listed, list):
+        raise ValueError(f"{where}: {ident}: ranges is not a list")
+    for item in listed:
         kind = item.get("type") if isinstance(item, dict) else None
         events = item.get("events") if isinstance(item, dict) else None
         if kind not in ("ECOSYSTEM", "SEMVER", "GIT") or not isinstance(events, list) or not events:
@@ -130,9 +155,10 @@ def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[st
                 raise ValueError(f"{where}: {ident}: bad range event {event!r:.80}")
             if kind != "GIT" and not (key == "introduced" and value == "0") and key != "limit":
                 if debian:
-                    # Policy §5.6.12 syntax, checked by pattern: parsing 200,000 distinct versions with
-                    # python-debian would halve the import rate; matching parses the few it compares.
-                    if _DEBIAN_VERSION.match(value) is None:
+                    # Policy §5.6.12 syntax, checked by pattern (the one matching parses with): building
+                    # the sort keys of 200,000 distinct versions would slow the import; matching parses
+                    # the few it compares.
+                    if not is_debian_version(value):
                         raise ValueError(f"{where}: {ident}: bad range: not a Debian version: {value!r}")
                 else:
                     try:
@@ -149,7 +175,7 @@ def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[st
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
         raise ValueError(f"{where}: {ident}: versions is not a list of strings")
     data: dict[str, Any] = {"kind": "osv", "ranges": ranges, "versions": versions}
-    specific = entry.get("ecosystem_specific")
+    specific = entry.get("ecosystem_specific")  # the rest of it is free-form (OSV schema)
     if isinstance(specific, dict) and isinstance(specific.get("urgency"), str):
         data["urgency"] = specific["urgency"]  # OSV's Debian records carry the tracker urgency here
     return ecosystem, normalise_package(ecosystem, name), json.dumps(data, separators=(",", ":"))
@@ -200,13 +226,22 @@ def tracker_records(data: dict[str, Any], counts: ImportCounts, where: str) -> I
 
 
 def _tracker_problem(body: Any) -> str | None:
+    """What makes one CVE of one package unusable, as the tracker's data/json writes it: every release
+    a status, a ``fixed_version`` that is ``"0"`` (never affected) or a Debian version, and strings for
+    the fields a scan reads."""
     if not isinstance(body, dict) or not isinstance(body.get("releases"), dict):
         return "no releases object"
     for codename, release in body["releases"].items():
         if not isinstance(release, dict) or release.get("status") not in _TRACKER_STATUS:
             return f"{codename}: status is not one of {', '.join(_TRACKER_STATUS)}"
-        if release["status"] == "resolved" and not isinstance(release.get("fixed_version"), str):
+        fixed = release.get("fixed_version")
+        if release["status"] == "resolved" and not isinstance(fixed, str):
             return f"{codename}: resolved without a fixed_version"
+        if fixed is not None and not (isinstance(fixed, str) and (fixed == "0" or is_debian_version(fixed))):
+            return f"{codename}: fixed_version is not a Debian version: {fixed!r:.80}"
+        for key in _TRACKER_TEXT:
+            if release.get(key) is not None and not isinstance(release[key], str):
+                return f"{codename}: {key} is not a string: {release[key]!r:.80}"
     return None
 
 
@@ -215,6 +250,13 @@ def _kev_entries(data: dict[str, Any], counts: ImportCounts, where: str) -> list
     for item in data["vulnerabilities"]:
         if not isinstance(item, dict) or not isinstance(item.get("cveID"), str):
             counts.skip(f"{where}: KEV entry without cveID")
+            continue
+        # KEV schema: these fields are strings.
+        wrong = next(
+            (key for key in _KEV_TEXT if item.get(key) is not None and not isinstance(item[key], str)), None
+        )
+        if wrong is not None:
+            counts.skip(f"{where}: {item['cveID']}: {wrong} is not a string: {item[wrong]!r:.80}")
             continue
         entries.append(
             KevEntry(
@@ -226,12 +268,38 @@ def _kev_entries(data: dict[str, Any], counts: ImportCounts, where: str) -> list
 
 
 def _decode(raw: bytes, where: str) -> Any:
-    # JSON first: it is what the archives hold, and a YAML file fails at its first character.
+    """The document in ``raw``, or an :class:`InputError` naming ``where``. JSON (the shared bounded
+    loader) first: it is what the archives hold. A document that does not start as JSON does (an
+    object or an array) is read as YAML, as OSV records may be written."""
     try:
-        return json.loads(raw)
-    except ValueError:
-        pass
-    return yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds only str/list/dict
+        return load_json(raw, where=where)
+    except InputError:
+        if raw.lstrip()[:1] in (b"{", b"["):
+            raise
+    return _yaml(raw, where)
+
+
+def _yaml(raw: bytes, where: str) -> Any:
+    """A YAML document, bounded before libyaml sees it: its composer recurses in C for each nested
+    node, so a document nested some 30,000 deep crashes the interpreter rather than raising. Block
+    nesting costs a line of growing indentation per level (the size bound keeps it to a few thousand
+    levels, which Python's recursion limit catches); flow nesting costs a byte per level and is
+    counted here (brackets inside strings count too: an overestimate, never an underestimate)."""
+    if len(raw) > _MAX_MEMBER:
+        raise InputError(f"neither JSON nor a YAML document of at most {_MAX_MEMBER:,} bytes", where=where)
+    depth = 0
+    for match in _FLOW.finditer(raw):
+        depth += 1 if match[0] in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise InputError(f"the YAML nests deeper than {MAX_DEPTH} levels", where=where)
+    try:
+        data = yaml.load(raw, Loader=_YAML_LOADER)  # noqa: S506 - BaseLoader builds only str/list/dict
+    except RecursionError:
+        raise InputError("the YAML nests too deeply", where=where) from None
+    except yaml.YAMLError as error:
+        raise InputError(f"neither JSON nor YAML: {str(error).splitlines()[0]}", where=where) from None
+    check_shape(data, where=where, max_values=_MAX_YAML_VALUES)
+    return data
 
 
 def _kind(data: Any) -> str | None:
@@ -275,8 +343,8 @@ def _parse_members(names: list[str]) -> list[tuple[str, Record | str | None]]:
         raw = archive.read(name)
         try:
             data = _decode(raw, where)
-        except (ValueError, yaml.YAMLError):
-            out.append(("skip", f"{where}: not JSON or YAML"))
+        except InputError as error:
+            out.append(("skip", error.diagnostic()))
             continue
         if _kind(data) != "osv":
             out.append(("main", None))
@@ -313,12 +381,10 @@ class _Importer:
             return
         try:
             data = _decode(raw, str(path))
-        except (ValueError, yaml.YAMLError) as error:
+        except InputError as error:
             if top:
-                raise InputError(
-                    f"neither JSON nor YAML: {str(error).splitlines()[0]}", where=str(path)
-                ) from None
-            self.counts.skip(f"{path}: not JSON or YAML")
+                raise
+            self.counts.skip(error.diagnostic())
             return
         self.data(data, raw, str(path), top=top)
 
@@ -381,8 +447,8 @@ class _Importer:
         raw = archive.read(info)
         try:
             data = _decode(raw, where)
-        except (ValueError, yaml.YAMLError):
-            self.counts.skip(f"{where}: not JSON or YAML")
+        except InputError as error:
+            self.counts.skip(error.diagnostic())
             return
         self.data(data, raw, where, top=False)
 

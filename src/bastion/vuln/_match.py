@@ -8,20 +8,35 @@
   Go by module path, Maven as ``group:artifact``) and evaluated against OSV ranges and ``versions``.
 * Records naming the same vulnerability (id or alias in common: CVE, GHSA, PYSEC, DSA, ...) become one
   finding per package.
+* A package whose version does not parse, or that has none, is matched by the records that decide
+  without ordering and listed in ``ScanResult.version_problems`` (see :class:`VersionProblem`).
+* Nothing in the database stops a scan: a stored record a scan cannot use (a field of the wrong type, a
+  version that does not parse, as an older import let through) is left out with a warning.
 """
 
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from bastion.sbom import Package, PackageType, Sbom
 from bastion.vuln._cvss import base_score, rating
 from bastion.vuln._db import AffectedHit, VulnDatabase
-from bastion.vuln._model import Cvss, Finding, FixedMatch, PackageRef, ScanResult, Severity, State
+from bastion.vuln._model import (
+    Cvss,
+    Finding,
+    FixedMatch,
+    PackageRef,
+    ScanResult,
+    Severity,
+    State,
+    VersionProblem,
+)
 from bastion.vuln._versions import VersionError, affected_by_ranges, compare, normalise_package, parse
 
 __all__ = ["match_sbom", "package_refs"]
@@ -31,6 +46,16 @@ _URGENCY_SEVERITY = {"unimportant": Severity.NEGLIGIBLE, "low": Severity.LOW, "m
 _DB_SEVERITY = {"low": Severity.LOW, "moderate": Severity.MEDIUM, "medium": Severity.MEDIUM,
                 "high": Severity.HIGH, "critical": Severity.CRITICAL}  # fmt: skip
 _ID_ORDER = ("CVE-", "GHSA-", "PYSEC-", "GO-", "RUSTSEC-", "DSA-", "DLA-")
+_TRACKER_TEXT = ("status", "fixed_version", "urgency", "nodsa", "nodsa_reason")
+_MAX_WARNINGS = 20  # per kind; the JSON report lists every package with a version problem
+
+
+class _Undecided(Exception):
+    """Only ordering the package's version could decide this record, and the version does not parse."""
+
+
+class _BadRecord(Exception):
+    """A stored record a scan cannot use."""
 
 
 def _debian_ecosystem(sbom: Sbom, package: Package) -> str | None:
@@ -42,7 +67,8 @@ def _debian_ecosystem(sbom: Sbom, package: Package) -> str | None:
 
 
 def package_refs(sbom: Sbom, warnings: list[str] | None = None) -> list[PackageRef]:
-    """The packages of ``sbom`` with the ecosystem and name each is matched by."""
+    """The packages of ``sbom`` with the ecosystem and name each is matched by; a package without a
+    version is kept (with ``matched_version`` empty), to be matched by what needs no version."""
     refs: list[PackageRef] = []
     unmatched_debian = 0
     for package in sbom.packages:
@@ -65,7 +91,7 @@ def package_refs(sbom: Sbom, warnings: list[str] | None = None) -> list[PackageR
         elif package.type is PackageType.MAVEN:
             ecosystem = "Maven"
             key = f"{package.namespace}:{package.name}" if package.namespace else package.name
-        if ecosystem is None or not version:
+        if ecosystem is None:
             continue
         refs.append(
             PackageRef(
@@ -91,7 +117,9 @@ class _Verdict:
     source: str
 
 
-def _tracker_verdict(ref: PackageRef, data: dict[str, str]) -> tuple[State | None, str | None] | None:
+def _tracker_verdict(
+    ref: PackageRef, data: dict[str, Any], orderable: bool
+) -> tuple[State | None, str | None] | None:
     """Debian security tracker, data/json, one release of one source package."""
     fixed = data.get("fixed_version")
     if fixed == "0":
@@ -99,6 +127,8 @@ def _tracker_verdict(ref: PackageRef, data: dict[str, str]) -> tuple[State | Non
     status = data.get("status")
     if status == "undetermined":
         return State.UNDETERMINED, None
+    if fixed and not orderable:
+        raise _Undecided
     if fixed:
         # resolved (or open with a fix already named): affected only below the fixed version
         return (
@@ -121,34 +151,67 @@ def _tracker_verdict(ref: PackageRef, data: dict[str, str]) -> tuple[State | Non
     return State.OPEN, None
 
 
+def _every_version(events: list[dict[str, str]]) -> bool:
+    """Whether an OSV range affects every version: introduced at 0, never fixed (OSV schema,
+    "Evaluation": nothing turns it off)."""
+    kinds = [next(iter(event)) for event in events]
+    return {"introduced": "0"} in events and "fixed" not in kinds and "last_affected" not in kinds
+
+
 def _osv_verdict(
-    ref: PackageRef, data: dict[str, object], warnings: set[str]
+    ref: PackageRef, data: dict[str, Any], orderable: bool
 ) -> tuple[State | None, str | None] | None:
-    versions = data.get("versions") or []
-    ranges = data.get("ranges") or []
-    try:
-        parse(ref.ecosystem, ref.matched_version)
-    except VersionError:
-        warnings.add(
-            f"{ref.purl}: version {ref.matched_version!r} cannot be ordered; matched by exact versions only"
-        )
-        return (State.AFFECTED, None) if ref.matched_version in versions else None  # type: ignore[operator]
+    versions: list[str] = data["versions"]
+    ranges: list[list[dict[str, str]]] = data["ranges"]
+    unfixed = State.OPEN if ref.ecosystem.startswith("Debian:") else State.AFFECTED
+    if not orderable:
+        if (ref.matched_version and ref.matched_version in versions) or any(map(_every_version, ranges)):
+            return unfixed, None
+        if ranges:
+            raise _Undecided
+        return None
     affected, fixed_versions, fixed_here = False, [], None
-    for events in ranges:  # type: ignore[attr-defined]
+    for events in ranges:
         hit, fixed, here = affected_by_ranges(ref.ecosystem, ref.matched_version, events)
         affected = affected or hit
         fixed_here = fixed_here or here
         if hit and fixed:
             fixed_versions.append(fixed)
-    if not affected and isinstance(versions, list) and ref.matched_version in versions:
+    if not affected and ref.matched_version in versions:
         affected = True
     if not affected:
         return (None, fixed_here) if fixed_here else None
     fixed_version = max(fixed_versions, key=lambda v: parse(ref.ecosystem, v)) if fixed_versions else None
-    debian = ref.ecosystem.startswith("Debian:")
     if fixed_version:
         return State.FIXED, fixed_version
-    return (State.OPEN if debian else State.AFFECTED), None
+    return unfixed, None
+
+
+def _check_record(data: Any) -> None:
+    """Raise :class:`_BadRecord` unless ``data`` has the shape the importer writes (``_import``)."""
+    if not isinstance(data, dict):
+        raise _BadRecord("not an object")
+    if data.get("kind") == "tracker":
+        wrong = [key for key in _TRACKER_TEXT if data.get(key) is not None and not isinstance(data[key], str)]
+        if wrong:
+            raise _BadRecord(f"{wrong[0]} is not a string")
+        return
+    if data.get("kind") != "osv":
+        raise _BadRecord(f"unknown kind {data.get('kind')!r:.40}")
+    versions, ranges = data.get("versions"), data.get("ranges")
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        raise _BadRecord("versions is not a list of strings")
+    if not isinstance(ranges, list) or not all(
+        isinstance(events, list)
+        and all(
+            isinstance(e, dict) and len(e) == 1 and all(isinstance(v, str) for v in e.values())
+            for e in events
+        )
+        for events in ranges
+    ):
+        raise _BadRecord("ranges is not a list of event lists")
+    if data.get("urgency") is not None and not isinstance(data["urgency"], str):
+        raise _BadRecord("urgency is not a string")
 
 
 def _merge(verdicts: list[_Verdict]) -> list[list[_Verdict]]:
@@ -234,15 +297,27 @@ def _match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
     wanted: dict[str, set[str]] = {}
     for ecosystem, key in by_key:
         wanted.setdefault(ecosystem, set()).add(key)
+    problems = {ref.purl: problem for ref in refs if (problem := _version_problem(ref)) is not None}
     hits = database.lookup(wanted)
     per_package: dict[str, list[_Verdict]] = {}
-    warnings: set[str] = set()
+    undecided: Counter[str] = Counter()
+    bad: dict[tuple[str, str], str] = {}
     for hit in hits:
         for ref in by_key.get((hit.ecosystem, hit.package), []):
-            verdict = _verdict(ref, hit, warnings)
+            try:
+                verdict = _verdict(ref, hit, ref.purl not in problems)
+            except _Undecided:
+                undecided[ref.purl] += 1
+                continue
+            except (_BadRecord, VersionError) as error:  # the package's version parses: the record's does not
+                bad.setdefault((hit.source, hit.advisory_id), f"{hit.ecosystem} {hit.package}: {error}")
+                continue
             if verdict is not None:
                 per_package.setdefault(ref.purl, []).append(verdict)
-    result.warnings += sorted(warnings)
+    result.version_problems = [
+        VersionProblem(ref, problems[ref.purl], undecided[ref.purl]) for ref in refs if ref.purl in problems
+    ]
+    result.warnings += _warnings(result.version_problems, bad)
     pending: list[tuple[PackageRef, list[_Verdict]]] = []
     all_ids: set[str] = set()
     ref_by_purl = {ref.purl: ref for ref in refs}
@@ -256,15 +331,48 @@ def _match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
     severities = database.severities(all_ids) if all_ids else {}
     kev = database.kev_ids({i for i in all_ids if i.startswith("CVE-")}) if all_ids else set()
     for ref, group in pending:
-        _conclude(result, ref, group, severities, kev)
+        _conclude(result, ref, group, severities, kev, problems.get(ref.purl))
     result.findings.sort(key=lambda f: (f.severity.rank, f.package.name, f.package.version, f.id))
     result.fixed.sort(key=lambda f: (f.package.name, f.id))
     return result
 
 
-def _verdict(ref: PackageRef, hit: AffectedHit, warnings: set[str]) -> _Verdict | None:
-    tracker = hit.data.get("kind") == "tracker"
-    outcome = _tracker_verdict(ref, hit.data) if tracker else _osv_verdict(ref, hit.data, warnings)
+def _version_problem(ref: PackageRef) -> str | None:
+    if not ref.matched_version:
+        return "no version"
+    try:
+        parse(ref.ecosystem, ref.matched_version)
+    except VersionError as error:
+        return str(error)
+    return None
+
+
+def _warnings(problems: list[VersionProblem], bad: dict[tuple[str, str], str]) -> list[str]:
+    lines = []
+    for item in problems[:_MAX_WARNINGS]:
+        line = f"{item.package.purl}: {item.problem}: matched only by records that affect every version"
+        if item.undecided:
+            line += f"; records that affect only some versions, left undecided: {item.undecided}"
+        lines.append(line)
+    if len(problems) > _MAX_WARNINGS:
+        lines.append(f"{len(problems) - _MAX_WARNINGS} more packages whose version cannot be ordered "
+                     "(version_problems in --format json)")  # fmt: skip
+    for (source, ident), reason in sorted(bad.items())[:_MAX_WARNINGS]:
+        lines.append(f"{source} record {ident} left out: malformed in the database ({reason})")
+    if len(bad) > _MAX_WARNINGS:
+        lines.append(f"{len(bad) - _MAX_WARNINGS} more malformed records left out")
+    return lines
+
+
+def _verdict(ref: PackageRef, hit: AffectedHit, orderable: bool) -> _Verdict | None:
+    """The verdict of one record on one package; raises :class:`_Undecided` when only ordering an
+    unorderable version could decide, :class:`_BadRecord` or :class:`VersionError` for a record that
+    is not what the importer writes."""
+    _check_record(hit.data)
+    tracker = hit.data["kind"] == "tracker"
+    outcome = (
+        _tracker_verdict(ref, hit.data, orderable) if tracker else _osv_verdict(ref, hit.data, orderable)
+    )
     if outcome is None:
         return None
     state, fixed = outcome
@@ -288,6 +396,7 @@ def _conclude(
     group: list[_Verdict],
     severities: dict[str, list[tuple[tuple[str, str], ...] | str]],
     kev: set[str],
+    problem: str | None,
 ) -> None:
     ids: set[str] = set().union(*(v.ids for v in group))
     primary, aliases = _primary(ids)
@@ -330,6 +439,7 @@ def _conclude(
             kev=bool(ids & kev),
             summary=next((v.summary for v in group if v.summary), ""),
             sources=tuple(sorted({v.source for v in group})),
-            note=next((v.note for v in deciding if v.note), None),
+            note=next((v.note for v in deciding if v.note), None)
+            or (f"{problem}: matched by a record that affects every version" if problem else None),
         )
     )

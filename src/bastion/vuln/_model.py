@@ -26,7 +26,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["Cvss", "Finding", "PackageRef", "ScanResult", "Severity", "State", "Suppression"]
+__all__ = [
+    "Cvss",
+    "Finding",
+    "PackageRef",
+    "ScanResult",
+    "Severity",
+    "State",
+    "Suppression",
+    "VersionProblem",
+]
 
 
 class State(enum.StrEnum):
@@ -100,6 +109,18 @@ class PackageRef:
 
 
 @dataclass(frozen=True)
+class VersionProblem:
+    """A package whose version its ecosystem's rules cannot order, or that has none. Only records that
+    decide without ordering are matched to it: those that affect every version (the tracker's open
+    states, an OSV range introduced at 0 and never fixed) and OSV's exact ``versions``; the others are
+    counted as ``undecided``, never guessed either way."""
+
+    package: PackageRef
+    problem: str  # "no version", or why the version does not parse
+    undecided: int  # records naming the package that only ordering could decide
+
+
+@dataclass(frozen=True)
 class Suppression:
     """Why a VEX statement moved a finding out of the active list."""
 
@@ -163,6 +184,7 @@ class ScanResult:
     suppressed: list[Finding] = field(default_factory=list)
     fixed: list[FixedMatch] = field(default_factory=list)
     packages: list[PackageRef] = field(default_factory=list)
+    version_problems: list[VersionProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     database: dict[str, str] = field(default_factory=dict)  # source -> imported-at (RFC 3339)
     index_digest: str | None = None  # the index the platform manifest was chosen from (VEX may name it)

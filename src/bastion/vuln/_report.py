@@ -57,6 +57,8 @@ def to_json(result: ScanResult) -> bytes:
         "summary": summary(result),
         "findings": [_finding(f) for f in result.findings],
         "suppressed": [_finding(f) for f in result.suppressed],
+        # Packages matched only by records that need no ordering (bastion.vuln._model.VersionProblem).
+        "version_problems": [asdict(item) for item in result.version_problems],
         "warnings": result.warnings,
     }  # fmt: skip
     return json.dumps(document, indent=2, sort_keys=False).encode() + b"\n"
@@ -184,11 +186,13 @@ def render_markdown(result: ScanResult, *, show_suppressed: bool = False) -> str
 def render_table(result: ScanResult, *, show_suppressed: bool = False) -> Any:
     """A rich Table (imported here: only the terminal view needs rich)."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(*_HEADERS, title=f"{result.name}", box=None, pad_edge=False)
+    # Text, not str: a cell holds names and versions from the image, never read as rich markup.
+    table = Table(*_HEADERS, title=Text(result.name), box=None, pad_edge=False)
     for finding in result.findings:
-        table.add_row(*_row(finding))
+        table.add_row(*map(Text, _row(finding)))
     if show_suppressed:
         for finding in result.suppressed:
-            table.add_row(*_row(finding), style="dim")
+            table.add_row(*map(Text, _row(finding)), style="dim")
     return table

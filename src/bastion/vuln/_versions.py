@@ -9,9 +9,9 @@
 * Maven: the ordering of Maven's ``ComparableVersion``, reduced to what advisories use (numbers, the
   well-known qualifiers, ``-``/``.`` separators). Hand-written for the same reason.
 
-An unparsable version never raises out of this module: :func:`parse` raises :class:`VersionError`
-at import time (a bad range is a malformed record), and at match time an unparsable installed version
-only matches exact ``versions`` entries.
+An unparsable version raises :class:`VersionError` (a ``ValueError``) and nothing else: at import time
+a bad range is a malformed record, and at match time an installed version that does not parse is
+matched only by the records that need no ordering (:mod:`bastion.vuln._match`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "affected_by_ranges",
     "compare",
     "debian_release",
+    "is_debian_version",
     "is_known_ecosystem",
     "normalise_package",
     "parse",
@@ -44,6 +45,11 @@ DEBIAN_PREFIX = "Debian:"
 #: The OSV ecosystems Bastion matches (OSV schema, "affected[].package.ecosystem").
 ECOSYSTEMS = frozenset({"PyPI", "npm", "Go", "Maven", "crates.io"})
 _PEP503 = re.compile(r"[-_.]+")
+# Every pattern here is ASCII: ``\d`` would match any Unicode digit (Arabic-Indic, full-width), which
+# no version scheme allows (Policy §5.6.12, SemVer §2: the digits 0-9; dpkg refuses others, python-debian
+# reads them as numbers). Versions are matched whole (fullmatch): ``$`` also matches before a final
+# newline, which would let ``"1.0\n"`` pass a check and then fail to parse.
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def is_known_ecosystem(ecosystem: str) -> bool:
@@ -55,7 +61,7 @@ def debian_release(ecosystem: str) -> str | None:
     if not ecosystem.startswith(DEBIAN_PREFIX):
         return None
     release = ecosystem[len(DEBIAN_PREFIX) :].split(".", 1)[0]
-    return release if release.isdigit() or release == "sid" else None
+    return release if _DIGITS.fullmatch(release) or release == "sid" else None
 
 
 def normalise_package(ecosystem: str, name: str) -> str:
@@ -68,22 +74,22 @@ def normalise_package(ecosystem: str, name: str) -> str:
 
 # -- SemVer 2.0.0 -------------------------------------------------------------------------------------
 
-_SEMVER = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+_SEMVER = re.compile(r"v?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
 
 
 def _semver(text: str) -> tuple[Any, ...]:
     """A sort key with SemVer §11 precedence. Missing minor/patch count as 0 (Go's ``v1`` and npm's
     loose ``1.2`` appear in advisories)."""
     text = text.strip().removesuffix("+incompatible")
-    match = _SEMVER.match(text)
+    match = _SEMVER.fullmatch(text)
     if match is None:
         raise VersionError(f"not a semantic version: {text!r}")
-    core = tuple(int(part or 0) for part in match.group(1, 2, 3))
+    core = tuple(_number(part or "") for part in match.group(1, 2, 3))
     pre = match.group(4)
     if pre is None:
         return (core, 1, ())  # §11.3: a release sorts after all of its pre-releases
     # §11.4: numeric identifiers sort numerically and before alphanumeric ones.
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    ids = tuple((0, _number(p), "") if _DIGITS.fullmatch(p) else (1, (0, ""), p) for p in pre.split("."))
     return (core, 0, ids)
 
 
@@ -91,7 +97,8 @@ def _semver(text: str) -> tuple[Any, ...]:
 
 _MAVEN_QUALIFIERS = {"alpha": 1, "a": 1, "beta": 2, "b": 2, "milestone": 3, "m": 3, "rc": 4, "cr": 4,
                      "snapshot": 5, "": 6, "ga": 6, "final": 6, "release": 6, "sp": 7}  # fmt: skip
-_MAVEN_TOKEN = re.compile(r"(\d+|[a-z]+)")
+_MAVEN_TOKEN = re.compile(r"([0-9]+|[a-z]+)")
+_MAX_MAVEN_DIGITS = 4000
 
 
 def _maven(text: str) -> tuple[Any, ...]:
@@ -103,6 +110,8 @@ def _maven(text: str) -> tuple[Any, ...]:
     items: list[tuple[int, int, str]] = []
     for token in tokens:
         if token.isdigit():
+            if len(token) > _MAX_MAVEN_DIGITS:  # int() refuses more than 4,300 digits
+                raise VersionError(f"not a Maven version: a number of {len(token)} digits")
             items.append((2, int(token), ""))
         elif token in _MAVEN_QUALIFIERS:
             items.append((1, _MAVEN_QUALIFIERS[token] - 6, ""))  # release qualifiers weigh 0
@@ -136,8 +145,8 @@ def _maven_compare(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
 
 # Policy §5.6.12 syntax, as python-debian's Version accepts it: [epoch:]upstream[-revision], the
 # revision after the last hyphen; a colon in the upstream version only with an epoch.
-_DEBIAN = re.compile(r"(?:(\d+):)?([A-Za-z0-9.+:~-]+?)(?:-([A-Za-z0-9+.~]+))?")
-_DEBIAN_RUNS = re.compile(r"(\D*)(\d*)")
+_DEBIAN = re.compile(r"(?:([0-9]+):)?([A-Za-z0-9.+:~-]+?)(?:-([A-Za-z0-9+.~]+))?")
+_DEBIAN_RUNS = re.compile(r"([^0-9]*)([0-9]*)")
 
 
 def _debian_key(version: str) -> tuple[Any, ...]:
@@ -150,12 +159,28 @@ def _debian_key(version: str) -> tuple[Any, ...]:
     of the run, the end before letters, letters before everything else) and digits (numerically, an
     empty run being 0). A run's end is the weight 0; the string's end is one more empty non-digit
     run, so ``1.0~`` < ``1.0`` < ``1.0a`` < ``1.0.1``."""
-    match = _DEBIAN.fullmatch(version)
-    epoch, upstream, revision = match.groups() if match else (None, "", None)
-    if match is None or (epoch is None and ":" in upstream) or not upstream[:1].isdigit():
-        # the last: the upstream version starts with a digit (dpkg rejects others as bad syntax)
+    parts = _debian_parts(version)
+    if parts is None:
         raise VersionError(f"not a Debian version: {version!r}")
-    return (_number(epoch or ""), _debian_runs(upstream), _debian_runs(revision or ""))
+    epoch, upstream, revision = parts
+    return (_number(epoch), _debian_runs(upstream), _debian_runs(revision))
+
+
+def _debian_parts(version: str) -> tuple[str, str, str] | None:
+    match = _DEBIAN.fullmatch(version)
+    if match is None:
+        return None
+    epoch, upstream, revision = match.groups()
+    if (epoch is None and ":" in upstream) or _DIGITS.match(upstream) is None:
+        # the last: the upstream version starts with a digit (dpkg rejects others as bad syntax)
+        return None
+    return epoch or "", upstream, revision or ""
+
+
+def is_debian_version(version: str) -> bool:
+    """Whether ``version`` has Policy §5.6.12 syntax, so that :func:`parse` will order it: the check
+    an import makes on every Debian version it stores, without building the sort key."""
+    return _debian_parts(version) is not None
 
 
 def _number(digits: str) -> tuple[int, str]:
