@@ -97,7 +97,7 @@ def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: 
         if counter[0] > max_nodes:  # a collection holds no fewer nodes than any collection in it
             raise InputError(
                 f"the YAML expands to more than {max_nodes:,} nodes (aliases?)",
-                where=f"{where}:{event.start_mark.line + 1}",
+                where=_at(where, event),
             )
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -105,7 +105,7 @@ def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: 
             if len(open_) >= max_depth:
                 raise InputError(
                     f"the YAML nests deeper than {max_depth} levels",
-                    where=f"{where}:{event.start_mark.line + 1}",
+                    where=_at(where, event),
                 )
             open_.append((event.anchor, [1]))
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -119,3 +119,9 @@ def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: 
             add(1, event)
         elif isinstance(event, yaml.AliasEvent):
             add(sizes.get(event.anchor or "", 1), event)
+
+
+def _at(where: str, event: Any) -> str:
+    """``where`` with the line of ``event`` (a ``yaml.Event``), when the parser recorded one."""
+    mark = event.start_mark
+    return f"{where}:{mark.line + 1}" if mark is not None else where
