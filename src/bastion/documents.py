@@ -15,7 +15,7 @@ from typing import Any
 
 from bastion.errors import InputError
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "check_shape", "load_json"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "MAX_YAML_NODES", "check_shape", "check_yaml", "load_json"]
 
 #: How deeply arrays and objects may nest. Real documents (SPDX, CycloneDX, OSV, OCI, in-toto) stay
 #: under 20; the limit leaves room for embedded documents.
@@ -23,6 +23,9 @@ MAX_DEPTH = 64
 #: How many values (scalars, arrays and objects) one document may hold: a 200-package SBOM holds
 #: ~200,000; a whole Debian tracker dump ~10 million.
 MAX_VALUES = 50_000_000
+#: How many nodes a YAML document written by a person (a definition, a policy) may expand to, each
+#: alias counted as the nodes it names.
+MAX_YAML_NODES = 100_000
 
 
 def load_json(
@@ -72,3 +75,53 @@ def check_shape(value: Any, *, where: str, max_depth: int = MAX_DEPTH, max_value
         if depth >= max_depth and children:
             raise InputError(f"the document nests deeper than {max_depth} levels", where=where)
         pending.extend((child, depth + 1) for child in children)
+
+
+def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_YAML_NODES) -> None:
+    """Refuse the YAML ``text`` if it nests deeper than ``max_depth`` or expands to more than
+    ``max_nodes`` nodes, before anything composes it: PyYAML's composer and constructor recurse once
+    per level (5,000 ``[`` are a RecursionError), and an alias is a reference that constructing
+    copies out ("billion laughs": a few hundred bytes expanding to billions of nodes). Only the event
+    stream is read, and PyYAML's parser is iterative. Each alias counts as the nodes its anchor named
+    (YAML 1.2 §3.2.2.2); ``where`` gains the line of the refused node. Syntax errors are left to the
+    caller's own parse (``yaml.YAMLError``)."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> the nodes it names, aliases expanded
+    open_: list[tuple[str | None, list[int]]] = []  # the collections being read: anchor, node count
+    total = [0]
+
+    def add(count: int, event: yaml.Event) -> None:
+        counter = open_[-1][1] if open_ else total
+        counter[0] += count
+        if counter[0] > max_nodes:  # a collection holds no fewer nodes than any collection in it
+            raise InputError(
+                f"the YAML expands to more than {max_nodes:,} nodes (aliases?)",
+                where=_at(where, event),
+            )
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_) >= max_depth:
+                raise InputError(
+                    f"the YAML nests deeper than {max_depth} levels",
+                    where=_at(where, event),
+                )
+            open_.append((event.anchor, [1]))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, (count,) = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = count
+            add(count, event)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+            add(1, event)
+        elif isinstance(event, yaml.AliasEvent):
+            add(sizes.get(event.anchor or "", 1), event)
+
+
+def _at(where: str, event: Any) -> str:
+    """``where`` with the line of ``event`` (a ``yaml.Event``), when the parser recorded one."""
+    mark = event.start_mark
+    return f"{where}:{mark.line + 1}" if mark is not None else where

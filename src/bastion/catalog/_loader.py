@@ -40,6 +40,7 @@ from bastion.catalog._parts import (
 )
 from bastion.catalog._types import ITEM_ERROR
 from bastion.catalog._vex import VexStatement
+from bastion.documents import check_yaml
 from bastion.errors import DefinitionError, InputError
 
 __all__ = ["load_definition"]
@@ -129,6 +130,11 @@ def _read(path: Path) -> str:
 def _parse(text: str, path: Path) -> tuple[Any, Lines]:
     loader: yaml.SafeLoader | None = None
     try:
+        # Depth and aliases bounded before composing: the composer recurses once per level.
+        try:
+            check_yaml(text, where=str(path), max_depth=_MAX_DEPTH, max_nodes=_MAX_NODES)
+        except InputError as err:
+            raise DefinitionError(err.message, where=err.where) from None
         loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
         if root is None:

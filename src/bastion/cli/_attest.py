@@ -200,6 +200,8 @@ def verify_command(
     verifier = _verifier(policy.key_files if policy is not None and policy.policy.keys else key, settings)
     with open_image(image, settings, registry_options(insecure, ca_file)) as source:
         report = verify_image(source, verifier, required, platform=platform)
+    if not report.checks:  # fail closed: a verification that checked nothing has not passed
+        raise VerificationFailed("nothing was verified: no platform of the image to check", where=image)
     conditions = []
     if policy is not None and policy.policy.conditions:
         verified = {

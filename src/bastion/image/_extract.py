@@ -58,6 +58,8 @@ _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 _XATTR = "SCHILY.xattr."
 _DIR_MODE = 0o755
+#: The longest entry name accepted: Linux's PATH_MAX (<linux/limits.h>), with its terminating NUL.
+MAX_PATH = 4095
 _KINDS = {
     tarfile.DIRTYPE: FileKind.DIRECTORY,
     tarfile.SYMTYPE: FileKind.SYMLINK,
@@ -161,6 +163,13 @@ def spool_layer(blob: Readable, spool: Path, where: str, budget: Budget | None =
 
 def normalise(name: str, where: str) -> str:
     """A tar member name as an absolute image path (``./usr/bin/x`` → ``/usr/bin/x``)."""
+    if len(name) > MAX_PATH:
+        # No process of the image could open a longer path (PATH_MAX), and every reader of the index
+        # pays for its length at each of its components.
+        raise UnsafeArchiveError(
+            f"entry {name[:60]!r}... is {len(name):,} characters long, more than PATH_MAX ({MAX_PATH})",
+            where=where,
+        )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts or "\0" in name:
         raise UnsafeArchiveError(f"entry {name!r} would escape the image root", where=where)
@@ -206,6 +215,10 @@ class Tree:
         path = normalise(member.name, where)
         name = path.rsplit("/", 1)[-1]
         if name.startswith(_WHITEOUT):
+            if name == _WHITEOUT:
+                # layer.md "Whiteouts": ".wh." followed by the name of the path to delete; with no
+                # name it would name its own directory (for "./.wh.", the root itself).
+                raise UnsafeArchiveError(f"whiteout {member.name!r} names no file", where=where)
             self._whiteout(path, name)
             return
         if path == "/":
@@ -227,6 +240,11 @@ class Tree:
             else:  # GNU/PAX sparse: the bytes are not one run of the tar; expanded into the extra spool
                 self.extents[path] = self._expand_sparse(tar, member, where)
         elif member.issym():
+            if len(member.linkname) > MAX_PATH:  # symlink(2): ENAMETOOLONG
+                raise UnsafeArchiveError(
+                    f"symlink {member.name!r} points at a target longer than PATH_MAX ({MAX_PATH})",
+                    where=where,
+                )
             kind, link_target = FileKind.SYMLINK, member.linkname
         elif member.islnk():
             kind, link_target = FileKind.HARDLINK, normalise(member.linkname, where)
@@ -339,7 +357,7 @@ class Tree:
 
     def _remove_lower(self, path: str) -> None:
         """Remove what lower layers put at ``path``, keeping what the current layer wrote."""
-        if path in self._layer_paths:
+        if path in self._layer_paths or path == "/":  # the root is never removed, only emptied
             return
         info = self.files[path]
         if info.kind is FileKind.DIRECTORY and self._any_from_layer(path):

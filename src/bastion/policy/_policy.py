@@ -21,7 +21,12 @@ A policy is a small YAML file::
 A condition reads a dotted ``path`` in the verified statement's predicate (a list element by its
 index: ``resolvedDependencies.0.uri``) and compares it with ``equals``, ``one-of`` (a list) or
 ``matches`` (a Python regular expression, searched). It fails closed: a path that is absent, an
-attestation that did not verify, or a value of another type is a failure with the reason.
+attestation that did not verify, or a value of another type is a failure with the reason (types are
+compared as JSON has them: ``equals: 1`` does not hold for ``true`` nor for ``1.0``).
+
+A policy that requires no attestation and states no condition is refused: it would pass any image.
+The file is at most 1 MiB, nests at most 64 levels and expands (aliases counted as what they name) to
+at most 10,000 nodes.
 Thresholds on CVE and compliance results come with the issues that produce those predicates.
 """
 
@@ -36,9 +41,13 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bastion.documents import check_shape, check_yaml
 from bastion.errors import InputError
 
 _MISSING = object()
+#: A policy is a short file written by a person.
+MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_NODES = 10_000
 
 
 class _Model(BaseModel):
@@ -81,14 +90,23 @@ class Condition(_Model):
                 return f"{self.path} is {type(value).__name__}, not text"
             return None if re.search(self.matches, value) else f"{self.path} is {value!r}"
         if self.one_of is not None:
-            return None if value in self.one_of else f"{self.path} is {value!r}"
-        return None if value == self.equals else f"{self.path} is {value!r}"
+            found = any(_same(value, choice) for choice in self.one_of)
+            return None if found else f"{self.path} is {_described(value)}"
+        return None if _same(value, self.equals) else f"{self.path} is {_described(value)}"
 
 
 class Policy(_Model):
     required: list[str] = ["spdx", "cyclonedx", "provenance"]
     keys: list[str] = []
     conditions: list[Condition] = []
+
+    @model_validator(mode="after")
+    def _checks_something(self) -> Policy:
+        # Fail closed: a policy that requires no attestation and states no condition would pass
+        # any image, signed or not.
+        if not self.required and not self.conditions:
+            raise ValueError("the policy checks nothing: give 'required' attestations or 'conditions'")
+        return self
 
 
 @dataclass(frozen=True)
@@ -111,9 +129,20 @@ class LoadedPolicy:
 
 def load_policy(path: Path) -> LoadedPolicy:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            raise InputError(
+                f"the policy is {size:,} bytes, more than the {MAX_POLICY_BYTES:,} accepted", where=str(path)
+            )
+        text = path.read_text(encoding="utf-8")
+        # Depth and aliases bounded before PyYAML composes (it recurses) or copies out aliases.
+        check_yaml(text, where=str(path), max_nodes=MAX_POLICY_NODES)
+        data = yaml.safe_load(text)
+        check_shape(data, where=str(path))
     except OSError as exc:
         raise InputError(f"cannot read the policy: {exc.strerror}", where=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the policy is not UTF-8 text: {exc.reason}", where=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -171,3 +200,19 @@ def _lookup(node: object, path: str) -> object:
         else:
             return _MISSING
     return node
+
+
+def _same(value: object, expected: object) -> bool:
+    """Equality that also compares types, as JSON does: ``1`` is not ``true`` nor ``1.0`` (Python's
+    ``1 == True`` would make ``equals: 1`` hold for ``true``). Depth is bounded by the loaders."""
+    if type(value) is not type(expected):
+        return False
+    if isinstance(value, list) and isinstance(expected, list):
+        return len(value) == len(expected) and all(_same(a, b) for a, b in zip(value, expected, strict=True))
+    if isinstance(value, dict) and isinstance(expected, dict):
+        return value.keys() == expected.keys() and all(_same(value[k], expected[k]) for k in value)
+    return value == expected
+
+
+def _described(value: object) -> str:
+    return f"{value!r} ({type(value).__name__})"

@@ -9,11 +9,12 @@ completes the scan's packages with it, matching them by purl.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from packageurl import PackageURL
 
+from bastion.documents import load_json
+from bastion.errors import InputError
 from bastion.image import ImageTarget
 from bastion.sbom._model import Sbom, SbomFile
 
@@ -30,9 +31,9 @@ def complete_from_embedded(sbom: Sbom, target: ImageTarget) -> bool:
     """
     try:
         data = target.read(EMBEDDED_SBOM_PATH)
-        document = json.loads(data)
-    except (FileNotFoundError, ValueError):
-        return False
+        document = load_json(data, where=EMBEDDED_SBOM_PATH)
+    except (FileNotFoundError, InputError):
+        return False  # none, or not one Bastion wrote (not JSON, or nested thousands deep)
     if not isinstance(document, dict) or not str(document.get("spdxVersion", "")).startswith("SPDX-"):
         return False
     facts = {purl: package for package in _list(document, "packages") if (purl := _purl(package))}

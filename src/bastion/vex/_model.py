@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bastion.documents import load_json
 from bastion.errors import InputError
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 OPENVEX_CONTEXT = "https://openvex.dev/ns/v0.2.0"
+#: The largest VEX document read (``--vex``): a vendor's whole feed is a few MB.
+MAX_VEX_BYTES = 64 * 1024 * 1024
 
 
 class VexStatus(enum.StrEnum):
@@ -242,12 +245,17 @@ def load_vex(path: Path, *, index: int = 0) -> VexDocument:
     """Read an OpenVEX or CycloneDX VEX JSON file (recognised by content)."""
     where = str(path)
     try:
-        text = path.read_text()
-        data = json.loads(text)
+        size = path.stat().st_size
+        if size > MAX_VEX_BYTES:
+            raise InputError(
+                f"the document is {size:,} bytes, more than the {MAX_VEX_BYTES:,} accepted", where=where
+            )
+        raw = path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=where) from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"not JSON: {error}", where=where) from None
+    # Bounded (size, depth, values): a document nested thousands deep is refused, not a RecursionError.
+    data = load_json(raw, where=where, max_bytes=MAX_VEX_BYTES)
+    text = raw.decode("utf-8")  # load_json has refused anything that is not UTF-8
     if isinstance(data, dict) and data.get("bomFormat") == "CycloneDX":
         return parse_cyclonedx_vex(data, text, where, index=index)
     if isinstance(data, dict) and (

@@ -28,6 +28,8 @@ def resolve(target: ImageTarget, path: str, *, follow_last: bool = True) -> str 
     image root, ``..`` stops at the root), as the image's own processes would see it; ``None`` for a
     loop. The result need not exist."""
     parts = deque(p for p in path.split("/") if p not in ("", "."))
+    # The path resolved so far, one entry per component: resolved[-1] is the whole of it, so each
+    # step costs one concatenation, not a join of every component again.
     resolved: list[str] = []
     hops = 0
     while parts:
@@ -36,7 +38,7 @@ def resolve(target: ImageTarget, path: str, *, follow_last: bool = True) -> str 
             if resolved:
                 resolved.pop()
             continue
-        candidate = "/" + "/".join([*resolved, part])
+        candidate = (resolved[-1] if resolved else "") + "/" + part
         info = target.files.get(candidate)
         if info is not None and info.kind is FileKind.SYMLINK and (parts or follow_last):
             hops += 1
@@ -46,8 +48,8 @@ def resolve(target: ImageTarget, path: str, *, follow_last: bool = True) -> str 
                 resolved = []
             parts.extendleft(reversed([p for p in info.link_target.split("/") if p not in ("", ".")]))
             continue
-        resolved.append(part)
-    return "/" + "/".join(resolved)
+        resolved.append(candidate)
+    return resolved[-1] if resolved else "/"
 
 
 class PathResolver:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from debian.deb822 import Deb822, PkgRelation
 from packageurl import PackageURL
 
+from bastion.errors import InputError
 from bastion.image import FileKind, ImageTarget
 from bastion.sbom._catalog._base import PathResolver, location, os_release, read_text, resolve
 from bastion.sbom._licenses import copyright_licenses
@@ -35,6 +36,7 @@ from bastion.sbom._model import Package, PackageType
 NAME = "dpkg"
 _ADMIN = "/var/lib/dpkg"
 _MD5SUM_LINE = re.compile(r"^[0-9a-f]{32}\s+\S")
+_PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+", re.IGNORECASE)
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
 
 
@@ -69,7 +71,7 @@ class DpkgCataloger:
         entries: list[_Entry] = []
         status = read_text(target, f"{admin}/status")
         if status is not None:
-            for paragraph in _paragraphs(status):
+            for paragraph in _paragraphs(status, target, f"{admin}/status"):
                 words = paragraph.get("Status", "").split()
                 if "Package" in paragraph and words[-1:] == ["installed"]:
                     entries.append(_Entry(paragraph, f"{admin}/status"))
@@ -82,7 +84,9 @@ class DpkgCataloger:
             text = read_text(target, info.path)
             if text is None or _is_md5sums(text):
                 continue
-            entries.extend(_Entry(p, info.path) for p in _paragraphs(text) if "Package" in p)
+            entries.extend(
+                _Entry(p, info.path) for p in _paragraphs(text, target, info.path) if "Package" in p
+            )
         return entries
 
     def _package(
@@ -127,8 +131,23 @@ class DpkgCataloger:
         )
 
 
-def _paragraphs(text: str) -> list[dict[str, str]]:
-    return [dict(p) for p in Deb822.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False)]
+def _paragraphs(text: str, target: ImageTarget, path: str) -> list[dict[str, str]]:
+    paragraphs = []
+    lines = text.splitlines(keepends=True)
+    for number, paragraph in enumerate(Deb822.iter_paragraphs(lines, use_apt_pkg=False), 1):
+        fields = dict(paragraph)
+        if "Package" in fields:
+            # deb-control(5) "Package": at least two characters of [a-z0-9+.-]; an empty one would
+            # make a package without a name (and without a purl).
+            name = fields["Package"].strip()
+            if not _PACKAGE_NAME.fullmatch(name):
+                raise InputError(
+                    f"paragraph {number}: Package {name!r} is not a package name",
+                    where=f"{target.name}:{path}",
+                )
+            fields["Package"] = name
+        paragraphs.append(fields)
+    return paragraphs
 
 
 def _is_md5sums(text: str) -> bool:

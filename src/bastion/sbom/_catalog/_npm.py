@@ -12,10 +12,10 @@ where clear: ``license`` as an SPDX expression, or the legacy ``license: {type}`
 
 from __future__ import annotations
 
-import json
-
 from packageurl import PackageURL
 
+from bastion.documents import load_json
+from bastion.errors import InputError
 from bastion.image import FileKind, ImageTarget
 from bastion.sbom._catalog._base import location, read_text
 from bastion.sbom._catalog._spdx_ids import spdx
@@ -61,9 +61,9 @@ class NpmCataloger:
 def _package(target: ImageTarget, path: str) -> Package | None:
     text = read_text(target, path, limit=4 * 1024 * 1024)
     try:
-        doc = json.loads(text) if text is not None else None
-    except ValueError:
-        return None
+        doc = load_json(text, where=path) if text is not None else None
+    except InputError:
+        return None  # not JSON, or hostile JSON (nested thousands deep): not a package manifest
     if not isinstance(doc, dict):
         return None
     name, version = doc.get("name"), doc.get("version")
