@@ -313,3 +313,14 @@ def test_the_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BASTION_MAX_IMAGE_SIZE", "lots")
     with pytest.raises(InputError, match="not a size"):
         Settings.from_env()
+
+
+def test_a_tree_that_changes_during_the_scan_is_scanned_or_refused_never_a_crash(tmp_path: Path) -> None:
+    """Issue 15, item 10: fs:///proc/self (entries vanish while the tree is listed) reached exit 3."""
+    from tests.conftest import run_cli
+
+    for tree in ("/proc/self", "/proc/self/task"):
+        result = run_cli("sbom", f"fs://{tree}", "--format", "spdx-json", "-o", str(tmp_path / "out.json"),
+                         home=tmp_path / "home")  # fmt: skip
+        assert result.code in (0, 2), result.stderr
+        assert "internal error" not in result.stderr

@@ -429,13 +429,22 @@ def _open_fs(reference: str, root: Path) -> ImageTarget:
         prefix, directory = stack.pop()
         try:
             entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            if not prefix:
+                raise InputError(f"{reference}: {root} is gone") from None
+            continue  # gone since its parent was listed
         except OSError as exc:
             raise InputError(f"cannot read {directory}: {exc.strerror}") from None
         for entry in entries:
             path = f"{prefix}/{entry.name}"
-            st = entry.stat(follow_symlinks=False)
-            kind = _fs_kind(st.st_mode)
-            link = str(Path(entry.path).readlink()) if kind is FileKind.SYMLINK else None
+            try:
+                st = entry.stat(follow_symlinks=False)
+                kind = _fs_kind(st.st_mode)
+                link = str(Path(entry.path).readlink()) if kind is FileKind.SYMLINK else None
+            except FileNotFoundError:
+                continue  # gone since the directory was listed: a live tree changes under a scan
+            except OSError as exc:
+                raise InputError(f"cannot read {entry.path}: {exc.strerror}") from None
             size = st.st_size if kind is FileKind.FILE else 0
             files[path] = FileInfo(path, kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, size, link)
             if kind is FileKind.DIRECTORY:
