@@ -118,11 +118,11 @@ def _executable(rootfs: Rootfs, path: str, cwd: str) -> _Problem | bytes:
     if found.path is None:
         hardened = not found.kind and _hardened(rootfs, found.missing) is not None
         return _Problem(f"{path} is not in the image ({_why_missing(rootfs, found)})", hardened)
+    if found.kind != "file":
+        return _Problem(f"{path} is a {found.kind} in the image, not a program")
     entry = rootfs.nodes[found.path].entry
     if entry.kind == "hardlink":
         entry = rootfs.nodes[entry.linkname].entry
-    if entry.kind != "file":
-        return _Problem(f"{path} is a {entry.kind} in the image, not a program")
     if not entry.mode & 0o111:
         return _Problem(f"{path} is not executable in the image (mode {entry.mode & 0o7777:04o})")
     return entry.content(_SHEBANG_BYTES)
@@ -187,8 +187,8 @@ def check_startable(rootfs: Rootfs, runtime: RuntimeConfig, *, variant: str, whe
     if runtime.working_dir:
         found = _resolve(rootfs, runtime.working_dir)
         if found.path is None:
-            problem = f"{runtime.working_dir} is not in the image ({_why_missing(rootfs, found)})"
-            raise refuse("work-dir", problem)
+            why = _why_missing(rootfs, found)
+            raise refuse("work-dir", f"{runtime.working_dir} is not in the image ({why})")
         if found.kind != "dir":
             raise refuse("work-dir", f"{runtime.working_dir} is a {found.kind} in the image, not a directory")
     user, _, group = runtime.user.partition(":")
@@ -197,5 +197,5 @@ def check_startable(rootfs: Rootfs, runtime: RuntimeConfig, *, variant: str, whe
     if group and not group.isdigit() and group not in _names(rootfs, "/etc/group"):
         raise refuse("accounts.run-as", f"group {group!r} is not in the image's /etc/group")
     field, args = ("entrypoint", runtime.entrypoint) if runtime.entrypoint else ("cmd", runtime.cmd)
-    if args and (problem := _program_problem(rootfs, args[0], runtime.env, cwd)) is not None:
-        raise refuse(field, problem)
+    if args and (program := _program_problem(rootfs, args[0], runtime.env, cwd)) is not None:
+        raise refuse(field, program)

@@ -163,6 +163,7 @@ class Overlay(Model):
     paths: Annotated[tuple[PathItem, ...], unique(item_key, "path")] = ()
     labels: dict[LabelKey, str | None] = {}
     annotations: dict[AnnotationKey, str | None] = {}
+    """Merged key by key; a null value removes the inherited annotation."""
     ports: Ports | None = None
     stop_signal: Signal | None = None
     source_date_epoch: Epoch | None = None
