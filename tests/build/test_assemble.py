@@ -518,9 +518,24 @@ def test_account_conflicts() -> None:
     files = account_files(accounts, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
     assert b"nonroot:x:1000:1000:nonroot:/home/nonroot:" in files.passwd
     assert b"nonroot:x:65532" not in files.passwd
-    clash = Accounts.model_validate({"users": [{"name": "app", "uid": 65532, "gid": 65532}]})
+    # An own account at 65532 takes nonroot's place (and its group, renamed); two of them clash.
+    own = Accounts.model_validate({"users": [{"name": "app", "uid": 65532, "gid": 65532}]})
+    files = account_files(own, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
+    assert b"app:x:65532:65532:app:/home/app:" in files.passwd and b"nonroot" not in files.passwd
+    assert b"app:x:65532:\n" in files.group and b"nonroot" not in files.group
+    own_group = Accounts.model_validate(
+        {"users": [{"name": "app", "uid": 65532, "gid": 65532}], "groups": [{"name": "web", "gid": 65532}]}
+    )
+    files = account_files(own_group, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
+    assert b"web:x:65532:\n" in files.group and b"nonroot" not in files.group + files.passwd
+    clash = Accounts.model_validate(
+        {"users": [{"name": "app", "uid": 65532, "gid": 65532}, {"name": "web", "uid": 65532, "gid": 65532}]}
+    )
     with pytest.raises(InputError, match="same id 65532"):
         account_files(clash, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
+    nobody = Accounts.model_validate({"users": [{"name": "guest", "uid": 65534, "gid": 65534}]})
+    with pytest.raises(InputError, match="same id 65534"):
+        account_files(nobody, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)
     groups = Accounts.model_validate({"groups": [{"name": "admins", "gid": 0}]})
     with pytest.raises(InputError, match="same id 0"):
         account_files(groups, root_shell="/usr/sbin/nologin", source_date_epoch=EPOCH)

@@ -18,6 +18,12 @@ replaces it. Two accounts sharing an id is an :class:`~bastion.errors.InputError
 primary group does not exist gets a group of its own name (as ``useradd`` does by default); a
 redefined ``nonroot`` user takes the built-in ``nonroot`` group along to its new gid.
 
+``nonroot`` is only the default run-as account: a definition that names its own account at 65532
+(``{name: nginx, uid: 65532, gid: 65532}``) gets that account instead, and no ``nonroot`` user. The
+built-in ``nonroot`` group goes with it, renamed to the user's name, when the user's gid is 65532 and
+the definition has no group of that name or id; a definition group with gid 65532 likewise replaces
+the built-in ``nonroot`` group. ``root`` and ``nobody`` are never replaced by id.
+
 Every password is locked: ``*`` for system accounts (uid below 1000, and ``nobody``), ``!`` for the
 others, the way Debian's base-passwd and ``useradd`` write them. The date of the last password change
 is the day of ``SOURCE_DATE_EPOCH``, so the files are reproducible. ``shadow`` and ``gshadow`` are
@@ -35,6 +41,7 @@ from bastion.errors import InputError
 __all__ = ["AccountFiles", "Group", "Home", "User", "account_files"]
 
 NOLOGIN = "/usr/sbin/nologin"
+_NONROOT = 65532  # the default run-as account's uid and gid, as in distroless images
 _SYSTEM_LIMIT = 1000  # Debian policy 9.2.2: uids below 1000 are system accounts
 _NOBODY = 65534
 
@@ -92,7 +99,7 @@ class AccountFiles:
 def _builtin_users(root_shell: str) -> list[User]:
     return [
         User("root", 0, 0, "/root", root_shell),
-        User("nonroot", 65532, 65532, "/home/nonroot", NOLOGIN),
+        User("nonroot", _NONROOT, _NONROOT, "/home/nonroot", NOLOGIN),
         User("nobody", _NOBODY, _NOBODY, "/nonexistent", NOLOGIN),
     ]
 
@@ -102,7 +109,7 @@ _BUILTIN_GROUPS = (
     Group("tty", 5),
     Group("shadow", 42),
     Group("staff", 50),
-    Group("nonroot", 65532),
+    Group("nonroot", _NONROOT),
     Group("nogroup", _NOBODY),
 )
 
@@ -114,7 +121,8 @@ def _check_unique_ids(items: Iterable[User | Group], what: str) -> None:
         if number in seen:
             raise InputError(
                 f"{what}s {seen[number]!r} and {item.name!r} have the same id {number}",
-                hint="a definition account with a built-in's name replaces it; pick another id otherwise",
+                hint="a definition account with a built-in's name (or with nonroot's id 65532) replaces "
+                "it; pick another id otherwise",
             )
         seen[number] = item.name
 
@@ -122,14 +130,29 @@ def _check_unique_ids(items: Iterable[User | Group], what: str) -> None:
 def account_files(accounts: Accounts, *, root_shell: str, source_date_epoch: int) -> AccountFiles:
     """The account files for the built-in accounts merged with the definition's ``accounts``."""
     users = {user.name: user for user in _builtin_users(root_shell)}
+    groups = {group.name: group for group in _BUILTIN_GROUPS}
+    defined_groups = {group.name for group in accounts.groups}
+    # A definition account at 65532 takes the place of the built-in nonroot (see the module docs).
+    keeps_nonroot = any(user.name == "nonroot" for user in accounts.users)
+    replacing = next((u for u in accounts.users if u.uid == _NONROOT and not keeps_nonroot), None)
+    if replacing is not None:
+        del users["nonroot"]
+        if (
+            replacing.gid == _NONROOT
+            and replacing.name not in groups
+            and not defined_groups & {"nonroot", replacing.name}
+            and all(group.gid != _NONROOT for group in accounts.groups)
+        ):
+            del groups["nonroot"]
+            groups[replacing.name] = Group(replacing.name, _NONROOT)
     for defined in accounts.users:
         users[defined.name] = User(
             defined.name, defined.uid, defined.gid, defined.home_directory, defined.shell
         )
-    groups = {group.name: group for group in _BUILTIN_GROUPS}
     for defined_group in accounts.groups:
+        if defined_group.gid == _NONROOT and "nonroot" not in defined_groups:
+            groups.pop("nonroot", None)
         groups[defined_group.name] = Group(defined_group.name, defined_group.gid)
-    defined_groups = {group.name for group in accounts.groups}
     for user in users.values():
         if all(group.gid != user.gid for group in groups.values()):
             if user.name in groups and (user.name in defined_groups or user.name != "nonroot"):

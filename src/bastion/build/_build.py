@@ -125,7 +125,17 @@ def build(
         debs = fetch_packages(lock, fetcher, selection)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
-    job = _Job(store, settings, cache, progress, debs, run_tests, definition.path.parent, signer is not None)
+    job = _Job(
+        store,
+        settings,
+        cache,
+        progress,
+        debs,
+        run_tests,
+        definition.path.parent,
+        signer is not None,
+        definition.path,
+    )
     results = []
     for name in chosen:
         variant = definition.variant(name)
@@ -169,7 +179,7 @@ def build(
                 predicates = {t: make() for t, make in image.made.items()} if signer is not None else None
                 cache.put(recipe, replace(remembered, predicates=predicates))
             built.append(result)
-        index = put_index(store, [b.manifest for b in built])
+        index = put_index(store, [b.manifest for b in built], annotations=variant.annotations)
         references = tuple(f"{variant.image}:{tag}" for tag in variant.tags)
         for ref in references:
             store.tag(ref, index)
@@ -189,6 +199,7 @@ class _Job:
     run_tests: bool
     base_dir: Path  # the definition's directory: profiles named by path are read from it
     attest: bool
+    definition: Path  # the definition file, which errors about the image's configuration name
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,7 @@ def _build_platform(
         return _PlatformImage(built, None, made, None)
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.build._assemble import PackageInput, add_files, assemble
+    from bastion.build._entrypoint import check_startable
     from bastion.build._layers import StagedLayers, plan_layers
     from bastion.build._sbom import build_sbom, embedded_copy, embedded_path
     from bastion.sbom import image_purl, to_spdx
@@ -248,6 +260,9 @@ def _build_platform(
             source_date_epoch=epoch,
             os_release=os_release,
         )
+        runtime = _runtime_config(variant, epoch)
+        # Before any layer is written: an image that could not start is refused with nothing stored.
+        check_startable(rootfs, runtime, variant=variant.name, where=str(job.definition))
         # The packages' layers do not depend on what follows (Bastion's own files are the last layer):
         # they are written while the SBOM, the compliance scan and the image tests run.
         plans = plan_layers(rootfs.nodes, order)
@@ -265,7 +280,6 @@ def _build_platform(
         origin = "the build-time SPDX SBOM of this image (Bastion)"
         add_files(rootfs, [(embedded_path(), embedded, origin)], source_date_epoch=epoch)
         progress.finish(task)
-        runtime = _runtime_config(variant, epoch)
         claims = None
         with contextlib.ExitStack() as stack:
             checking: Forked[_Claims] | None = None
@@ -296,6 +310,7 @@ def _build_platform(
             runtime=runtime,
             source_date_epoch=epoch,
             history=history,
+            annotations=variant.annotations,
         )
     built = BuiltPlatform(platform, manifest, len(packages), len(layers), len(rootfs.removed))
     record = CachedPlatform(manifest, built.packages, built.layers, built.removed, tested)

@@ -11,7 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import Field, PrivateAttr, Strict, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from bastion.catalog._parts import (
     DEFAULT_PROFILE_SPEC,
@@ -53,6 +61,31 @@ __all__ = ["Definition", "ImageFields", "Overlay", "OverlayError", "Variant", "V
 _T = TypeVar("_T")
 
 LabelKey = Annotated[str, Field(min_length=1)]
+
+# image-spec annotations.md, "Rules": the prefix org.opencontainers is reserved for the keys OCI
+# specifications define ("Pre-Defined Annotation Keys"); ref.name names a tag, and is only valid on
+# index.json's descriptors in an image layout, where the store writes it.
+_OCI_ANNOTATIONS = frozenset(
+    f"org.opencontainers.image.{key}"
+    for key in (
+        *("created", "authors", "url", "documentation", "source", "version", "revision"),
+        *("vendor", "licenses", "title", "description", "base.digest", "base.name"),
+    )
+)
+
+
+def _annotation_key(key: str) -> str:
+    if key.startswith("org.opencontainers.") and key not in _OCI_ANNOTATIONS:
+        if key == "org.opencontainers.image.ref.name":
+            raise ValueError(f"{key} is the image layout's tag, which Bastion writes: use tags")
+        raise ValueError(
+            f"{key} is in the org.opencontainers namespace, reserved for the keys OCI defines "
+            "(org.opencontainers.image.source, .revision, .licenses ...)"
+        )
+    return key
+
+
+AnnotationKey = Annotated[str, Field(min_length=1), AfterValidator(_annotation_key)]
 Epoch = Annotated[int, Strict(), Field(ge=0)]
 Tags = Annotated[tuple[TagName, ...], NonEmpty(), unique(str, "tag")]
 Platforms = Annotated[tuple[PlatformName, ...], NonEmpty(), unique(str, "platform")]
@@ -81,7 +114,9 @@ class ImageFields(Model):
     paths: Annotated[tuple[PathEntry, ...], unique(item_key, "path")] = ()
     """Directories, files and symlinks created in the image after the packages are unpacked."""
     labels: dict[LabelKey, str] = {}
-    annotations: dict[LabelKey, str] = {}
+    annotations: dict[AnnotationKey, str] = {}
+    """OCI annotations of every platform's image manifest and of the image index (keys in reverse
+    domain notation; ``org.opencontainers.*`` only for the keys the image spec defines)."""
     ports: Ports = ()
     stop_signal: Signal | None = None
     source_date_epoch: Epoch | None = None
@@ -127,7 +162,8 @@ class Overlay(Model):
     """Merged key by key; a null value removes the inherited variable."""
     paths: Annotated[tuple[PathItem, ...], unique(item_key, "path")] = ()
     labels: dict[LabelKey, str | None] = {}
-    annotations: dict[LabelKey, str | None] = {}
+    annotations: dict[AnnotationKey, str | None] = {}
+    """Merged key by key; a null value removes the inherited annotation."""
     ports: Ports | None = None
     stop_signal: Signal | None = None
     source_date_epoch: Epoch | None = None

@@ -122,7 +122,10 @@ def images_command() -> None:
 def inspect_command(
     image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
 ) -> None:
-    """Print an image's index (or manifest), each platform's manifest and config, as JSON."""
+    """Print an image's index (or manifest), each platform's manifest and config, as JSON.
+
+    ``annotations`` repeats the index's (or manifest's) OCI annotations and each platform's those of
+    its manifest, so they are seen without reading the documents."""
     from bastion.oci import Store
 
     store = Store(Settings.from_env().store_dir)
@@ -132,6 +135,7 @@ def inspect_command(
         "reference": image,
         "digest": desc.digest,
         "mediaType": desc.media_type,
+        "annotations": top.get("annotations") or {},
         "document": top,
     }
     manifests = []
@@ -142,6 +146,7 @@ def inspect_command(
             {
                 "platform": entry.get("platform"),
                 "digest": entry["digest"],
+                "annotations": manifest.get("annotations") or {},
                 "manifest": manifest,
                 "config": config,
             }
