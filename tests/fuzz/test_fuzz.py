@@ -417,7 +417,10 @@ def test_image_layouts(tmp_path: Path, data: st.DataObject) -> None:
     if which == "layer":
         layer = data.draw(mutated_bytes(layer))
     manifest_extra = data.draw(mutated({"annotations": {"a": "b"}})) if which == "manifest" else None
-    root = _layout(tmp_path / "layout", config=config, manifest_extra=manifest_extra, layer=layer)
+    import tempfile
+
+    root = _layout(Path(tempfile.mkdtemp(dir=tmp_path)) / "layout", config=config, manifest_extra=manifest_extra,
+                   layer=layer)  # fmt: skip
     if which == "index":
         (root / "index.json").write_bytes(data.draw(json_text(json.loads((root / "index.json").read_text()))))
     settings = Settings(tmp_path / "home")
@@ -428,4 +431,4 @@ def test_image_layouts(tmp_path: Path, data: st.DataObject) -> None:
     try:
         refused_cleanly(scan)
     finally:
-        shutil.rmtree(root)
+        shutil.rmtree(root.parent)
