@@ -353,7 +353,9 @@ CASES: list[tuple[str, Plant, set[str], str]] = [
         "OpenSSL default CA file corrupt",
         lambda i: (
             i.remove("/usr/lib/ssl/cert.pem"),
-            i.write("/usr/lib/ssl/cert.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            i.write(
+                "/usr/lib/ssl/cert.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            ),
         ),
         {"crypto_ca_bundle"},
         "/usr/lib/ssl/cert.pem does not parse",
