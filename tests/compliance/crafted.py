@@ -140,5 +140,7 @@ def clean_image(root: Path) -> Crafted:
     image.write("/usr/sbin/nologin", b"\x7fELF nologin", mode=0o755)
     image.write("/usr/lib/libssl.so.3", b"\x7fELF libssl", mode=0o644)
     image.write("/etc/ssl/certs/ca-certificates.crt", ca_certificate_pem())
+    # OpenSSL's default CA file in Debian's OPENSSLDIR, as the openssl package links it.
+    image.symlink("/usr/lib/ssl/cert.pem", "/etc/ssl/certs/ca-certificates.crt")
     image.write("/var/lib/dpkg/status.d/python3", "Package: python3\nVersion: 3.11\nArchitecture: amd64\n")
     return image

@@ -336,6 +336,31 @@ CASES: list[tuple[str, Plant, set[str], str]] = [
         "ca-certificates.crt",
     ),
     (
+        # Issue 16 item 3: SSL_CERT_FILE is set, but a container started without the image's
+        # environment has OpenSSL look in OPENSSLDIR only, and find nothing there.
+        "OpenSSL finds no CA without SSL_CERT_FILE",
+        lambda i: i.remove("/usr/lib/ssl/cert.pem"),
+        {"crypto_ca_bundle"},
+        "no /usr/lib/ssl/cert.pem and no subject-hash certificates in /usr/lib/ssl/certs",
+    ),
+    (
+        "libcrypto built with another OPENSSLDIR",
+        lambda i: i.write("/usr/lib/libcrypto.so.3", b'\x7fELF\0OPENSSLDIR: "/opt/ssl"\0', mode=0o755),
+        {"crypto_ca_bundle"},
+        "OPENSSLDIR /opt/ssl",
+    ),
+    (
+        "OpenSSL default CA file corrupt",
+        lambda i: (
+            i.remove("/usr/lib/ssl/cert.pem"),
+            i.write(
+                "/usr/lib/ssl/cert.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+            ),
+        ),
+        {"crypto_ca_bundle"},
+        "/usr/lib/ssl/cert.pem does not parse",
+    ),
+    (
         "FIPS claimed, not configured",
         lambda i: i.image_config["Labels"].update({"dev.bastion.fips": "true"}),
         {"crypto_fips_provider"},
@@ -409,6 +434,25 @@ def test_fips_claim_with_configured_provider_passes(tmp_path: Path) -> None:
     image.write("/etc/ssl/fipsmodule.cnf", "[fips_sect]\nactivate = 1\nmodule-mac = 00:11\n")
     (result,) = [r for r in _run(image).results if r.rule.name == "crypto_fips_provider"]
     assert result.result is Result.PASS, result.evidence
+
+
+def test_openssl_finds_hashed_certificates_in_its_ca_directory(tmp_path: Path) -> None:
+    image = clean_image(tmp_path)
+    image.remove("/usr/lib/ssl/cert.pem")
+    image.symlink("/usr/lib/ssl/certs", "/etc/ssl/certs")
+    image.symlink("/etc/ssl/certs/0123abcd.0", "ca-certificates.crt")
+    (result,) = [r for r in _run(image).results if r.rule.name == "crypto_ca_bundle"]
+    assert result.result is Result.PASS, result.evidence
+    assert "1 in /usr/lib/ssl/certs" in result.message
+
+
+def test_openssldir_is_read_from_the_image_libcrypto(tmp_path: Path) -> None:
+    image = clean_image(tmp_path)
+    image.write("/usr/lib/libcrypto.so.3", b'\x7fELF\0OPENSSLDIR: "/opt/ssl"\0', mode=0o755)
+    image.symlink("/opt/ssl/cert.pem", "/etc/ssl/certs/ca-certificates.crt")
+    (result,) = [r for r in _run(image).results if r.rule.name == "crypto_ca_bundle"]
+    assert result.result is Result.PASS, result.evidence
+    assert "/opt/ssl/cert.pem" in result.message
 
 
 def test_no_tls_library_makes_the_ca_rule_not_applicable(tmp_path: Path) -> None:

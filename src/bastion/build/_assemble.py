@@ -20,19 +20,18 @@ Steps, in order:
    an entry whose parent is not a directory of the tree, or that would turn a directory into something
    else or the reverse, is an :class:`~bastion.errors.UnsafeArchiveError`; as :func:`materialise`
    makes every directory itself, no path resolution on disk can leave the root.
-2. The dpkg database. Runtime variants get what distroless images have and Syft, Trivy and Grype
-   read: ``/var/lib/dpkg/status.d/<name>``, each package's control file verbatim, and
-   ``status.d/<name>.md5sums``. Dev variants get a database dpkg and apt work with: ``status`` (each
-   control file with ``Status: install ok installed`` after its ``Package`` field, and a
-   ``Conffiles`` field with the md5 of each conffile as shipped), an empty ``available``, and
-   ``info/<name>.{list,md5sums,conffiles,shlibs,symbols}`` (``<name>:<arch>`` for ``Multi-Arch: same``).
-   The ``.list`` files hold the paths as installed here (``/usr/bin/bash``, not the ``/bin/bash``
-   the package ships). Maintainer scripts are not copied: they never ran.
-3. Accounts (:mod:`bastion.build._accounts`) and their home directories.
-4. Generated files: ``/etc/nsswitch.conf``, ``/usr/lib/os-release`` (with ``/etc/os-release`` linking
-   to it), ``/tmp`` 1777 and the CA bundle ``/etc/ssl/certs/ca-certificates.crt``.
-5. Runtime hardening (:mod:`bastion.build._harden`), for ``kind: runtime`` variants only.
-6. The definition's ``paths``, last, so the definition has the final word (also over hardening).
+2. Accounts (:mod:`bastion.build._accounts`) and their home directories.
+3. Generated files: ``/etc/nsswitch.conf``, ``/usr/lib/os-release`` (with ``/etc/os-release`` linking
+   to it), ``/tmp`` 1777, the CA bundle ``/etc/ssl/certs/ca-certificates.crt``, and where the image
+   has libcrypto without the ``openssl`` package, the links of that package in OpenSSL's default
+   directory ``/usr/lib/ssl`` (``cert.pem``, ``certs``, and ``private`` and ``openssl.cnf`` when
+   ``/etc/ssl`` has them) so that OpenSSL finds the CA bundle without ``SSL_CERT_FILE``.
+4. Runtime hardening (:mod:`bastion.build._harden`), for ``kind: runtime`` variants only.
+5. The definition's ``paths``, so the definition has the final word (also over hardening); a path in
+   the dpkg database is refused: the database says what the packages put in the image.
+6. The dpkg database (:mod:`bastion.build._dpkgdb`), last, from the finished tree: ``status.d`` for
+   runtime variants, a database dpkg and apt work with for dev variants; each package lists exactly
+   the paths the image still holds from it, and its conffiles with their md5.
 
 Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion generates gets it exactly.
 """
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bastion.build._accounts import NOLOGIN, account_files
+from bastion.build._dpkgdb import ADMIN, DEV_DIRS, control_field, database
 from bastion.build._harden import harden
 from bastion.build._release import OsRelease
 from bastion.build._unpacked import Unpacked, unpack_all
@@ -60,15 +60,17 @@ BASTION = "bastion"  # the owner of every path Bastion generates or changes
 # DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
 _MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ALWAYS_MERGED = frozenset({"bin", "sbin", "lib"})
-_DPKG_DIRS = (
-    "var/lib/dpkg/info",
-    "var/lib/dpkg/updates",
-    "var/lib/dpkg/triggers",
-    "var/lib/dpkg/alternatives",
-)
-_INFO_MEMBERS = ("md5sums", "conffiles", "shlibs", "symbols")
 _CA_DIR = "usr/share/ca-certificates/"
 _CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+OPENSSLDIR = "usr/lib/ssl"  # Debian's libssl3 is built with --openssldir=/usr/lib/ssl
+_LIBCRYPTO = re.compile(r"usr/lib/(?:[^/]+/)?libcrypto\.so\.[0-9]+")
+# (name in OPENSSLDIR, target, what OpenSSL reads it as): the links of Debian's openssl package.
+_OPENSSL_LINKS = (
+    ("cert.pem", "/etc/ssl/certs/ca-certificates.crt", "OpenSSL's default CA file"),
+    ("certs", "/etc/ssl/certs", "OpenSSL's default CA directory"),
+    ("private", "/etc/ssl/private", "OpenSSL's default private key directory"),
+    ("openssl.cnf", "/etc/ssl/openssl.cnf", "OpenSSL's default configuration file"),
+)
 _NSSWITCH = b"""\
 # Written by Bastion: accounts come from the files in /etc, host names from /etc/hosts and DNS.
 passwd:         files
@@ -253,16 +255,19 @@ class _Builder:
         if (node.entry.mode, node.entry.uid, node.entry.gid) != (mode, uid, gid):
             self.fs.put(Node(replace(node.entry, mode=mode, uid=uid, gid=gid), BASTION))
 
-    def symlink(self, path: str, target: str) -> None:
+    def symlink(self, path: str, target: str, *, origin: str | None = None) -> None:
+        """Make a symlink; one with an ``origin`` is recorded with it (for the SBOM) as files are."""
         self._clear(path, "symlink", BASTION, path)
         self._symlink(path, target, BASTION, self.epoch)
+        if origin is not None:
+            self.fs.origins[path] = origin
 
     # --- packages ------------------------------------------------------------------------------
 
     def unpack(self, packages: Sequence[Unpacked]) -> None:
         """Put the packages' entries into the tree, in order."""
         for package in packages:
-            shipped = _field(package.members.get("control", b""), "Package")
+            shipped = control_field(package.members.get("control", b""), "Package")
             if shipped != package.package.name:
                 raise IntegrityError(
                     f"is package {shipped!r}, not {package.package.name!r}", where=package.package.deb.name
@@ -291,51 +296,12 @@ class _Builder:
             self.fs.put(Node(layer, owner))
 
     def dpkg_database(self, unpacked: Sequence[Unpacked], *, dev: bool) -> None:
-        """The dpkg database for the packages unpacked (see step 2 of the module docs)."""
-        admin = "var/lib/dpkg"
-        for path in (admin, f"{admin}/status.d") if not dev else (admin, *_DPKG_DIRS):
+        """The dpkg database of the finished tree (:mod:`bastion.build._dpkgdb`)."""
+        for path in (ADMIN, f"{ADMIN}/status.d") if not dev else (ADMIN, *DEV_DIRS):
             if path not in self.fs.nodes:
                 self.directory(path, 0o755)
-        if not dev:
-            for item in unpacked:
-                package, members = item.package, item.members
-                deb = f"{package.name}_{package.version}_{package.architecture}.deb"
-                self.generate(
-                    f"{admin}/status.d/{package.name}", members["control"], origin=f"control member of {deb}"
-                )
-                if "md5sums" in members:
-                    self.generate(
-                        f"{admin}/status.d/{package.name}.md5sums",
-                        members["md5sums"],
-                        origin=f"md5sums member of {deb}",
-                    )
-            return
-        stanzas = []
-        for item in sorted(unpacked, key=lambda u: (u.package.name, u.package.architecture)):
-            package, members = item.package, item.members
-            control = members["control"]
-            stanzas.append(_status_stanza(control, members.get("conffiles", b""), item.conffile_md5))
-            stem = package.name
-            if _field(control, "Multi-Arch") == "same":
-                stem += f":{_field(control, 'Architecture')}"
-            listing = "/.\n" + "".join(f"/{entry.path}\n" for entry, _ in item.entries)
-            deb = f"{package.name}_{package.version}_{package.architecture}.deb"
-            self.generate(
-                f"{admin}/info/{stem}.list", listing.encode(), origin=f"data member of {deb}: path list"
-            )
-            for member in _INFO_MEMBERS:
-                if member in members:
-                    self.generate(
-                        f"{admin}/info/{stem}.{member}", members[member], origin=f"{member} member of {deb}"
-                    )
-        # info/ names are "<name>:<arch>" for M-A: same
-        self.generate(f"{admin}/info/format", b"1\n", origin="dpkg database format 1 (Bastion)")
-        self.generate(
-            f"{admin}/status",
-            b"\n".join(stanzas),
-            origin="control members of every package, marked installed, with conffile md5sums",
-        )
-        self.generate(f"{admin}/available", b"", origin="empty (Bastion)")
+        for path, data, origin in database(unpacked, self.fs.nodes, _canonical, dev=dev):
+            self.generate(path, data, origin=origin)
 
     def compat_symlinks(self) -> None:
         """``bin -> usr/bin`` and the like; ``lib64`` and the other multilib ones only when needed."""
@@ -362,11 +328,33 @@ class _Builder:
             origin=f"concatenation of the {len(certs)} certificates under /{_CA_DIR}, in path order",
         )
 
+    def openssl_layout(self) -> None:
+        """OpenSSL's default trust anchors and configuration, where an image has libcrypto but not the
+        ``openssl`` package: the links that package ships in Debian's OPENSSLDIR (``/usr/lib/ssl``)
+        into ``/etc/ssl``, each made only when its target is in the tree and nothing is at its path.
+
+        Without them OpenSSL finds no CA at all unless ``SSL_CERT_FILE`` is set: its defaults are
+        ``OPENSSLDIR/cert.pem`` and ``OPENSSLDIR/certs`` (X509_get_default_cert_file(3)), and a
+        container started without the image's environment (``env -i``, a pod that sets its own, a
+        subprocess given an empty one) has none."""
+        if not any(_LIBCRYPTO.fullmatch(path) for path in self.fs.nodes):
+            return
+        for name, target, what in _OPENSSL_LINKS:
+            path = f"{OPENSSLDIR}/{name}"
+            if path in self.fs.nodes or target.lstrip("/") not in self.fs.nodes:
+                continue
+            origin = f"symlink to {target}: {what} (OPENSSLDIR /{OPENSSLDIR}), as Debian's openssl package ships it"
+            self.symlink(path, target, origin=origin)
+
     def definition_paths(self, variant: Variant) -> None:
         for item in variant.paths:
             path = _canonical(item.path)
             if not path:
                 raise InputError("paths: '/' is the root, not a path to create")
+            if path == ADMIN or path.startswith(f"{ADMIN}/"):
+                raise InputError(
+                    f"paths: {item.path}: the dpkg database is written by Bastion, from what the image holds"
+                )
             try:
                 if isinstance(item, DirectoryEntry):
                     self.directory(path, int(item.mode, 8), item.uid, item.gid)
@@ -383,34 +371,6 @@ class _Builder:
                     self.symlink(path, item.target)
             except UnsafeArchiveError as err:
                 raise InputError(f"paths: {item.path}: {err.message}") from None
-
-
-def _lines(data: bytes) -> list[str]:
-    """The non-blank lines of a control member."""
-    return [line for line in data.decode("utf-8", "surrogateescape").splitlines() if line.strip()]
-
-
-def _field(control: bytes, name: str) -> str:
-    match = re.search(
-        rb"^" + re.escape(name.encode()) + rb":[ \t]*(\S*)", control, re.MULTILINE | re.IGNORECASE
-    )
-    return match.group(1).decode() if match else ""
-
-
-def _status_stanza(control: bytes, conffiles: bytes, hashes: dict[str, str]) -> bytes:
-    """A control file as a dpkg status stanza: installed, with its conffiles' md5 (dpkg(1) keeps them
-    to tell a conffile changed locally from one changed by an upgrade)."""
-    lines = control.rstrip(b"\n").split(b"\n")
-    at = next((i + 1 for i, line in enumerate(lines) if line.lower().startswith(b"package:")), 1)
-    lines.insert(at, b"Status: install ok installed")
-    listed = []
-    for line in _lines(conffiles):  # "[flags...] /path", dpkg 1.20 added flags
-        path = line.split()[-1].lstrip("/")
-        if path in hashes:
-            listed.append(f" /{path} {hashes[path]}".encode())
-    if listed:
-        lines += [b"Conffiles:", *listed]
-    return b"\n".join(lines) + b"\n"
 
 
 def _os_release(info: OsRelease) -> bytes:
@@ -468,7 +428,6 @@ def assemble(
     builder.unpack(unpacked)
     builder.compat_symlinks()
     dev = variant.kind is VariantKind.DEV
-    builder.dpkg_database(unpacked, dev=dev)
     root_shell = NOLOGIN
     if dev:
         shells = ("usr/bin/bash", "usr/bin/sh")
@@ -496,9 +455,11 @@ def assemble(
     builder.directory("tmp", 0o1777)
     if any(package.name == "ca-certificates" for package in packages):
         builder.ca_bundle()
+    builder.openssl_layout()
     if not dev:
         harden(builder.fs)
     builder.definition_paths(variant)
+    builder.dpkg_database(unpacked, dev=dev)
     return builder.fs
 
 

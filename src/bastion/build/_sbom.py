@@ -2,8 +2,8 @@
 
 The assembled tree is scanned with the same catalogers ``bastion sbom`` uses (so both agree on what a
 package is), then completed from what only the build knows: each Debian package's ``.deb`` SHA256 and
-download location from the lock, and every file Bastion wrote itself with where its content came
-from. A copy in SPDX 2.3 is written into the image at :data:`bastion.sbom.EMBEDDED_SBOM_PATH`.
+download location from the lock, and every file (and recorded symlink) Bastion wrote itself with
+where its content came from. A copy in SPDX 2.3 is written into the image at :data:`bastion.sbom.EMBEDDED_SBOM_PATH`.
 
 An image cannot contain its own digest, so the embedded document names the image by repository,
 tag and architecture (``pkg:oci/python?arch=amd64&repository_url=bastion/python&tag=3.11``);
@@ -131,7 +131,7 @@ def build_sbom(
     sbom.files = [
         _sbom_file(rootfs, path, origin)
         for path, origin in sorted(rootfs.origins.items())
-        if path in rootfs.nodes and rootfs.nodes[path].entry.kind == "file"
+        if path in rootfs.nodes and rootfs.nodes[path].entry.kind in ("file", "symlink")
     ]
     return sbom
 
@@ -164,7 +164,10 @@ def embedded_path() -> str:
 
 
 def _sbom_file(rootfs: Rootfs, path: str, origin: str) -> SbomFile:
-    data = rootfs.read(path)
+    """A file Bastion wrote; a symlink's checksums are of its target, what readlink(2) returns (its
+    origin says it is a symlink)."""
+    entry = rootfs.nodes[path].entry
+    data = entry.linkname.encode() if entry.kind == "symlink" else rootfs.read(path)
     return SbomFile(
         "/" + path,
         hashlib.sha256(data).hexdigest(),

@@ -15,38 +15,33 @@ from cryptography.utils import CryptographyDeprecationWarning
 from bastion.compliance._model import Area, Outcome, Result, RuleConfig, Severity
 from bastion.compliance._rules._context import Context
 from bastion.compliance._rules._registry import not_applicable, passed, rule
+from bastion.image import FileKind
 
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _TLS_LIBRARY = re.compile(r"lib(?:ssl|gnutls|nss3|mbedtls|wolfssl)\.so(?:\.[0-9.]+)?")
 _FIPS_LABEL = "dev.bastion.fips"
 _YES = ("yes", "true", "1", "on")
 _OPENSSL_CONF = "/etc/ssl/openssl.cnf"
+# OpenSSL_version(3) OPENSSL_DIR: the string libcrypto carries, 'OPENSSLDIR: "<dir>"'.
+_OPENSSLDIR = re.compile(rb'OPENSSLDIR: "(/[^"\x00\n]{0,4095})"')
+_LIBCRYPTO = re.compile(r"libcrypto\.so(?:\.[0-9.]+)?")
+_DEBIAN_OPENSSLDIR = "/usr/lib/ssl"  # Debian's libssl3: --openssldir=/usr/lib/ssl
+# Debian's gnutls28 is configured --with-default-trust-store-file=/etc/ssl/certs/ca-certificates.crt.
+_GNUTLS_TRUST_FILE = DEFAULT_CA_BUNDLE
+# X509_LOOKUP_hash_dir(3): a CA directory is searched by subject hash, "<8 hex digits>.<n>".
+_HASHED = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+_MAX_LIBCRYPTO = 32 * 1024 * 1024  # Debian's is under 5 MiB
 
 
 def _tls_libraries(ctx: Context) -> list[str]:
     return sorted(p for p in ctx.files if _TLS_LIBRARY.fullmatch(p.rpartition("/")[2]))
 
 
-@rule(
-    "crypto_ca_bundle",
-    area=Area.CRYPTO,
-    title="A parsable CA bundle is present where TLS libraries are",
-    severity=Severity.MEDIUM,
-    description="When the image has a TLS library (OpenSSL, GnuTLS, NSS, mbed TLS, wolfSSL), the CA "
-    "bundle (SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt) exists and holds only "
-    "parsable X.509 certificates.",
-    rationale="Without trust anchors TLS clients either fail or get configured to skip verification, "
-    "and a corrupt bundle fails in the same ways at run time.",
-    cci=("CCI-000185",),
-)
-def ca_bundle(ctx: Context, config: RuleConfig) -> Outcome:
-    libraries = _tls_libraries(ctx)
-    if not libraries:
-        return not_applicable("no TLS library in the image")
-    path = dict(ctx.env).get("SSL_CERT_FILE") or DEFAULT_CA_BUNDLE
+def _bundle(ctx: Context, path: str) -> tuple[int, str]:
+    """How many certificates the CA bundle at ``path`` holds, and what is wrong with it (or "")."""
     data = ctx.read(path)
     if data is None:
-        return Outcome(Result.FAIL, f"no CA bundle at {path}", (path, *libraries))
+        return 0, f"no CA bundle at {path}"
     try:
         with warnings.catch_warnings():
             # Debian's bundle has a root with a non-positive serial (RFC 5280 4.1.2.2 wants one);
@@ -54,8 +49,85 @@ def ca_bundle(ctx: Context, config: RuleConfig) -> Outcome:
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             certificates = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
-        return Outcome(Result.FAIL, f"{path} does not parse: {exc}", (path,))
-    return passed(f"{path}: {len(certificates)} certificates for {', '.join(libraries)}")
+        return 0, f"{path} does not parse: {exc}"
+    return len(certificates), "" if certificates else f"{path} holds no certificate"
+
+
+def _openssl_dirs(ctx: Context) -> list[str]:
+    """OPENSSLDIR as each libcrypto of the image was built with; Debian's when none says."""
+    found = set()
+    for path in sorted(p for p in ctx.files if _LIBCRYPTO.fullmatch(p.rpartition("/")[2])):
+        data = ctx.read(path, limit=_MAX_LIBCRYPTO)
+        if data is not None and (match := _OPENSSLDIR.search(data)):
+            found.add(match.group(1).decode("utf-8", "replace").rstrip("/") or "/")
+    return sorted(found) or [_DEBIAN_OPENSSLDIR]
+
+
+def _hashed_certificates(ctx: Context, directory: str) -> int:
+    """How many subject-hash names in ``directory`` lead to a file (what OpenSSL's CA path finds)."""
+    info = ctx.resolve(directory)
+    if info is None or info.kind is not FileKind.DIRECTORY:
+        return 0
+    prefix = info.path.rstrip("/") + "/"
+    names = [p for p in ctx.files if p.startswith(prefix) and _HASHED.fullmatch(p[len(prefix) :])]
+    return sum(1 for p in names if ctx.read(p, limit=1) is not None)
+
+
+@rule(
+    "crypto_ca_bundle",
+    area=Area.CRYPTO,
+    title="TLS libraries find parsable trust anchors by default",
+    severity=Severity.MEDIUM,
+    description="When the image has a TLS library, each finds trust anchors where it looks without "
+    "any environment: OpenSSL in OPENSSLDIR (read from the image's libcrypto, else Debian's "
+    "/usr/lib/ssl): cert.pem, or subject-hash names in certs/; GnuTLS, NSS, mbed TLS and wolfSSL in "
+    "/etc/ssl/certs/ca-certificates.crt (Debian's GnuTLS default trust store). Every CA bundle read, "
+    "SSL_CERT_FILE's too when the image sets it, holds only parsable X.509 certificates.",
+    rationale="Without trust anchors TLS clients either fail or get configured to skip verification, "
+    "and a corrupt bundle fails in the same ways at run time. A container does not always get the "
+    "image's environment (env -i, an orchestrator that sets its own, a subprocess given an empty "
+    "one), so SSL_CERT_FILE alone is not enough.",
+    cci=("CCI-000185",),
+)
+def ca_bundle(ctx: Context, config: RuleConfig) -> Outcome:
+    libraries = _tls_libraries(ctx)
+    if not libraries:
+        return not_applicable("no TLS library in the image")
+    findings: list[str] = []
+    found: list[str] = []
+    env_file = dict(ctx.env).get("SSL_CERT_FILE")
+    if env_file:
+        count, problem = _bundle(ctx, env_file)
+        findings += [f"SSL_CERT_FILE: {problem}"] if problem else []
+    names = {path.rpartition("/")[2].partition(".so")[0] for path in libraries}
+    if "libssl" in names:
+        for directory in _openssl_dirs(ctx):
+            cafile, capath = f"{directory}/cert.pem", f"{directory}/certs"
+            count, problem = _bundle(ctx, cafile)
+            if not problem:
+                found.append(f"OpenSSL: {count} in {cafile}")
+            elif ctx.exists(cafile):  # OpenSSL fails to load a default CA file that does not parse
+                findings.append(f"OpenSSL (OPENSSLDIR {directory}): {problem}")
+            elif hashed := _hashed_certificates(ctx, capath):
+                found.append(f"OpenSSL: {hashed} in {capath}")
+            else:
+                findings.append(
+                    f"OpenSSL (OPENSSLDIR {directory}) finds no trust anchor without SSL_CERT_FILE: "
+                    f"no {cafile} and no subject-hash certificates in {capath}"
+                )
+    if names - {"libssl"}:
+        count, problem = _bundle(ctx, _GNUTLS_TRUST_FILE)
+        if problem:
+            findings.append(f"{', '.join(sorted(names - {'libssl'}))}: {problem}")
+        else:
+            found.append(f"{count} in {_GNUTLS_TRUST_FILE}")
+    if findings:
+        return Outcome(
+            Result.FAIL,
+            f"{len(findings)} TLS trust anchor problem(s): {findings[0]}",
+            (*findings, *libraries),
+        )
+    return passed(f"{'; '.join(found)} (for {', '.join(libraries)})")
 
 
 def _claims_fips(ctx: Context) -> bool:
