@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Real public data the tests use, kept in the repository (origin and licence: tests/data/README.md).
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 def mirror_home() -> Path:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import TEST_DATA
 
-INTEROP = SHARED_DATA / "sigstore-interop"
+INTEROP = TEST_DATA / "sigstore-interop"
 MODEL_SIGNING_BUNDLES = sorted(INTEROP.glob("model-signing-*-p384.sigstore.json"))
 MODEL_SIGNING_PUB = INTEROP / "model-signing-p384-pub.pem"
 SIGSTORE_GO_KEYLESS = INTEROP / "sigstore-go-dsse-keyless.sigstore.json"

@@ -19,7 +19,8 @@ from tests.conftest import REPO_ROOT, run_cli
 from tests.scanners.scan import Report, syft_scan, trivy_scan
 
 # The scanners are installed by scripts/test (scripts/scanners, from PyPI and npm like every other
-# test dependency); with them installed this needs no network beyond the Debian mirror.
+# test dependency); with them installed this needs no network beyond the Debian mirror, and without
+# them it is skipped, saying so (tests/scanners/conftest.py).
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
 DEFINITION = REPO_ROOT / "catalog" / "python" / "python.yaml"

@@ -5,14 +5,13 @@ from pathlib import Path
 import pytest
 
 from bastion.vuln import SqlVulnDatabase, import_paths, open_database
-from tests.vuln.helpers import KEV, PYPI, TRACKER, require_data
+from tests.vuln.helpers import KEV, PYPI, TRACKER
 
 
 @pytest.fixture(scope="session")
 def real_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A BASTION_HOME whose database holds the real PyPI advisories, the KEV catalogue and the tracker
     sample (imported once per session)."""
-    require_data()
     home = tmp_path_factory.mktemp("vulnhome")
     database = open_database(home)
     import_paths(database, [PYPI, KEV, TRACKER])

@@ -1,4 +1,4 @@
-"""Shared helpers of the vulnerability tests: the real data in ../shared/data, tracker-shaped feeds,
+"""Shared helpers of the vulnerability tests: the real data in tests/data, tracker-shaped feeds,
 SBOMs, and the CLI with the vulnerability commands registered."""
 
 from __future__ import annotations
@@ -9,21 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bastion.sbom import Package, PackageType, Sbom
-from tests.conftest import REPO_ROOT, CliResult
+from tests.conftest import REPO_ROOT, TEST_DATA, CliResult
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-PYPI = DATA / "osv-pypi" / "vulns"
-KEV = DATA / "kev" / "known_exploited_vulnerabilities.json"
-TRACKER = DATA / "debian-tracker" / "tracker-json-sample.json"
-NODE_VEX = DATA / "openvex" / "node.openvex.json"
-OPENVEX_SCHEMA = DATA / "schemas" / "openvex_json_schema.json"
-
-
-def require_data() -> None:
-    if not PYPI.is_dir():
-        raise RuntimeError(
-            f"the shared test data is missing: {DATA.resolve()} (see the issue: ../shared/data)"
-        )
+PYPI = TEST_DATA / "osv-pypi" / "vulns"
+KEV = TEST_DATA / "kev" / "known_exploited_vulnerabilities.json"
+TRACKER = TEST_DATA / "debian-tracker" / "tracker-json-sample.json"
+NODE_VEX = TEST_DATA / "openvex" / "node.openvex.json"
+OPENVEX_SCHEMA = TEST_DATA / "schemas" / "openvex_json_schema.json"
 
 
 # Registers the commands when cli/_app.py does not yet (the lead adds `_vuln.register(app)` there).

@@ -10,7 +10,7 @@ import yaml
 
 from bastion.errors import InputError
 from bastion.vuln import import_paths, match_sbom, open_database
-from tests.vuln.helpers import KEV, PYPI, TRACKER, pypi, require_data, sbom
+from tests.vuln.helpers import KEV, PYPI, TRACKER, pypi, sbom
 
 
 def _pip_record(name: str) -> dict[str, object]:
@@ -19,7 +19,6 @@ def _pip_record(name: str) -> dict[str, object]:
 
 
 def test_real_advisories_import_with_malformed_ones_counted(tmp_path: Path) -> None:
-    require_data()
     database = open_database(tmp_path)
     report = import_paths(database, [PYPI, KEV, TRACKER])
     files = list(PYPI.rglob("*.yaml"))
@@ -100,7 +99,6 @@ def test_large_archives_parse_in_worker_processes_with_the_same_result(
     database and the counts are exactly those of the sequential path, in the archive's order."""
     import bastion.vuln._import as importer
 
-    require_data()
     records = [_pip_record(path.name) for path in sorted((PYPI / "pip").glob("*.yaml"))]
     bad = json.loads(json.dumps(records[0])) | {"id": "BAD-RANGE"}
     bad["affected"][0]["ranges"][0]["events"] = [{"fixed": "not a version!"}]
