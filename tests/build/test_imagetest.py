@@ -420,7 +420,9 @@ def test_as_root_a_fork_bomb_meets_the_process_limit(
 @pytest.mark.mirror
 def test_a_servers_own_bytes_are_quoted_in_the_outcome(busybox_rootfs: Path) -> None:
     """A status line of control characters (a terminal's escapes) is shown quoted, never raw."""
-    start = (BUSYBOX, "nc", "-ll", "-p", "18080", "-e", BUSYBOX, "printf", "\\033]0;owned\\007\\033[2J")
+    # The line is read before the connection ends (cat), so it is never reset first.
+    script = "printf '\\033]0;owned\\007\\033[2J\\r\\n'; /bin/busybox cat >/dev/null"
+    start = (BUSYBOX, "nc", "-ll", "-p", "18080", "-e", BUSYBOX, "sh", "-c", script)
     outcome = run(busybox_rootfs, HttpTest(name="escapes", http="/", start=start, port=18080, timeout=10))
     detail = outcome["escapes"].detail
     assert detail.startswith("GET / on port 18080 failed: 'http.client.BadStatusLine: "), detail
