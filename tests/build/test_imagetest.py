@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bastion.build._imagetest import HOST_ID_BASE, TestOutcome, run_image_tests
+import bastion.build._imagetest as imagetest
+from bastion.build._imagetest import HOST_ID_BASE, OUTPUT_LIMIT, TestOutcome, run_image_tests
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
@@ -307,6 +308,9 @@ ESCAPES = {
     "host-processes": 'if kill -0 "$HOST_PID" 2>/dev/null || [ -e "/proc/$HOST_PID/cwd" ] && [ "$HOST_PID" -gt 9 ]; '
     "then echo ESCAPED; exit 1; fi",
     "host-socket": 'if echo x | nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null; then echo ESCAPED; exit 1; fi',
+    # Memory the host shares: every writable tmpfs is bounded (by default each may take half the RAM).
+    "unbounded-tmpfs": "if w /dev/new || [ $(($(stat -f -c '%b*%S' /tmp))) -gt $((1 << 30)) ] "
+    "|| [ $(($(stat -f -c '%b*%S' /dev/shm))) -gt $((64 << 20)) ]; then echo ESCAPED; exit 1; fi",
 }
 
 
@@ -370,3 +374,56 @@ def test_as_root_the_sandbox_holds_only_an_unprivileged_host_id(
     finally:
         thread.join()
     assert done and done[0].passed, done
+
+
+@pytest.mark.mirror
+def test_output_past_the_limit_fails_the_test_and_is_never_read_whole(busybox_rootfs: Path) -> None:
+    """A test printing without end must not make Bastion read it all into memory."""
+    import resource
+
+    size = 6 * OUTPUT_LIMIT
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    outcome = run(
+        busybox_rootfs, sh("flood", f"head -c {size} /dev/zero; echo ESCAPED", stdout_contains="ESCAPED")
+    )
+    assert time.monotonic() - started < 60
+    assert (
+        outcome["flood"].detail
+        == f"stdout: {size + 8} bytes, more than the {OUTPUT_LIMIT} an image test may print"
+    )
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+    assert grown < 3 * OUTPUT_LIMIT, grown
+
+
+@pytest.mark.mirror
+@pytest.mark.skipif(os.geteuid() != 0, reason="as another user, processes are counted with the user's own")
+@pytest.mark.parametrize("user", ["root", "65532"])
+def test_as_root_a_fork_bomb_meets_the_process_limit(
+    busybox_rootfs: Path, monkeypatch: pytest.MonkeyPatch, user: str
+) -> None:
+    """Processes are bounded per sandboxed host id, whatever ids they switch to inside. The shell that
+    meets the limit dies (ash cannot fork); they are counted after with a glob, which needs no fork."""
+    monkeypatch.setattr(imagetest, "PROCESS_LIMIT", 40)
+    script = (
+        'as=""; [ "$(id -u)" = 0 ] && as="chpst -u"; (i=0; while [ $i -lt 60 ]; do '
+        "$as${as:+ www} sleep 30 & $as${as:+ nonroot} sleep 30 & i=$((i + 2)); done) 2>/dev/null; "
+        "set -- /proc/[0-9]*; echo processes=$#; test $# -le 40"
+    )
+    started = time.monotonic()
+    outcome = run(busybox_rootfs, sh("bomb", script, timeout=20), user=user)["bomb"]
+    assert outcome.passed, outcome
+    assert time.monotonic() - started < 20
+    assert processes_with(["sleep", "30"]) == []
+
+
+@pytest.mark.mirror
+def test_a_servers_own_bytes_are_quoted_in_the_outcome(busybox_rootfs: Path) -> None:
+    """A status line of control characters (a terminal's escapes) is shown quoted, never raw."""
+    # The line is read before the connection ends (cat), so it is never reset first.
+    script = "printf '\\033]0;owned\\007\\033[2J\\r\\n'; /bin/busybox cat >/dev/null"
+    start = (BUSYBOX, "nc", "-ll", "-p", "18080", "-e", BUSYBOX, "sh", "-c", script)
+    outcome = run(busybox_rootfs, HttpTest(name="escapes", http="/", start=start, port=18080, timeout=10))
+    detail = outcome["escapes"].detail
+    assert detail.startswith("GET / on port 18080 failed: 'http.client.BadStatusLine: "), detail
+    assert "\x1b" not in detail and "\\x1b]0;owned\\x07" in detail, detail

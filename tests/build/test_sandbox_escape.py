@@ -30,7 +30,16 @@ ESCAPES = {
     'grep -q "^CapEff:[[:space:]]*$want$" /proc/self/status || echo ESCAPED',
     "host-process": '/bin/busybox kill -0 "$HOST_PID" 2>/dev/null && echo ESCAPED',
     "host-socket": 'echo x | /bin/busybox nc -w 1 127.0.0.1 "$HOST_PORT" 2>/dev/null && echo ESCAPED',
+    # Bounded: what Bastion reads of the output (a test printing more fails), the tmpfs mounts (memory),
+    # and, run as root, the processes of one image user.
+    "flood": "/bin/busybox head -c 17000000 /dev/zero; echo ESCAPED",
+    "tmpfs": "{ w /dev/new || [ $(($(/bin/busybox stat -f -c '%b*%S' /tmp))) -gt $((1 << 30)) ] "
+    "|| [ $(($(/bin/busybox stat -f -c '%b*%S' /dev/shm))) -gt $((64 << 20)) ]; } && echo ESCAPED",
+    "processes": '[ "$HOST_ROOT" = 1 ] && { n=$(ulimit -u); [ "$n" = unlimited ] || [ "$n" -gt 4096 ]; } '
+    "&& echo ESCAPED",
 }
+# An HTTP server whose status line is a terminal's escapes: the error must show them quoted.
+HTTP_ESCAPES = "http-escapes"
 
 
 def _definition(path: Path, host_pid: int, host_port: int) -> Path:
@@ -44,7 +53,16 @@ def _definition(path: Path, host_pid: int, host_port: int) -> Path:
         "environment:",
         f'  HOST_PID: "{host_pid}"',
         f'  HOST_PORT: "{host_port}"',
+        f'  HOST_ROOT: "{int(os.geteuid() == 0)}"',
         "tests:",
+        # First, so that its detail is the one the error shows.
+        f"  - name: {HTTP_ESCAPES}",
+        "    http: /",
+        "    port: 18080",
+        "    timeout: 10",
+        # The line is read before the connection ends (cat), so it is never reset first.
+        "    start: [/bin/busybox, nc, -ll, -p, '18080', -e, /bin/busybox, sh, -c,",
+        "            \"printf '\\\\033]0;owned\\\\007\\\\033[2J\\\\r\\\\n'; /bin/busybox cat >/dev/null\"]",
     ]
     for name, script in ESCAPES.items():
         quoted = (_W + script).replace("\\", "\\\\").replace('"', '\\"')
@@ -77,7 +95,9 @@ def test_every_escape_fails_the_build_and_the_host_is_untouched(
         first.split("image test '")[1].split("'")[0],
         *rest.rstrip(")\n").split(" more: ")[1].split(", "),
     }
-    assert failed == set(ESCAPES), result.stderr
+    assert failed == {*ESCAPES, HTTP_ESCAPES}, result.stderr
     assert "got 'ESCAPED" not in result.stderr
+    assert "http.client.BadStatusLine: \\x1b]0;owned\\x07" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr
     assert Path("/proc/sys/kernel/core_pattern").read_bytes() == core_pattern
     assert "test/escape" not in run_cli("images", home=home).stdout

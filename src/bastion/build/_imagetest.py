@@ -49,6 +49,8 @@ from bastion.errors import InputError, InternalError
 __all__ = [
     "HOST_ID_BASE",
     "HOST_ID_COUNT",
+    "OUTPUT_LIMIT",
+    "PROCESS_LIMIT",
     "ImageCheck",
     "TestOutcome",
     "give_to_sandbox",
@@ -66,8 +68,22 @@ _BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap
 HOST_ID_BASE = 0x7FFE0000
 HOST_ID_COUNT = 0x10000
 _OVERFLOW = 65534  # the kernel's overflowuid: where ids outside the block are shown
-# Mounted fresh in the sandbox over whatever the image has there.
-_FRESH = ("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp")  # noqa: S108
+# Bounds on what one test may take from the host, which a test must not exhaust for the others (the
+# project brief: bound size, count and time). /tmp and /dev/shm are memory (tmpfs, by default half of it
+# each); /dev/shm is as big as Docker makes it (moby daemon/config DefaultShmSize, 64 MiB).
+_TMP_BYTES = 1 << 30
+_SHM_BYTES = 64 << 20
+#: Output of one test Bastion reads (each of stdout and stderr); a test that prints more fails.
+OUTPUT_LIMIT = 16 << 20
+#: As root: processes and threads all sandboxes of one image user may have at once (RLIMIT_NPROC,
+#: counted for the host id whose user namespace holds them, whatever ids they switch to inside it).
+PROCESS_LIMIT = 4096
+# Mounted fresh in the sandbox over whatever the image has there. /dev stays read-only but for its
+# devices (bind mounts of their own) and /dev/shm, so no tmpfs without a bound is writable.
+_FRESH = (
+    "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(_TMP_BYTES), "--tmpfs", "/tmp",  # noqa: S108
+    "--perms", "1777", "--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",  # noqa: S108
+)  # fmt: skip
 # What a root process in the sandbox may do: Docker's default capability set (moby's
 # oci/caps/defaults.go), each confined to the sandbox's own user namespace, whose ids are all unprivileged
 # host ids; never CAP_SYS_ADMIN (mount), CAP_SYS_PTRACE or CAP_NET_ADMIN.
@@ -327,11 +343,22 @@ class _Run:
         return found
 
     def output(self) -> tuple[str, str]:
+        """stdout and stderr, each at most :data:`OUTPUT_LIMIT` bytes (the start of it)."""
         texts = []
         for stream in (self.stdout, self.stderr):
             stream.seek(0)
-            texts.append(stream.read().decode("utf-8", errors="replace"))
+            texts.append(stream.read(OUTPUT_LIMIT).decode("utf-8", errors="replace"))
         return texts[0], texts[1]
+
+    def too_long(self) -> str:
+        """What the test printed past :data:`OUTPUT_LIMIT`, "" if nothing."""
+        sizes = {name: os.fstat(stream.fileno()).st_size for name, stream in
+                 (("stdout", self.stdout), ("stderr", self.stderr))}  # fmt: skip
+        return "; ".join(
+            f"{name}: {size} bytes, more than the {OUTPUT_LIMIT} an image test may print"
+            for name, size in sizes.items()
+            if size > OUTPUT_LIMIT
+        )
 
     def kill(self) -> None:
         """Kill bwrap's process group if it still runs, then the sandbox's init if it outlived it (it
@@ -397,7 +424,11 @@ class _Sandbox:
     @contextmanager
     def open(cls, rootfs: Path, *, env: Mapping[str, str], workdir: str, needed: bool) -> Iterator[_Sandbox]:
         as_root = needed and os.geteuid() == 0
-        tools = ["bwrap", "nsenter", *(["unshare", "setpriv", "mount"] if as_root else [])] if needed else []
+        tools = (
+            ["bwrap", "nsenter", *(["unshare", "setpriv", "mount", "prlimit"] if as_root else [])]
+            if needed
+            else []
+        )
         if missing := [tool for tool in tools if shutil.which(tool) is None]:
             raise InternalError(
                 f"{', '.join(missing)} not found: image tests run in a bubblewrap sandbox",
@@ -472,7 +503,7 @@ class _Sandbox:
         # inheritable, left) to start bwrap, whose user namespace the parent maps (running()): never to the
         # host's root, whose files (/proc/sys among them) stay out of reach.
         host_uid, host_gid = host_owner(uid, gid)
-        become = ["setpriv", f"--reuid={host_uid}", f"--regid={host_gid}", "--clear-groups",
+        become = ["prlimit", f"--nproc={PROCESS_LIMIT}", "--", "setpriv", f"--reuid={host_uid}", f"--regid={host_gid}", "--clear-groups",
                   "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
         unshare = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _OVERLAY, "sh"]
         return [*unshare, str(self.rootfs), str(run), *become, *argv]
@@ -531,6 +562,9 @@ class _Sandbox:
             while found := run.read_status(time.monotonic()):
                 status |= found
             stdout, stderr = run.output()
+            too_long = run.too_long()
+        if too_long:
+            return TestOutcome(test.name, False, too_long)
         if timed_out:
             return TestOutcome(test.name, False, f"timed out after {test.timeout:g}s and was killed; "
                                f"stdout {_tail(stdout)}, stderr {_tail(stderr)}")  # fmt: skip
@@ -594,8 +628,9 @@ class _Sandbox:
                 raise _Failed(f"GET {test.http} on port {test.port}: no answer within {timeout:g}s") from None
         if done.returncode != 0:
             error = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+            # The last line may hold the server's own bytes (BadStatusLine): quoted, as outputs are.
             raise _Failed(
-                f"GET {test.http} on port {test.port} failed: {error[-1] if error else done.returncode}"
+                f"GET {test.http} on port {test.port} failed: {_tail(error[-1]) if error else done.returncode}"
             )
         answer = json.loads(done.stdout)
         return int(answer["status"]), str(answer["body"])
