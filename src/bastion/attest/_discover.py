@@ -48,8 +48,8 @@ from bastion.oci import (
     Descriptor,
     Platform,
     Store,
-    is_attachment,
     is_registry_reference,
+    layout_images,
     parse_manifest,
     parse_reference,
     walk_index,
@@ -488,11 +488,12 @@ def _layout_entry(store: Store, tag: str | None, reference: str) -> Descriptor:
     last ``:``); without a tag, the layout's only tagged image."""
     tags = store.list_tags()
     if tag is None:
-        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images.
-        images = {name: d for name, d in tags.items() if not is_attachment(d)} or tags
-        digests = {d.digest for d in images.values()}
+        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images, and a
+        # per-platform tag of an exported index is part of that index (bastion.oci.layout_images).
+        images = layout_images(list(tags.values()))
+        digests = {d.digest for d in images}
         if len(digests) == 1:
-            return next(iter(images.values()))
+            return images[0]
         raise InputError(
             f"the layout holds {len(digests)} tagged images", where=reference,
             hint="add :TAG, one of: " + (", ".join(sorted(tags)) or "none"),

@@ -178,6 +178,12 @@ def export_command(
             store, image, Path(path), tag or None, platform=platform, with_attachments=not no_attestations
         )
         desc = exported.descriptor
+        if exported.platform_tags:
+            first = exported.platform_tags[0]
+            info(
+                f"each platform is also tagged on its own, for tools that read one image (umoci unpack "
+                f"--image {path}:{first}): {', '.join(exported.platform_tags)}"
+            )
         if not no_attestations:
             info(f"{len(exported.attachments)} attached signatures and attestations exported with {image}")
     elif destination.startswith("docker-archive://"):

@@ -6,8 +6,8 @@ References:
   (``Settings.store_dir``), found with :meth:`bastion.oci.Store.resolve`;
 * ``oci-dir://PATH[:TAG]`` — an OCI image layout; ``TAG`` is matched against
   ``org.opencontainers.image.ref.name`` (the whole name, or the part after the last ``:``); without a
-  tag the layout must hold one image (what is attached to it, signatures and attestations, is not an
-  image: :func:`bastion.oci.is_attachment`);
+  tag the layout must hold one image (what is attached to it, signatures and attestations, and the
+  per-platform tags of an exported index are not other images: :func:`bastion.oci.layout_images`);
 * ``docker-archive://FILE.tar[:TAG]`` — a ``docker save`` archive: the OCI layout inside it when there
   is one (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
 * ``fs://DIR`` — a root filesystem directory, scanned in place (no layers, owners from ``lstat``);
@@ -60,8 +60,8 @@ from bastion.oci import (
     Descriptor,
     Platform,
     Store,
-    is_attachment,
     is_registry_reference,
+    layout_images,
     parse_manifest,
     parse_reference,
     walk_index,
@@ -201,7 +201,7 @@ def _split_tag(text: str, exists: Callable[[Path], bool]) -> tuple[Path, str | N
 def _pick_layout_entry(files: Files, tag: str | None) -> Descriptor:
     entries = layout_index(files)
     if tag is None:
-        entries = [e for e in entries if not is_attachment(e)] or entries
+        entries = layout_images(entries)
         if len({e.digest for e in entries}) == 1:
             return entries[0]
         names = sorted(_names(e)[0] or e.digest for e in entries)

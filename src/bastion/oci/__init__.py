@@ -9,7 +9,16 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
-from bastion.oci._export import Exported, attachments, export_docker_archive, export_oci_dir, is_attachment
+from bastion.oci._export import (
+    ANNOTATION_PLATFORM_OF,
+    Exported,
+    attachments,
+    export_docker_archive,
+    export_oci_dir,
+    is_attachment,
+    layout_images,
+    platform_tag,
+)
 from bastion.oci._files import BlobWriter, remove_abandoned, write_cache_file
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
@@ -77,6 +86,7 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ANNOTATION_CREATED",
+    "ANNOTATION_PLATFORM_OF",
     "ANNOTATION_REF_NAME",
     "ANNOTATION_SUBJECT",
     "MAX_NESTING",
@@ -124,9 +134,11 @@ __all__ = [
     "image_manifest",
     "is_attachment",
     "is_registry_reference",
+    "layout_images",
     "parse_index",
     "parse_manifest",
     "parse_reference",
+    "platform_tag",
     "pull_image",
     "push_image",
     "put_image",
