@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from bastion.cli._console import RichProgress, info, stdout
-from bastion.cli._options import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, split_platforms
+from bastion.cli._options import (
+    DefinitionArg,
+    FormatOpt,
+    ListFormat,
+    LockedOpt,
+    PlatformOpt,
+    VariantOpt,
+    definition_platforms,
+)
 from bastion.config import Settings
 from bastion.errors import InputError
 
@@ -71,7 +79,7 @@ def build_command(
             settings,
             locked=locked,
             variants=variant,
-            platforms=split_platforms(platform),
+            platforms=definition_platforms(spec, variant, platform),
             run_tests=not skip_tests,
             use_cache=not no_cache,
             attest=not no_attest,
@@ -108,13 +116,18 @@ def build_command(
             info(f"  {p.platform}: {p.manifest.digest} ({p.packages} packages, {p.layers} layers{reused})")
 
 
-def images_command() -> None:
+def images_command(output: FormatOpt = ListFormat.table) -> None:
     """List the images in the local store."""
     from bastion.oci import Store
 
     store = Store(Settings.from_env().store_dir)
+    tags = sorted(store.list_tags().items())
+    if output is ListFormat.json:
+        listed = [{"reference": ref, "digest": d.digest, "mediaType": d.media_type} for ref, d in tags]
+        stdout.print_json(json.dumps(listed))
+        return
     table = Table("reference", "digest", "media type", box=None)
-    for ref, desc in sorted(store.list_tags().items()):
+    for ref, desc in tags:
         table.add_row(ref, desc.digest, desc.media_type.rsplit(".", 1)[-1].removesuffix("+json"))
     stdout.print(table)
 
