@@ -136,10 +136,9 @@ def inspect_command(
     image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
 ) -> None:
     """Print an image's index (or manifest), each platform's manifest and config, as JSON."""
-    from bastion.oci import Store
+    from bastion.oci import open_in_store
 
-    store = Store(Settings.from_env().store_dir)
-    desc = store.resolve(image)
+    store, desc = open_in_store(Settings.from_env().store_dir, image)
     top = json.loads(store.read_blob(desc.digest))
     result: dict[str, object] = {
         "reference": image,

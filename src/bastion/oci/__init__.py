@@ -59,7 +59,7 @@ from bastion.oci._model import (
 )
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
-from bastion.oci._store import Store, check_ref
+from bastion.oci._store import Store, check_ref, find_in_store, open_in_store
 
 if TYPE_CHECKING:
     from bastion.oci._auth import AuthenticationError, Credentials
@@ -129,12 +129,14 @@ __all__ = [
     "export_docker_archive",
     "export_oci_dir",
     "fallback_tag",
+    "find_in_store",
     "image_config",
     "image_index",
     "image_manifest",
     "is_attachment",
     "is_registry_reference",
     "layout_images",
+    "open_in_store",
     "parse_index",
     "parse_manifest",
     "parse_reference",
