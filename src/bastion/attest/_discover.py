@@ -48,8 +48,10 @@ from bastion.oci import (
     Descriptor,
     Platform,
     Store,
-    is_attachment,
+    find_in_store,
     is_registry_reference,
+    layout_images,
+    open_in_store,
     parse_manifest,
     parse_reference,
     walk_index,
@@ -388,7 +390,7 @@ def open_image(
     source: ImageSource
     scheme, sep, rest = reference.partition("://")
     # A name the local store has is read there (as every command does); registry:// always means remote.
-    if is_registry_reference(reference) and (sep or not _in_store(reference, settings)):
+    if is_registry_reference(reference) and (sep or find_in_store(settings.store_dir, reference) is None):
         ref = parse_reference(reference)
         client = (registry or RegistryOptions()).client(ref.registry)
         try:
@@ -409,26 +411,12 @@ def open_image(
             hint="use a store name, oci-dir://PATH[:TAG] or a registry reference",
         )
     else:
-        if not (settings.store_dir / "oci-layout").is_file():
-            raise InputError(
-                f"unknown image {reference!r}", hint=f"the store at {settings.store_dir} is empty"
-            )
-        store = Store(settings.store_dir, create=False)
-        source = _LayoutSource(reference, store, store.resolve(reference), scan=False, source_name="store")
+        store, desc = open_in_store(settings.store_dir, reference)
+        source = _LayoutSource(reference, store, desc, scan=False, source_name="store")
     try:
         yield source
     finally:
         source.close()
-
-
-def _in_store(reference: str, settings: Settings) -> bool:
-    if not (settings.store_dir / "oci-layout").is_file():
-        return False
-    try:
-        Store(settings.store_dir, create=False).resolve(reference)
-    except InputError:
-        return False
-    return True
 
 
 def unverified_predicate_type(data: bytes) -> str:
@@ -488,11 +476,12 @@ def _layout_entry(store: Store, tag: str | None, reference: str) -> Descriptor:
     last ``:``); without a tag, the layout's only tagged image."""
     tags = store.list_tags()
     if tag is None:
-        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images.
-        images = {name: d for name, d in tags.items() if not is_attachment(d)} or tags
-        digests = {d.digest for d in images.values()}
+        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images, and a
+        # per-platform tag of an exported index is part of that index (bastion.oci.layout_images).
+        images = layout_images(list(tags.values()))
+        digests = {d.digest for d in images}
         if len(digests) == 1:
-            return next(iter(images.values()))
+            return images[0]
         raise InputError(
             f"the layout holds {len(digests)} tagged images", where=reference,
             hint="add :TAG, one of: " + (", ".join(sorted(tags)) or "none"),

@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from bastion.cli._console import RichProgress, info, stdout
-from bastion.cli._options import DefinitionArg, LockedOpt, PlatformOpt, VariantOpt, split_platforms
+from bastion.cli._options import (
+    DefinitionArg,
+    FormatOpt,
+    ListFormat,
+    LockedOpt,
+    PlatformOpt,
+    VariantOpt,
+    definition_platforms,
+)
 from bastion.config import Settings
 from bastion.errors import InputError
 
@@ -71,7 +79,7 @@ def build_command(
             settings,
             locked=locked,
             variants=variant,
-            platforms=split_platforms(platform),
+            platforms=definition_platforms(spec, variant, platform),
             run_tests=not skip_tests,
             use_cache=not no_cache,
             attest=not no_attest,
@@ -108,13 +116,18 @@ def build_command(
             info(f"  {p.platform}: {p.manifest.digest} ({p.packages} packages, {p.layers} layers{reused})")
 
 
-def images_command() -> None:
+def images_command(output: FormatOpt = ListFormat.table) -> None:
     """List the images in the local store."""
     from bastion.oci import Store
 
     store = Store(Settings.from_env().store_dir)
+    tags = sorted(store.list_tags().items())
+    if output is ListFormat.json:
+        listed = [{"reference": ref, "digest": d.digest, "mediaType": d.media_type} for ref, d in tags]
+        stdout.print_json(json.dumps(listed))
+        return
     table = Table("reference", "digest", "media type", box=None)
-    for ref, desc in sorted(store.list_tags().items()):
+    for ref, desc in tags:
         table.add_row(ref, desc.digest, desc.media_type.rsplit(".", 1)[-1].removesuffix("+json"))
     stdout.print(table)
 
@@ -126,10 +139,9 @@ def inspect_command(
 
     ``annotations`` repeats the index's (or manifest's) OCI annotations and each platform's those of
     its manifest, so they are seen without reading the documents."""
-    from bastion.oci import Store
+    from bastion.oci import open_in_store
 
-    store = Store(Settings.from_env().store_dir)
-    desc = store.resolve(image)
+    store, desc = open_in_store(Settings.from_env().store_dir, image)
     top = json.loads(store.read_blob(desc.digest))
     result: dict[str, object] = {
         "reference": image,
@@ -183,6 +195,12 @@ def export_command(
             store, image, Path(path), tag or None, platform=platform, with_attachments=not no_attestations
         )
         desc = exported.descriptor
+        if exported.platform_tags:
+            first = exported.platform_tags[0]
+            info(
+                f"each platform is also tagged on its own, for tools that read one image (umoci unpack "
+                f"--image {path}:{first}): {', '.join(exported.platform_tags)}"
+            )
         if not no_attestations:
             info(f"{len(exported.attachments)} attached signatures and attestations exported with {image}")
     elif destination.startswith("docker-archive://"):

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from bastion.errors import InputError
+
+if TYPE_CHECKING:
+    from bastion.catalog import Definition
 
 
 class ListFormat(StrEnum):
@@ -20,7 +25,10 @@ VariantOpt = Annotated[
     typer.Option("--variant", help="Variant(s) to consider (default: all).", show_default=False),
 ]
 PlatformOpt = Annotated[
-    str | None, typer.Option("--platform", help="Comma-separated platforms (default: the definition's).")
+    str | None,
+    typer.Option(
+        "--platform", help="Comma-separated platforms, of those the definition lists (default: all)."
+    ),
 ]
 LockedOpt = Annotated[
     bool, typer.Option("--locked", help="Use exactly the lock file; fail if the definition changed since.")
@@ -41,3 +49,35 @@ ImagePlatformOpt = Annotated[
 
 def split_platforms(value: str | None) -> list[str] | None:
     return [p.strip() for p in value.split(",") if p.strip()] if value else None
+
+
+def definition_platforms(
+    spec: Definition, variants: list[str] | None, platform: str | None
+) -> list[str] | None:
+    """The ``--platform`` values, in the definition's spelling (``linux/armhf`` is ``linux/arm/v7``);
+    each must be one that every chosen variant builds, since a lock holds only what the definition lists
+    and nothing on the command line can add to it. None when no platform was given."""
+    from bastion.catalog import parse_platform
+
+    asked = split_platforms(platform)
+    if asked is None:
+        return None
+    names = variants or spec.variant_names()
+    builds = {name: spec.variant(name).platforms for name in names}  # an unknown variant is refused here
+    chosen: list[str] = []
+    for text in asked:
+        try:
+            normal = str(parse_platform(text))
+        except InputError:
+            normal = text
+        for name, allowed in builds.items():
+            if normal not in allowed:
+                whose = f"definition {spec.name!r}" if len(set(builds.values())) == 1 else f"variant {name!r}"
+                raise InputError(
+                    f"--platform {text}: {whose} builds {', '.join(allowed)}",
+                    where=str(spec.path),
+                    hint="to build another platform, add it to `platforms:` in the definition",
+                )
+        if normal not in chosen:
+            chosen.append(normal)
+    return chosen

@@ -19,7 +19,7 @@ from bastion.cli._options import (
     LockedOpt,
     PlatformOpt,
     VariantOpt,
-    split_platforms,
+    definition_platforms,
 )
 from bastion.config import Settings
 
@@ -54,14 +54,17 @@ def _planned(
 
     settings = Settings.from_env()
     spec = load_definition(definition)
-    platforms = split_platforms(platform)
+    platforms = definition_platforms(spec, variants, platform)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
         lock = plan(spec, settings, fetcher, locked=locked, variants=variants, platforms=platforms)
         yield settings, lock, _selection(lock, variants, platforms), fetcher
 
 
-def lock_command(definition: DefinitionArg) -> None:
-    """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json."""
+def lock_command(definition: DefinitionArg, output: FormatOpt = ListFormat.table) -> None:
+    """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json.
+
+    A lock always holds the whole definition (so every --locked command can use it): choose platforms
+    in the definition's `platforms:`, and with --variant/--platform on build, fetch and packages."""
     from bastion.cache import Cache, Fetcher
     from bastion.catalog import load_definition
     from bastion.lock import lock_path, plan, write_lock
@@ -72,9 +75,13 @@ def lock_command(definition: DefinitionArg) -> None:
         lock = plan(spec, settings, fetcher, locked=False)
     path = lock_path(definition)
     write_lock(lock, path)
-    for variant, per_platform in lock.variants.items():
-        for platform, locked in per_platform.items():
-            info(f"{variant} {platform}: {len(locked.packages)} packages")
+    counts = {v: {p: len(locked.packages) for p, locked in per.items()} for v, per in lock.variants.items()}
+    if output is ListFormat.json:
+        stdout.print_json(json.dumps({"lock": str(path), "packages": counts}))
+        return
+    for variant, per_platform in counts.items():
+        for platform, count in per_platform.items():
+            info(f"{variant} {platform}: {count} packages")
     stdout.print(str(path))
 
 

@@ -3,11 +3,12 @@
 References:
 
 * ``NAME[:TAG]``, ``NAME@sha256:...`` or ``sha256:...`` — an image in the local store
-  (``Settings.store_dir``), found with :meth:`bastion.oci.Store.resolve`;
+  (``Settings.store_dir``), found with :func:`bastion.oci.open_in_store` (an ambiguous short name is
+  refused, never read from a registry instead);
 * ``oci-dir://PATH[:TAG]`` — an OCI image layout; ``TAG`` is matched against
   ``org.opencontainers.image.ref.name`` (the whole name, or the part after the last ``:``); without a
-  tag the layout must hold one image (what is attached to it, signatures and attestations, is not an
-  image: :func:`bastion.oci.is_attachment`);
+  tag the layout must hold one image (what is attached to it, signatures and attestations, and the
+  per-platform tags of an exported index are not other images: :func:`bastion.oci.layout_images`);
 * ``docker-archive://FILE.tar[:TAG]`` — a ``docker save`` archive: the OCI layout inside it when there
   is one (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
 * ``fs://DIR`` — a root filesystem directory, scanned in place (no layers, owners from ``lstat``);
@@ -60,8 +61,10 @@ from bastion.oci import (
     Descriptor,
     Platform,
     Store,
-    is_attachment,
+    find_in_store,
     is_registry_reference,
+    layout_images,
+    open_in_store,
     parse_manifest,
     parse_reference,
     walk_index,
@@ -88,7 +91,7 @@ def open_target(
     wanted = _Want(Platform.parse(platform) if platform else None)
     scheme, sep, rest = reference.partition("://")
     if not sep:
-        if is_registry_reference(reference) and not _in_store(reference, settings):
+        if is_registry_reference(reference) and find_in_store(settings.store_dir, reference) is None:
             return _open_registry(reference, settings, wanted)
         return _open_store(reference, settings, wanted)
     if scheme == "oci-dir":
@@ -120,23 +123,10 @@ def open_target(
 
 
 def _open_store(reference: str, settings: Settings, wanted: _Want) -> ImageTarget:
-    if not (settings.store_dir / "oci-layout").is_file():
-        raise InputError(f"unknown image {reference!r}", hint=f"the store at {settings.store_dir} is empty")
-    store = Store(settings.store_dir, create=False)
-    desc = store.resolve(reference)
+    store, desc = open_in_store(settings.store_dir, reference)
     if desc.ref_name is None and "@" in reference:
         desc = desc.with_annotations({ANNOTATION_REF_NAME: reference.split("@", 1)[0]})
     return _open_layout(reference, DirFiles(store.root), desc, settings, wanted)
-
-
-def _in_store(reference: str, settings: Settings) -> bool:
-    if not (settings.store_dir / "oci-layout").is_file():
-        return False
-    try:
-        Store(settings.store_dir, create=False).resolve(reference)
-    except InputError:
-        return False
-    return True
 
 
 def _open_registry(reference: str, settings: Settings, wanted: _Want) -> ImageTarget:
@@ -201,7 +191,7 @@ def _split_tag(text: str, exists: Callable[[Path], bool]) -> tuple[Path, str | N
 def _pick_layout_entry(files: Files, tag: str | None) -> Descriptor:
     entries = layout_index(files)
     if tag is None:
-        entries = [e for e in entries if not is_attachment(e)] or entries
+        entries = layout_images(entries)
         if len({e.digest for e in entries}) == 1:
             return entries[0]
         names = sorted(_names(e)[0] or e.digest for e in entries)

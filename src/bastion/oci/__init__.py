@@ -9,7 +9,16 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
-from bastion.oci._export import Exported, attachments, export_docker_archive, export_oci_dir, is_attachment
+from bastion.oci._export import (
+    ANNOTATION_PLATFORM_OF,
+    Exported,
+    attachments,
+    export_docker_archive,
+    export_oci_dir,
+    is_attachment,
+    layout_images,
+    platform_tag,
+)
 from bastion.oci._files import BlobWriter, remove_abandoned, write_cache_file
 from bastion.oci._image import put_image, put_index, select_manifest
 from bastion.oci._layer import (
@@ -51,7 +60,7 @@ from bastion.oci._model import (
 from bastion.oci._output import OutputFile, write_output
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
-from bastion.oci._store import Store, check_ref
+from bastion.oci._store import Store, check_ref, find_in_store, open_in_store
 
 if TYPE_CHECKING:
     from bastion.oci._auth import AuthenticationError, Credentials
@@ -78,6 +87,7 @@ __getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ANNOTATION_CREATED",
+    "ANNOTATION_PLATFORM_OF",
     "ANNOTATION_REF_NAME",
     "ANNOTATION_SUBJECT",
     "MAX_NESTING",
@@ -121,14 +131,18 @@ __all__ = [
     "export_docker_archive",
     "export_oci_dir",
     "fallback_tag",
+    "find_in_store",
     "image_config",
     "image_index",
     "image_manifest",
     "is_attachment",
     "is_registry_reference",
+    "layout_images",
+    "open_in_store",
     "parse_index",
     "parse_manifest",
     "parse_reference",
+    "platform_tag",
     "pull_image",
     "push_image",
     "put_image",

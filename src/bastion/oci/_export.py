@@ -8,11 +8,18 @@ a signature on an attestation), recorded as in the store (an untagged ``index.js
 ``subject`` lets any reader find them), and the tags kept next to an image for what is attached to it
 (:func:`_attachment_tag_names`). A docker-archive has no place for them (``docker load`` reads
 ``manifest.json`` only).
+
+A multi-platform export is tagged twice over: the index under its name, as skopeo and ``bastion``
+read it, and each platform's manifest under ``NAME-<arch>`` (:func:`platform_tag`), because readers
+of one image cannot take an index: umoci 0.4 refuses a tag that leads to several manifests ("tag is
+ambiguous"). Those entries carry :data:`ANNOTATION_PLATFORM_OF`, so a reader asked for "the layout's
+image" without a tag still finds one image (:func:`layout_images`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +48,10 @@ _MAX_REFERRER_DEPTH = 4
 # distribution-spec spec.md "Referrers Tag Schema": <alg>-<ref> (an index of referrers, for registries
 # without the API); cosign SIGNATURE_SPEC.md "Tag-based Discovery": the same with .sig, .att, .sbom.
 _ATTACHMENT_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
+# On an index.json entry that tags one platform of an exported index: the index's digest.
+ANNOTATION_PLATFORM_OF = "dev.bastion.platform-of"
+# buildkit's attestation manifests inside an index are not a platform anyone runs.
+_NOT_A_PLATFORM = frozenset({"unknown/unknown"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class Exported:
 
     descriptor: Descriptor
     attachments: tuple[Descriptor, ...] = ()  # referrers (untagged index.json entries) and attachment tags
+    platform_tags: tuple[str, ...] = ()  # NAME-<arch> for each platform of an exported index
 
 
 def is_attachment(entry: Descriptor) -> bool:
@@ -59,6 +71,26 @@ def is_attachment(entry: Descriptor) -> bool:
         return True
     name = entry.ref_name
     return name is not None and _ATTACHMENT_TAG.fullmatch(name.rpartition(":")[2]) is not None
+
+
+def layout_images(entries: Sequence[Descriptor]) -> list[Descriptor]:
+    """The images of a layout's ``index.json`` entries: not what is attached to an image
+    (:func:`is_attachment`; all entries if every one is), and not a platform tag
+    (:data:`ANNOTATION_PLATFORM_OF`) of an index the layout also holds."""
+    images = [e for e in entries if not is_attachment(e)] or list(entries)
+    digests = {e.digest for e in images}
+    return [e for e in images if e.annotations.get(ANNOTATION_PLATFORM_OF) not in digests]
+
+
+def platform_tag(name: str, platform: Platform) -> str:
+    """``bastion/python:3.11`` and ``linux/amd64`` → ``bastion/python:3.11-amd64`` (``-arm-v7`` with an
+    ARM variant; the OS first when it is not Linux), the per-architecture tag convention of
+    multi-platform publishing."""
+    parts = [] if platform.os == "linux" else [platform.os]
+    parts.append(platform.architecture)
+    if platform.variant and (platform.architecture, platform.variant) != ("arm64", "v8"):
+        parts.append(platform.variant)
+    return check_ref(f"{name}-{'-'.join(parts)}")
 
 
 def _attachment_tag_names(digest: str) -> tuple[str, ...]:
@@ -113,9 +145,9 @@ def export_oci_dir(
 
     ``dest`` is created, or must already be an OCI layout (other images there are kept). The image is
     tagged ``tag``, by default its name in the store (``bastion/python:3.11``; ``latest`` when ``ref``
-    is a digest), so that ``skopeo inspect oci:DEST:TAG`` finds it. With ``platform``, only that
-    platform's manifest is exported — what ``umoci unpack`` needs, since it refuses a tag that leads
-    to several manifests ("tag is ambiguous").
+    is a digest), so that ``skopeo inspect oci:DEST:TAG`` finds it. An index's platform manifests are
+    also tagged ``TAG-<arch>`` (module docstring), so ``umoci unpack --image DEST:TAG-amd64`` works.
+    With ``platform``, only that platform's manifest is exported, under ``tag``.
     With ``with_attachments`` (the default) what is attached to the exported index and manifests is
     copied too (module docstring). Blobs are verified against their digests as they are copied.
     """
@@ -134,7 +166,32 @@ def export_oci_dir(
         else:
             carried.append(out.tag(check_ref(entry.ref_name or ""), entry))
     plain = {k: v for k, v in desc.annotations.items() if k != ANNOTATION_REF_NAME}
-    return Exported(out.tag(name, desc.with_annotations(plain)), tuple(carried))
+    top = out.tag(name, desc.with_annotations(plain))
+    return Exported(top, tuple(carried), _tag_platforms(out, desc, name))
+
+
+def _tag_platforms(out: Store, desc: Descriptor, name: str) -> tuple[str, ...]:
+    """Tag each platform manifest of the index ``desc`` as ``NAME-<arch>`` (module docstring); two
+    entries that would share a tag get none, since a tag must name one image, nor does a platform whose
+    name cannot be part of a tag (image-layout.md ref.name grammar; a pulled image may say anything)."""
+    if desc.media_type not in INDEX_MEDIA_TYPES:
+        return ()
+    by_tag: dict[str, list[Descriptor]] = {}
+    for entry in out.read_index(desc).manifests:
+        if entry.media_type in MANIFEST_MEDIA_TYPES and entry.platform is not None:
+            if str(entry.platform) in _NOT_A_PLATFORM:
+                continue
+            try:
+                by_tag.setdefault(platform_tag(name, entry.platform), []).append(entry)
+            except InputError:
+                continue
+    tags = []
+    for tag, entries in sorted(by_tag.items()):
+        if len({e.digest for e in entries}) == 1:
+            plain = {k: v for k, v in entries[0].annotations.items() if k != ANNOTATION_REF_NAME}
+            out.tag(tag, entries[0].with_annotations({**plain, ANNOTATION_PLATFORM_OF: desc.digest}))
+            tags.append(tag)
+    return tuple(tags)
 
 
 def export_docker_archive(

@@ -264,14 +264,29 @@ class Store:
         ]
 
     def resolve(self, ref_or_digest: str) -> Descriptor:
-        """Find an image by tag, by ``sha256:<hex>`` or by ``name@sha256:<hex>``.
+        """Find an image by tag, by ``sha256:<hex>`` or by ``name@sha256:<hex>`` (:meth:`find`); an
+        unknown name is an :class:`InputError` listing the store's tags."""
+        found = self.find(ref_or_digest)
+        if found is None:
+            raise self._unknown(ref_or_digest)
+        return found
+
+    def find(self, ref_or_digest: str) -> Descriptor | None:
+        """The image ``ref_or_digest`` names, or None when the store has no such name.
 
         A tag is matched exactly first, then as the last part of a full name (``python:3.11`` finds
-        ``bastion/python:3.11`` when that is the only match); a name without a tag means ``:latest``.
+        ``bastion/python:3.11``); a name without a tag means ``:latest``. ``name@sha256:<hex>`` must
+        name the repository (the same way) of a tagged image that is, or lists, that digest. A short
+        name that several repositories end with is an :class:`InputError` listing them: naming one
+        repository's image must never silently find another's.
         """
         pinned = _DIGEST_IN_REF.fullmatch(ref_or_digest)
         if pinned:
-            return self._by_digest(pinned.group(1), ref_or_digest)
+            desc = self._by_digest(pinned.group(1), ref_or_digest)
+            name = ref_or_digest.rpartition("@")[0]
+            if desc is not None and name and not self._holds(_repository(name), desc.digest, ref_or_digest):
+                return None  # another repository's image (or a registry's, for a registry reference)
+            return desc
         tags = self.list_tags()
         wanted = [ref_or_digest]
         if ":" not in ref_or_digest.rsplit("/", 1)[-1]:
@@ -284,10 +299,8 @@ class Store:
             if len(matches) == 1:
                 return tags[matches[0]]
             if matches:
-                raise InputError(
-                    f"image name {ref_or_digest!r} is ambiguous", hint="use one of: " + ", ".join(matches)
-                )
-        raise self._unknown(ref_or_digest)
+                raise _ambiguous(ref_or_digest, matches)
+        return None
 
     def gc(self, *, grace_seconds: float = 3600.0) -> list[str]:
         """Remove blobs no tag reaches, and abandoned temp files, older than ``grace_seconds``.
@@ -313,12 +326,12 @@ class Store:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _by_digest(self, digest: str, asked: str) -> Descriptor:
+    def _by_digest(self, digest: str, asked: str) -> Descriptor | None:
         for entry in self.index().manifests:
             if entry.digest == digest:
                 return entry
         if not self.has_blob(digest):
-            raise self._unknown(asked)
+            return None
         data = self.read_blob(digest)
         try:
             media_type = json.loads(data).get("mediaType")
@@ -328,7 +341,37 @@ class Store:
             raise InputError(f"{asked} is a blob in the store but not an image manifest or index")
         return Descriptor(str(media_type), digest, len(data))
 
+    def _holders(self, digest: str) -> dict[str, list[str]]:
+        """Repository → its tags that are ``digest`` or an index listing it (a platform manifest)."""
+        holders: dict[str, list[str]] = {}
+        for tag, entry in sorted(self.list_tags().items()):
+            listed = entry.digest == digest or (
+                entry.media_type in INDEX_MEDIA_TYPES
+                and self.has_blob(entry.digest)
+                and any(m.digest == digest for m in self.read_index(entry).manifests)
+            )
+            if listed:
+                holders.setdefault(_repository(tag), []).append(tag)
+        return holders
+
+    def _holds(self, repository: str, digest: str, asked: str) -> bool:
+        """Whether ``repository`` (the whole name, or the last part of one) holds ``digest``."""
+        holders = self._holders(digest)
+        named = sorted(r for r in holders if r == repository or r.endswith("/" + repository))
+        if repository in holders or len(named) == 1:
+            return True
+        if named:
+            raise _ambiguous(asked, named)
+        return False
+
     def _unknown(self, ref: str) -> InputError:
+        pinned = _DIGEST_IN_REF.fullmatch(ref)
+        if pinned:  # the digest is here under another name: say which
+            held = [t for tags in self._holders(pinned.group(1)).values() for t in tags]
+            if held:
+                return InputError(
+                    f"unknown image {ref!r}", hint=f"{pinned.group(1)} is tagged {', '.join(held)}"
+                )
         tags = sorted(self.list_tags())
         hint = "available: " + ", ".join(tags) if tags else f"the store at {self.root} has no images"
         return InputError(f"unknown image {ref!r}", hint=hint)
@@ -362,6 +405,37 @@ class Store:
                 f"the store at {self.root} is locked",
                 hint=f"another bastion process holds {self._lock.lock_file}",
             ) from None
+
+
+def _repository(name: str) -> str:
+    """``bastion/python:3.11`` → ``bastion/python`` (a port in a registry host is not a tag)."""
+    head, sep, tail = name.rpartition(":")
+    return head if sep and "/" not in tail else name
+
+
+def _ambiguous(asked: str, candidates: list[str]) -> InputError:
+    return InputError(f"image name {asked!r} is ambiguous", hint="use one of: " + ", ".join(candidates))
+
+
+def find_in_store(store_dir: Path, reference: str) -> tuple[Store, Descriptor] | None:
+    """The local store at ``store_dir`` and the image ``reference`` names there (:meth:`Store.find`),
+    or None when there is no store or no such name; an ambiguous name raises. Every command that takes
+    a store name resolves it here, so all of them mean the same image by it."""
+    if not (store_dir / "oci-layout").is_file():
+        return None
+    store = Store(store_dir, create=False)
+    found = store.find(reference)
+    return None if found is None else (store, found)
+
+
+def open_in_store(store_dir: Path, reference: str) -> tuple[Store, Descriptor]:
+    """:func:`find_in_store`, refusing a name the store does not have (listing the store's tags)."""
+    found = find_in_store(store_dir, reference)
+    if found is not None:
+        return found
+    if not (store_dir / "oci-layout").is_file():
+        raise InputError(f"unknown image {reference!r}", hint=f"the store at {store_dir} is empty")
+    raise Store(store_dir, create=False)._unknown(reference)
 
 
 def check_ref(ref: str) -> str:
