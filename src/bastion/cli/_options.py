@@ -23,7 +23,8 @@ PlatformOpt = Annotated[
     str | None, typer.Option("--platform", help="Comma-separated platforms (default: the definition's).")
 ]
 LockedOpt = Annotated[
-    bool, typer.Option("--locked", help="Use exactly the lock file; fail if the definition changed since.")
+    bool,
+    typer.Option("--locked", help="Use exactly the lock file; fail if it does not satisfy the definition."),
 ]
 FormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -56,26 +56,38 @@ def _planned(
     spec = load_definition(definition)
     platforms = split_platforms(platform)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=locked, variants=variants, platforms=platforms)
+        lock = plan(spec, settings, fetcher, locked=locked).lock
         yield settings, lock, _selection(lock, variants, platforms), fetcher
 
 
-def lock_command(definition: DefinitionArg) -> None:
-    """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json."""
+def lock_command(
+    definition: DefinitionArg,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Resolve again from the current indices and rewrite the lock, even if it satisfies DEFINITION.",
+        ),
+    ] = False,
+) -> None:
+    """Write <definition>.lock.json: every variant and platform of DEFINITION resolved from verified
+    indices. A lock that still satisfies DEFINITION is kept as it is, unless --update."""
     from bastion.cache import Cache, Fetcher
     from bastion.catalog import load_definition
-    from bastion.lock import lock_path, plan, write_lock
+    from bastion.lock import plan
 
     settings = Settings.from_env()
     spec = load_definition(definition)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=False)
-    path = lock_path(definition)
-    write_lock(lock, path)
-    for variant, per_platform in lock.variants.items():
-        for platform, locked in per_platform.items():
-            info(f"{variant} {platform}: {len(locked.packages)} packages")
-    stdout.print(str(path))
+        planned = plan(spec, settings, fetcher, locked=False, update=update)
+    if planned.save():
+        info(f"resolved afresh ({planned.because})")
+        for variant, per_platform in planned.lock.variants.items():
+            for platform, locked in per_platform.items():
+                info(f"{variant} {platform}: {len(locked.packages)} packages")
+    else:
+        info("the lock satisfies the definition: kept as it is ('bastion lock --update' resolves again)")
+    stdout.print(str(planned.path))
 
 
 def fetch_command(

@@ -73,12 +73,31 @@ class KeyringRef(_Model):
 
 class DefinitionRef(_Model):
     path: str
-    sha256: str
+    sha256: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class RequestedRepository(_Model):
+    uri: str
+    suites: list[str]
+    components: list[str]
+
+
+class Requested(_Model):
+    """What one variant's packages were resolved from: its ``contents`` as merged. A lock satisfies a
+    definition while every variant still asks for exactly this (:func:`bastion.lock.unsatisfied`)."""
+
+    packages: list[str]
+    repositories: list[RequestedRepository] | None  # None: the host's apt sources
+    keyring: str  # as the definition writes it
+    allow_expired: bool
 
 
 class LockFile(_Model):
     lock_version: int = LOCK_VERSION
     definition: DefinitionRef
+    # Variant -> what it was resolved from. Locks written before it was recorded have none; they
+    # satisfy only the definition whose digest they name.
+    resolved_from: dict[str, Requested] | None = None
     keyrings: list[KeyringRef]
     source_date_epoch: int
     suites: list[LockedSuite]
@@ -90,5 +109,5 @@ class LockFile(_Model):
         except KeyError:
             raise LockMismatchError(
                 f"the lock has no entry for variant {variant!r} on {platform}",
-                hint="run 'bastion lock' again",
+                hint="run 'bastion lock --update DEFINITION' to refresh it",
             ) from None
