@@ -409,12 +409,14 @@ def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, .
 
 
 def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[ImageCheck, ...]:
-    """The variant's tests that can run for ``platform``: structure checks read files and run
-    anywhere; commands would need emulation, which Bastion does not use."""
+    """The variant's tests that can run for ``platform``: those not limited to other platforms (a
+    test's ``platforms``); structure checks read files and run anywhere; commands would need
+    emulation, which Bastion does not use."""
+    mine = tuple(t for t in variant.tests if t.platforms is None or platform in t.platforms)
     if platform == _host_platform():
-        return variant.tests
-    tests = tuple(t for t in variant.tests if isinstance(t, FileTest | AbsentTest))
-    if skipped := len(variant.tests) - len(tests):
+        return mine
+    tests = tuple(t for t in mine if isinstance(t, FileTest | AbsentTest))
+    if skipped := len(mine) - len(tests):
         progress.warn(
             f"{variant.name} {platform}: {skipped} command/HTTP test(s) skipped "
             "(not the host's platform; no emulation)"

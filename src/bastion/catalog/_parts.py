@@ -27,6 +27,7 @@ from bastion.catalog._types import (
     Mode,
     NonEmpty,
     PackageSpec,
+    PlatformName,
     RepositoryUri,
     RunAs,
     SuiteName,
@@ -190,6 +191,12 @@ class SymlinkEntry(Model):
 
 # --- image tests ----------------------------------------------------------------------------------
 
+#: The platforms a test runs for (absent: every platform the variant is built for), for what differs
+#: between architectures: a path with the multiarch triplet (``/usr/lib/x86_64-linux-gnu/...``), a
+#: file only one architecture's package ships. A test limited to platforms the variant does not build
+#: never runs.
+TestPlatforms = Annotated[tuple[PlatformName, ...], NonEmpty(), unique(str, "platform")] | None
+
 
 class FileTest(Model):
     """The file exists (and contains a text, and has a mode)."""
@@ -198,6 +205,8 @@ class FileTest(Model):
     file: AbsPath
     contains: str | None = None
     mode: Mode | None = None
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class AbsentTest(Model):
@@ -205,6 +214,8 @@ class AbsentTest(Model):
 
     name: TestName
     absent: AbsPath
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class CommandTest(Model):
@@ -219,6 +230,8 @@ class CommandTest(Model):
     """Run as this user instead of the image's ``run-as``."""
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     """Seconds."""
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class HttpTest(Model):
@@ -236,6 +249,8 @@ class HttpTest(Model):
     user: RunAs | None = None
     timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """Seconds, from start to answer."""
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 # --- compliance -----------------------------------------------------------------------------------
