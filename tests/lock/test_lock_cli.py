@@ -230,6 +230,10 @@ def test_a_locked_file_the_mirror_no_longer_serves_says_to_refresh(
         pytest.param('{"lock-version": 7, "definition": {"path": "d.yaml", "sha256": "sha256:' + "0" * 64 + '"},'
                      ' "keyrings": [], "source-date-epoch": 0, "suites": [], "variants": {}}', "version 7",
                      id="future-version"),
+        pytest.param('{"lock-version": 1, "definition": {"path": "d.yaml", "sha256": "sha256:' + "0" * 64 + '"},'
+                     ' "resolved-from": {"runtime": {"packages": ["hello\\nerror: forged"], "repositories": null,'
+                     ' "keyring": "k", "allow-expired": false}}}', "resolved-from.runtime.packages.0",
+                     id="newline-in-package"),
     ],
 )  # fmt: skip
 def test_a_hostile_lock_file_is_refused(tmp_path: Path, text: str, words: str) -> None:

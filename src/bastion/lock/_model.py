@@ -7,6 +7,8 @@ size, plus the signed suites it was resolved from and the keys that signed them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.errors import LockMismatchError
@@ -76,6 +78,12 @@ class DefinitionRef(_Model):
     sha256: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
 
 
+# A package the lock says a definition asked for may be named in a message: the characters of a
+# definition's package specification only, so a hostile lock cannot break the one-line diagnosis.
+# (Repositories and the keyring are compared, never printed.)
+_PackageSpec = Annotated[str, Field(pattern=r"^[!A-Za-z0-9+.=:~-]{1,300}$")]
+
+
 class RequestedRepository(_Model):
     uri: str
     suites: list[str]
@@ -86,7 +94,7 @@ class Requested(_Model):
     """What one variant's packages were resolved from: its ``contents`` as merged. A lock satisfies a
     definition while every variant still asks for exactly this (:func:`bastion.lock.unsatisfied`)."""
 
-    packages: list[str]
+    packages: list[_PackageSpec]
     repositories: list[RequestedRepository] | None  # None: the host's apt sources
     keyring: str  # as the definition writes it
     allow_expired: bool
