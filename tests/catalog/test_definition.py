@@ -241,6 +241,22 @@ def test_unknown_variant_is_an_input_error(tmp_path: Path) -> None:
 
 ERRORS = [
     # (id, replace this, with this, marker on the bad line, field path, text in the message)
+    (
+        "test-platform-unknown",
+        "{name: no-shell, absent: /bin/sh}",
+        "{name: no-shell, absent: /bin/sh, platforms: [linux/aarch64]}",
+        "no-shell, absent",
+        "tests[1].platforms[0]",
+        "not a Debian architecture",
+    ),
+    (
+        "test-platforms-empty",
+        "{name: no-shell, absent: /bin/sh}",
+        "{name: no-shell, absent: /bin/sh, platforms: []}",
+        "no-shell, absent",
+        "tests[1].platforms",
+        "empty",
+    ),
     ("unknown-field", "work-dir:", "work_dir:", "work_dir:", "work_dir", "unknown field"),
     (
         "wrong-type",
@@ -494,3 +510,12 @@ def test_schema_accepts_the_full_example_and_refuses_unknown_fields() -> None:
     data = yaml.safe_load(FULL)
     assert list(validator.iter_errors(data)) == []
     assert list(validator.iter_errors({**data, "work_dir": "/"})) != []
+
+
+def test_a_test_can_be_limited_to_platforms(tmp_path: Path) -> None:
+    text = FULL.replace(
+        "{name: no-shell, absent: /bin/sh}", "{name: no-shell, absent: /bin/sh, platforms: [linux/arm64/v8]}"
+    )
+    variant = load_definition(write(tmp_path, text)).variant("runtime")
+    limited = {t.name: t.platforms for t in variant.tests}
+    assert limited == {"passwd": None, "no-shell": ("linux/arm64",), "ssl": None}

@@ -1,7 +1,8 @@
 """The main job: a definition in, tagged multi-platform images in the local store out.
 
-For each variant: the exact package set (from the lock with ``locked``, else freshly resolved and
-written to the lock), verified package files from the cache, then for each platform an assembled
+For each variant: the exact package set (the lock file's when it satisfies the definition, which
+``locked`` requires; else freshly resolved, and written to the lock file once the build succeeded),
+verified package files from the cache, then for each platform an assembled
 root filesystem (no maintainer scripts), the definition's image tests in a bwrap sandbox, layers
 written deterministically, and finally one image index over the platforms, tagged.
 
@@ -31,10 +32,10 @@ from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
-from bastion.catalog import AbsentTest, Definition, FileTest, Variant
+from bastion.catalog import AbsentTest, Definition, FileTest, Variant, parse_platform
 from bastion.config import Settings
-from bastion.errors import BastionError, ExitCode, InternalError
-from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, lock_path, plan, write_lock
+from bastion.errors import BastionError, ExitCode, InputError, InternalError
+from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
@@ -108,21 +109,20 @@ def build(
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
+    platforms = _chosen_platforms(definition, chosen, platforms)  # refused before anything is read
     with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        # Without --locked the whole definition is resolved (every variant and platform: cheap) and
-        # the lock rewritten, so a lock is never partial; only the chosen images are fetched and built.
-        lock = plan(
-            definition,
-            settings,
-            fetcher,
-            locked=locked,
-            variants=chosen if locked else None,
-            platforms=platforms if locked else None,
-        )
-        if not locked:
-            write_lock(lock, lock_path(definition.path))
+        # The lock file's packages when it satisfies the definition (bastion.lock._file says when);
+        # else the whole definition is resolved (every variant and platform: cheap), so a lock is
+        # never partial, and written only once every image of this build is in the store.
+        planned = plan(definition, settings, fetcher, locked=locked)
+        lock = planned.lock
+        if planned.resolved:
+            progress.warn(
+                f"resolving {definition.path} afresh ({planned.because}); the lock is written if the build succeeds"
+            )
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
-        debs = fetch_packages(lock, fetcher, selection)
+        from_file = None if planned.resolved else definition.path
+        debs = fetch_packages(lock, fetcher, selection, definition=from_file)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
     job = _Job(
@@ -184,7 +184,26 @@ def build(
         for ref in references:
             store.tag(ref, index)
         results.append(BuiltVariant(name, references, index, tuple(built)))
+    planned.save()  # a lock resolved now, once everything it was resolved for is built
     return results
+
+
+def _chosen_platforms(
+    definition: Definition, chosen: Sequence[str], platforms: Sequence[str] | None
+) -> list[str] | None:
+    """``--platform`` in its normal spelling, refused unless every chosen variant lists it."""
+    if not platforms:
+        return None
+    normal = [str(parse_platform(p)) for p in platforms]
+    for name in chosen:
+        listed = definition.variant(name).platforms
+        for platform in normal:
+            if platform not in listed:
+                raise InputError(
+                    f"variant {name!r} is not built for {platform} (its platforms: {', '.join(listed)})",
+                    where=str(definition.path),
+                )
+    return normal
 
 
 @dataclass(frozen=True)
@@ -405,12 +424,14 @@ def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, .
 
 
 def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[ImageCheck, ...]:
-    """The variant's tests that can run for ``platform``: structure checks read files and run
-    anywhere; commands would need emulation, which Bastion does not use."""
+    """The variant's tests that can run for ``platform``: those not limited to other platforms (a
+    test's ``platforms``); structure checks read files and run anywhere; commands would need
+    emulation, which Bastion does not use."""
+    mine = tuple(t for t in variant.tests if t.platforms is None or platform in t.platforms)
     if platform == _host_platform():
-        return variant.tests
-    tests = tuple(t for t in variant.tests if isinstance(t, FileTest | AbsentTest))
-    if skipped := len(variant.tests) - len(tests):
+        return mine
+    tests = tuple(t for t in mine if isinstance(t, FileTest | AbsentTest))
+    if skipped := len(mine) - len(tests):
         progress.warn(
             f"{variant.name} {platform}: {skipped} command/HTTP test(s) skipped "
             "(not the host's platform; no emulation)"

@@ -12,7 +12,9 @@ A definition file (YAML keys in kebab-case; ``docs/definition-schema.json`` is t
     accounts: {run-as: "65532"}
     entrypoint: [/usr/bin/python3.11]
     paths: [{type: directory, path: /app, mode: "0755", uid: 65532, gid: 65532}]
-    tests: [{name: no-shell, absent: /bin/sh}]
+    tests:                            # file, absent, command or http; platforms: only for these
+      - {name: no-shell, absent: /bin/sh}
+      - {name: libc, file: /usr/lib/x86_64-linux-gnu/libc.so.6, platforms: [linux/amd64]}
     compliance:                       # profiles the build checks; failures accepted with a reason
       profiles: [default]
       waivers: [{rule: image_healthcheck, reason: "no service to probe"}]

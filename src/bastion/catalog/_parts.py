@@ -27,6 +27,7 @@ from bastion.catalog._types import (
     Mode,
     NonEmpty,
     PackageSpec,
+    PlatformName,
     RepositoryUri,
     RunAs,
     SuiteName,
@@ -190,6 +191,12 @@ class SymlinkEntry(Model):
 
 # --- image tests ----------------------------------------------------------------------------------
 
+#: The platforms a test runs for (absent: every platform the variant is built for), for what differs
+#: between architectures: a path with the multiarch triplet (``/usr/lib/x86_64-linux-gnu/...``), a
+#: file only one architecture's package ships. A test limited to platforms the variant does not build
+#: never runs.
+TestPlatforms = Annotated[tuple[PlatformName, ...], NonEmpty(), unique(str, "platform")] | None
+
 
 class FileTest(Model):
     """The file exists (and contains a text, and has a mode)."""
@@ -198,6 +205,8 @@ class FileTest(Model):
     file: AbsPath
     contains: str | None = None
     mode: Mode | None = None
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class AbsentTest(Model):
@@ -205,6 +214,8 @@ class AbsentTest(Model):
 
     name: TestName
     absent: AbsPath
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class CommandTest(Model):
@@ -222,6 +233,8 @@ class CommandTest(Model):
     read_only: bool = False
     """Run with the image's root read-only (``docker run --read-only``); by default a test writes to a
     root of its own that is thrown away after it."""
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 class HttpTest(Model):
@@ -241,6 +254,8 @@ class HttpTest(Model):
     """Seconds, from start to answer."""
     read_only: bool = False
     """Run the server with the image's root read-only (``docker run --read-only``)."""
+    platforms: TestPlatforms = None
+    """Run only for these platforms (``[linux/amd64]``); absent: for every platform."""
 
 
 # --- compliance -----------------------------------------------------------------------------------

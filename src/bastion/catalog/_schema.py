@@ -43,9 +43,9 @@ def normalised_digest(definition: Definition) -> str:
 #: Fields that change neither what is resolved nor what is built, so that editing them does not
 #: invalidate the lock: ``vex`` statements are read when the VEX document is generated.
 _NOT_DIGESTED = ("vex",)
-#: Fields added to the format after locks were first written, with their defaults: at the default they
-#: are left out of the digest, so that a Bastion that knows them reads every existing lock as before.
-_ADDED_LATER: dict[str, object] = {"read-only": False}
+#: Fields of image tests added to the format after locks were first written, with their defaults: at the
+#: default they are left out of the digest, so that a Bastion that knows them reads existing locks as before.
+_ADDED_TO_TESTS: dict[str, object] = {"read-only": False, "platforms": None}
 
 
 def _dump(model: Definition | Variant) -> dict[str, Any]:
@@ -58,16 +58,17 @@ def _dump(model: Definition | Variant) -> dict[str, Any]:
     return dumped
 
 
-def _drop_added_defaults(node: Any) -> None:
+def _drop_added_defaults(node: Any, *, in_tests: bool = False) -> None:
     if isinstance(node, dict):
-        for key, default in _ADDED_LATER.items():
-            if key in node and node[key] == default and type(node[key]) is type(default):
-                del node[key]
-        for child in node.values():
-            _drop_added_defaults(child)
+        if in_tests:
+            for key, default in _ADDED_TO_TESTS.items():
+                if key in node and node[key] == default and type(node[key]) is type(default):
+                    del node[key]
+        for key, child in node.items():
+            _drop_added_defaults(child, in_tests=key == "tests")
     elif isinstance(node, list):
         for child in node:
-            _drop_added_defaults(child)
+            _drop_added_defaults(child, in_tests=in_tests)
 
 
 def _drop_property_titles(node: Any) -> None:

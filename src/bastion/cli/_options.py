@@ -31,7 +31,8 @@ PlatformOpt = Annotated[
     ),
 ]
 LockedOpt = Annotated[
-    bool, typer.Option("--locked", help="Use exactly the lock file; fail if the definition changed since.")
+    bool,
+    typer.Option("--locked", help="Use exactly the lock file; fail if it does not satisfy the definition."),
 ]
 FormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
 

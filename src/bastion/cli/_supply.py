@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -56,33 +56,48 @@ def _planned(
     spec = load_definition(definition)
     platforms = definition_platforms(spec, variants, platform)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=locked, variants=variants, platforms=platforms)
+        lock = plan(spec, settings, fetcher, locked=locked).lock
         yield settings, lock, _selection(lock, variants, platforms), fetcher
 
 
-def lock_command(definition: DefinitionArg, output: FormatOpt = ListFormat.table) -> None:
-    """Resolve every variant and platform of DEFINITION from verified indices and write <definition>.lock.json.
+def lock_command(
+    definition: DefinitionArg,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Resolve again from the current indices and rewrite the lock, even if it satisfies DEFINITION.",
+        ),
+    ] = False,
+    output: FormatOpt = ListFormat.table,
+) -> None:
+    """Write <definition>.lock.json: every variant and platform of DEFINITION resolved from verified
+    indices. A lock that still satisfies DEFINITION is kept as it is, unless --update.
 
     A lock always holds the whole definition (so every --locked command can use it): choose platforms
     in the definition's `platforms:`, and with --variant/--platform on build, fetch and packages."""
     from bastion.cache import Cache, Fetcher
     from bastion.catalog import load_definition
-    from bastion.lock import lock_path, plan, write_lock
+    from bastion.lock import plan
 
     settings = Settings.from_env()
     spec = load_definition(definition)
     with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=False)
-    path = lock_path(definition)
-    write_lock(lock, path)
+        planned = plan(spec, settings, fetcher, locked=False, update=update)
+    saved = planned.save()
+    lock = planned.lock
     counts = {v: {p: len(locked.packages) for p, locked in per.items()} for v, per in lock.variants.items()}
     if output is ListFormat.json:
-        stdout.print_json(json.dumps({"lock": str(path), "packages": counts}))
+        stdout.print_json(json.dumps({"lock": str(planned.path), "written": saved, "packages": counts}))
         return
-    for variant, per_platform in counts.items():
-        for platform, count in per_platform.items():
-            info(f"{variant} {platform}: {count} packages")
-    stdout.print(str(path))
+    if saved:
+        info(f"resolved afresh ({planned.because})")
+        for variant, per_platform in counts.items():
+            for platform, count in per_platform.items():
+                info(f"{variant} {platform}: {count} packages")
+    else:
+        info("the lock satisfies the definition: kept as it is ('bastion lock --update' resolves again)")
+    stdout.print(str(planned.path))
 
 
 def fetch_command(

@@ -7,6 +7,8 @@ size, plus the signed suites it was resolved from and the keys that signed them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.errors import LockMismatchError
@@ -73,12 +75,37 @@ class KeyringRef(_Model):
 
 class DefinitionRef(_Model):
     path: str
-    sha256: str
+    sha256: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+# A package the lock says a definition asked for may be named in a message: the characters of a
+# definition's package specification only, so a hostile lock cannot break the one-line diagnosis.
+# (Repositories and the keyring are compared, never printed.)
+_PackageSpec = Annotated[str, Field(pattern=r"^[!A-Za-z0-9+.=:~-]{1,300}$")]
+
+
+class RequestedRepository(_Model):
+    uri: str
+    suites: list[str]
+    components: list[str]
+
+
+class Requested(_Model):
+    """What one variant's packages were resolved from: its ``contents`` as merged. A lock satisfies a
+    definition while every variant still asks for exactly this (:func:`bastion.lock.unsatisfied`)."""
+
+    packages: list[_PackageSpec]
+    repositories: list[RequestedRepository] | None  # None: the host's apt sources
+    keyring: str  # as the definition writes it
+    allow_expired: bool
 
 
 class LockFile(_Model):
     lock_version: int = LOCK_VERSION
     definition: DefinitionRef
+    # Variant -> what it was resolved from. Locks written before it was recorded have none; they
+    # satisfy only the definition whose digest they name.
+    resolved_from: dict[str, Requested] | None = None
     keyrings: list[KeyringRef]
     source_date_epoch: int
     suites: list[LockedSuite]
@@ -90,5 +117,5 @@ class LockFile(_Model):
         except KeyError:
             raise LockMismatchError(
                 f"the lock has no entry for variant {variant!r} on {platform}",
-                hint="run 'bastion lock' again",
+                hint="run 'bastion lock --update DEFINITION' to refresh it",
             ) from None

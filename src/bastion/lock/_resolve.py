@@ -24,6 +24,7 @@ from bastion.debian import (
     resolve,
 )
 from bastion.errors import InputError
+from bastion.lock._file import requested
 from bastion.lock._model import (
     LOCK_VERSION,
     DefinitionRef,
@@ -126,6 +127,7 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
     return LockFile(
         lock_version=LOCK_VERSION,
         definition=DefinitionRef(path=definition.path.name, sha256=normalised_digest(definition)),
+        resolved_from={rv.name: requested(definition.variant(rv.name)) for rv in resolved},
         keyrings=[
             KeyringRef(path=path, sha256=_file_sha256(Path(path)), fingerprints=sorted(fprs))
             for path, fprs in sorted(keyrings.items())
