@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,22 +44,55 @@ class CliResult:
     code: int
     stdout: str
     stderr: str
+    seconds: float = 0.0
+    max_rss_kib: int = 0
+    """Peak resident memory of the command (getrusage(2) ru_maxrss of the child, in KiB)."""
 
 
 def run_cli(*args: str, home: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
-    """Run the real ``bastion`` command in a subprocess, as a user would."""
+    """Run the real ``bastion`` command in a subprocess, as a user would; its time and peak memory are
+    kept with the result, and appended to ``BASTION_TEST_RECORD`` (JSON lines) when that is set, so that
+    ``benchmarks/hostile.py`` can report what each refused input cost."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
     full_env.update({"BASTION_HOME": str(home), "COLUMNS": "200", **(env or {})})
-    proc = subprocess.run(
-        [sys.executable, "-m", "bastion", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=900,
-        check=False,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bastion", *args], stdout=out, stderr=err, env=full_env,
+                                cwd=cwd, stdin=subprocess.DEVNULL)  # fmt: skip
+        try:
+            _, status, usage = _wait4(proc.pid, timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = CliResult(
+            proc.returncode,
+            out.read().decode("utf-8", errors="replace"),
+            err.read().decode("utf-8", errors="replace"),
+            time.monotonic() - started,
+            usage.ru_maxrss,
+        )
+    if record := os.environ.get("BASTION_TEST_RECORD"):
+        entry = {"test": os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0], "args": list(args)[:3],
+                 "code": result.code, "seconds": round(result.seconds, 3), "max_rss_kib": result.max_rss_kib}  # fmt: skip
+        with open(record, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    return result
+
+
+def _wait4(pid: int, *, timeout: float) -> tuple[int, int, resource.struct_rusage]:
+    """os.wait4 with a deadline (polled: wait4 itself has none)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found, status, usage = os.wait4(pid, os.WNOHANG)
+        if found:
+            return found, status, usage
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired([str(pid)], timeout)
+        time.sleep(0.005)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

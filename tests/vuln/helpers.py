@@ -4,12 +4,11 @@ SBOMs, and the CLI with the vulnerability commands registered."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from bastion.sbom import Package, PackageType, Sbom
-from tests.conftest import REPO_ROOT, TEST_DATA, CliResult
+from tests.conftest import REPO_ROOT, TEST_DATA, CliResult, run_cli
 
 PYPI = TEST_DATA / "osv-pypi" / "vulns"
 KEV = TEST_DATA / "kev" / "known_exploited_vulnerabilities.json"
@@ -18,28 +17,9 @@ NODE_VEX = TEST_DATA / "openvex" / "node.openvex.json"
 OPENVEX_SCHEMA = TEST_DATA / "schemas" / "openvex_json_schema.json"
 
 
-# Registers the commands when cli/_app.py does not yet (the lead adds `_vuln.register(app)` there).
-_RUNNER = """
-import sys
-from bastion.cli import _app, _vuln
-if not any(c.name == "cves" for c in _app.app.registered_commands):
-    _vuln.register(_app.app)
-from bastion.cli._main import main
-main(sys.argv[1:])
-"""
-
-
 def run_vuln(*args: str, home: Path, env: dict[str, str] | None = None) -> CliResult:
-    import os
-    import subprocess
-
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    full_env.update({"BASTION_HOME": str(home), "COLUMNS": "200", **(env or {})})
-    proc = subprocess.run(
-        [sys.executable, "-c", _RUNNER, *args], capture_output=True, text=True, env=full_env,
-        cwd=REPO_ROOT, timeout=600, check=False,
-    )  # fmt: skip
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    """The real ``bastion`` command (the vulnerability commands are registered like every other)."""
+    return run_cli(*args, home=home, env=env, cwd=REPO_ROOT)
 
 
 def tracker_release(status: str, **fields: Any) -> dict[str, Any]:
