@@ -25,7 +25,10 @@ Steps, in order:
    to it), ``/tmp`` 1777, the CA bundle ``/etc/ssl/certs/ca-certificates.crt``, and where the image
    has libcrypto without the ``openssl`` package, the links of that package in OpenSSL's default
    directory ``/usr/lib/ssl`` (``cert.pem``, ``certs``, and ``private`` and ``openssl.cnf`` when
-   ``/etc/ssl`` has them) so that OpenSSL finds the CA bundle without ``SSL_CERT_FILE``.
+   ``/etc/ssl`` has them) so that OpenSSL finds the CA bundle without ``SSL_CERT_FILE``; the links
+   the packages' ``update-alternatives --install`` calls would make (:mod:`bastion.build._alternatives`;
+   their state files in dev variants); in dev variants, apt's sources: the repositories and keyring
+   the image was built from (:mod:`bastion.build._aptsources`).
 4. Runtime hardening (:mod:`bastion.build._harden`), for ``kind: runtime`` variants only.
 5. The definition's ``paths``, so the definition has the final word (also over hardening); a path in
    the dpkg database is refused: the database says what the packages put in the image.
@@ -38,6 +41,7 @@ Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion genera
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -45,6 +49,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bastion.build._accounts import NOLOGIN, account_files
+from bastion.build._alternatives import ADMINDIR, ALTDIR, declared, select
+from bastion.build._aptsources import (
+    SOURCES,
+    AptSource,
+    deb822,
+    installed_keyring,
+    keyring_bytes,
+    keyring_place,
+)
 from bastion.build._dpkgdb import ADMIN, DEV_DIRS, control_field, database
 from bastion.build._harden import harden
 from bastion.build._release import OsRelease
@@ -346,6 +359,61 @@ class _Builder:
             origin = f"symlink to {target}: {what} (OPENSSLDIR /{OPENSSLDIR}), as Debian's openssl package ships it"
             self.symlink(path, target, origin=origin)
 
+    def alternatives(self, unpacked: Sequence[Unpacked], *, dev: bool) -> None:
+        """The links ``update-alternatives --install`` in the packages' postinst would make in
+        ``--auto`` mode (:mod:`bastion.build._alternatives`), with its state files in dev variants."""
+        choices = []
+        for item in unpacked:
+            if postinst := item.members.get("postinst"):
+                package = item.package
+                deb = f"{package.name}_{package.version}_{package.architecture}.deb"
+                choices += declared(package.name, postinst, deb)
+        for selection in select(choices, lambda path: _canonical(path) in self.fs.nodes):
+            best = selection.best
+            origin = (
+                f"update-alternatives --install {best.master.name} in the postinst of {best.where} "
+                f"(priority {best.priority}, the highest of {len(selection.choices)}), as --auto mode sets it"
+            )
+            made = False
+            for link in (best.master, *best.slaves):
+                path = _canonical(link.link)
+                node, parent = self.fs.nodes.get(path), self.fs.nodes.get(path.rpartition("/")[0])
+                if (node is not None and node.entry.kind != "symlink") or parent is None:
+                    continue  # update-alternatives neither replaces a real file nor makes directories
+                if parent.entry.kind != "dir":
+                    raise UnsafeArchiveError(
+                        f"postinst: update-alternatives link {link.link!r} is under a non-directory",
+                        where=best.where,
+                    )
+                self.symlink(f"{ALTDIR}/{link.name}", link.path, origin=origin)
+                self.symlink(path, f"/{ALTDIR}/{link.name}", origin=origin)
+                made = True
+            if dev and made:
+                self.generate(f"{ADMINDIR}/{best.master.name}", selection.state(), origin=origin)
+
+    def apt_sources(self, sources: Sequence[AptSource]) -> None:
+        """apt pointed at the repositories and keyring the image was built from
+        (:mod:`bastion.build._aptsources`)."""
+        signed_by: dict[str, str] = {}
+        for source in sources:
+            if source.keyring in signed_by:
+                continue
+            held = keyring_place(source, self._sha256)
+            if held is None:
+                path = installed_keyring(source)
+                origin = f"the keyring {source.keyring} the lock's suites were verified with (sha256 {source.keyring_sha256})"
+                self.generate(path, keyring_bytes(source), origin=origin)
+                held = f"/{path}"
+            signed_by[source.keyring] = held
+        origin = "the lock's suites and keyring, with the components the packages came from (deb822 sources)"
+        self.generate(SOURCES, deb822(tuple(sources), signed_by), origin=origin)
+
+    def _sha256(self, path: str) -> str | None:
+        node = self.fs.nodes.get(path)
+        if node is None or node.entry.kind not in ("file", "hardlink"):
+            return None
+        return hashlib.sha256(self.fs.read(path)).hexdigest()
+
     def definition_paths(self, variant: Variant) -> None:
         for item in variant.paths:
             path = _canonical(item.path)
@@ -411,11 +479,13 @@ def assemble(
     unpacked_dir: Path,
     source_date_epoch: int,
     os_release: OsRelease,
+    apt_sources: Sequence[AptSource] = (),
 ) -> Rootfs:
     """Assemble ``variant``'s root filesystem from ``packages``, in memory.
 
     Packages are read from their unpacked copies under ``unpacked_dir``, made there first when
-    missing (:mod:`bastion.build._unpacked`). :func:`add_files` writes what is made from the finished
+    missing (:mod:`bastion.build._unpacked`). ``apt_sources`` are written for a dev variant's apt.
+    :func:`add_files` writes what is made from the finished
     tree (the build-time SBOM).
 
     Raises :class:`~bastion.errors.UnsafeArchiveError` for a package that would write through a
@@ -456,6 +526,9 @@ def assemble(
     if any(package.name == "ca-certificates" for package in packages):
         builder.ca_bundle()
     builder.openssl_layout()
+    builder.alternatives(unpacked, dev=dev)
+    if dev and apt_sources:
+        builder.apt_sources(apt_sources)
     if not dev:
         harden(builder.fs)
     builder.definition_paths(variant)

@@ -27,12 +27,13 @@ from bastion import __version__
 from bastion._forked import Forked
 from bastion._progress import Progress, Silent
 from bastion.attest._provenance import BuildRecord, Dependency, dependencies_from
+from bastion.build._aptsources import AptSource, apt_sources
 from bastion.build._attest import BuildSigner, attest_platform
 from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
-from bastion.catalog import AbsentTest, Definition, FileTest, Variant, parse_platform
+from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode, InputError, InternalError
 from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
@@ -145,7 +146,9 @@ def build(
         built = []
         for platform in chosen_platforms:
             locked_platform = lock.platform(name, platform)
-            image = _build_platform(variant, platform, locked_platform, epoch, os_release, job)
+            # A dev image's apt trusts what the build trusted: the lock's suites and keyring.
+            sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
+            image = _build_platform(variant, platform, locked_platform, epoch, os_release, sources, job)
             result = image.built
             if signer is not None:
                 record = BuildRecord(
@@ -235,7 +238,13 @@ class _PlatformImage:
 
 
 def _build_platform(
-    variant: Variant, platform: str, locked: LockedPlatform, epoch: int, os_release: OsRelease, job: _Job
+    variant: Variant,
+    platform: str,
+    locked: LockedPlatform,
+    epoch: int,
+    os_release: OsRelease,
+    sources: tuple[AptSource, ...],
+    job: _Job,
 ) -> _PlatformImage:
     """One platform image: taken from the store when its recipe was built (and attested, if this
     build attests) before, else assembled and written now."""
@@ -243,7 +252,7 @@ def _build_platform(
         job.store, job.settings, job.cache, job.progress, job.debs, job.run_tests
     )  # fmt: skip
     tests = _tests_for(variant, platform, progress) if run_tests else ()
-    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release)
+    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release, sources=sources)
     tested = tests_digest(tests) if tests else None
     hit = cache.get(key, tests=tested) if cache is not None else None
     # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
@@ -278,6 +287,7 @@ def _build_platform(
             unpacked_dir=settings.cache_dir / "unpacked",
             source_date_epoch=epoch,
             os_release=os_release,
+            apt_sources=sources,
         )
         runtime = _runtime_config(variant, epoch)
         # Before any layer is written: an image that could not start is refused with nothing stored.

@@ -59,7 +59,13 @@ class CachedPlatform:
 
 
 def recipe_key(
-    variant: Variant, platform: str, locked: LockedPlatform, *, epoch: int, os_release: object
+    variant: Variant,
+    platform: str,
+    locked: LockedPlatform,
+    *,
+    epoch: int,
+    os_release: object,
+    sources: Sequence[object] = (),
 ) -> str:
     """The SHA256 of everything the platform image is made of (see the module docstring)."""
     recipe = {
@@ -71,6 +77,7 @@ def recipe_key(
         "packages": [(p.name, p.version, p.architecture, p.sha256, p.required_by) for p in locked.packages],
         "epoch": epoch,
         "os-release": repr(os_release),
+        "apt-sources": [repr(source) for source in sources],  # a dev image's apt sources and keyring
     }
     return hashlib.sha256(canonical_json(recipe)).hexdigest()
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.cache import Fetcher
-from bastion.catalog import normalised_digest
+from bastion.catalog import VariantKind, normalised_digest
 from bastion.debian import (
+    DEFAULT_PRUNE,
     PackageIndex,
     PackageRecord,
     Resolution,
@@ -98,7 +99,10 @@ def resolve_definition(
             if index is None:
                 index = load_index(suites, arch, fetcher, index_cache)
                 indices[(*key, arch)] = index
-            resolved[platform] = resolve(index, list(variant.contents.packages))
+            # The prune list leaves out what only maintainer scripts use; a dev image runs apt and dpkg,
+            # which need every dependency of what is installed met (Policy 7.2), so it prunes nothing.
+            prune = DEFAULT_PRUNE if variant.kind is VariantKind.RUNTIME else frozenset()
+            resolved[platform] = resolve(index, list(variant.contents.packages), prune=prune)
         results.append(ResolvedVariant(name, suites, resolved))
     return results
 
