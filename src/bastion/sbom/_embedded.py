@@ -9,11 +9,12 @@ completes the scan's packages with it, matching them by purl.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from packageurl import PackageURL
 
+from bastion.documents import load_json
+from bastion.errors import InputError
 from bastion.image import ImageTarget
 from bastion.sbom._model import Sbom, SbomFile
 
@@ -30,8 +31,13 @@ def complete_from_embedded(sbom: Sbom, target: ImageTarget) -> bool:
     """
     try:
         data = target.read(EMBEDDED_SBOM_PATH)
-        document = json.loads(data)
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
+        return False
+    try:
+        # The image's own file, so bounded like any document from outside (a copy nested 200,000
+        # levels deep stopped json.loads with RecursionError); one that does not parse is not used.
+        document = load_json(data, where=EMBEDDED_SBOM_PATH)
+    except InputError:
         return False
     if not isinstance(document, dict) or not str(document.get("spdxVersion", "")).startswith("SPDX-"):
         return False
