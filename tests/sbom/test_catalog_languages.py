@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_cli
 
 from bastion.config import Settings
 from bastion.image import ImageTarget, open_target
@@ -273,3 +274,17 @@ def test_real_wheels_installed_by_pip(tmp_path: Path) -> None:
     assert set(found) == {"pkg:pypi/six@1.16.0", "pkg:pypi/idna@3.7"}
     assert "/usr/local/lib/python3.11/site-packages/six.py" in found["pkg:pypi/six@1.16.0"].files
     assert [lic.expression for lic in found["pkg:pypi/six@1.16.0"].licenses] == ["MIT"]
+
+
+@pytest.mark.parametrize("licence", ['"MIT"', "'MIT'", "MIT OR", "Classpath-exception-2.0"])
+def test_a_licence_field_that_is_no_spdx_expression_is_left_out(tmp_path: Path, licence: str) -> None:
+    """Issue 19: bookworm's python3-pymysql writes ``License: "MIT"`` (a quoted key); license-expression's
+    validate() raised AttributeError on it, so building an image with that package stopped at exit 3."""
+    root = tmp_path / "root"
+    write(
+        root, f"{SITE}/PyMySQL-1.0.2.egg-info/PKG-INFO", metadata("PyMySQL", "1.0.2", f"License: {licence}")
+    )
+    result = run_cli("sbom", f"fs://{root}", "--format", "spdx-json", home=tmp_path / "home")
+    assert result.code == 0, result.stderr
+    (package,) = [p for p in json.loads(result.stdout)["packages"] if p["name"] == "PyMySQL"]
+    assert package["licenseDeclared"] == "NOASSERTION"

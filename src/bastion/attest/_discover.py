@@ -40,7 +40,7 @@ from bastion.attest._legacy import (
     signature_layers,
 )
 from bastion.attest._oci import ANNOTATION_PREDICATE_TYPE, bundle_key_hint
-from bastion.config import Settings
+from bastion.config import ENV_MAX_ATTESTATION_SIZE, Settings
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
@@ -61,7 +61,8 @@ from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, load_jso
 if TYPE_CHECKING:
     from bastion.oci import Reference, RegistryClient
 
-MAX_ATTESTATION_SIZE = 64 * 1024 * 1024  # an SPDX document of a large image is a few MiB
+# Manifests, indexes, configs and simple-signing payloads; attestations (bundles, DSSE envelopes) may
+# be larger, up to Settings.max_attestation_size.
 _MAX_DOCUMENT = 4 * 1024 * 1024
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
@@ -136,10 +137,11 @@ class RegistryOptions:
 class ImageSource(ABC):
     """An image reference resolved to its top descriptor, with access to what is attached to it."""
 
-    def __init__(self, reference: str, top: Descriptor, source_name: str) -> None:
+    def __init__(self, reference: str, top: Descriptor, source_name: str, max_attestation_size: int) -> None:
         self.reference = reference
         self.top = top
         self._source_name = source_name
+        self.max_attestation_size = max_attestation_size
 
     # -- what a backend provides -------------------------------------------------------------------
 
@@ -161,6 +163,18 @@ class ImageSource(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         pass
+
+    def read_attestation(self, desc: Descriptor) -> bytes:
+        """A bundle or DSSE envelope, refused before it is read when its descriptor states more than
+        :attr:`max_attestation_size` bytes."""
+        limit = self.max_attestation_size
+        if desc.size > limit:
+            raise InputError(
+                f"attestation {desc.digest} is {desc.size:,} bytes, more than the {limit:,} accepted",
+                where=self.reference,
+                hint=f"{ENV_MAX_ATTESTATION_SIZE} raises the limit",
+            )
+        return self.read_blob(desc, limit)
 
     # -- targets -------------------------------------------------------------------------------------
 
@@ -237,7 +251,7 @@ class ImageSource(ABC):
                     f"a bundle artifact holds {len(manifest.layers)} layers, not 1", where=what
                 )
             layer = manifest.layers[0]
-            bundle = self.read_blob(layer, MAX_ATTESTATION_SIZE)
+            bundle = self.read_attestation(layer)
             kind = (
                 annotated
                 or manifest.annotations.get(ANNOTATION_PREDICATE_TYPE, "")
@@ -269,7 +283,7 @@ class ImageSource(ABC):
                     layer = manifest.layers[index]
                     if predicate_type is not None and annotated and annotated != predicate_type:
                         continue
-                    envelope = self.read_blob(layer, MAX_ATTESTATION_SIZE)
+                    envelope = self.read_attestation(layer)
                     found = annotated or unverified_predicate_type(envelope)
                     if predicate_type is not None and found != predicate_type:
                         continue
@@ -296,9 +310,16 @@ class _LayoutSource(ImageSource):
     """The local store or any OCI image layout (``oci-dir://``)."""
 
     def __init__(
-        self, reference: str, store: Store, top: Descriptor, *, scan: bool, source_name: str
+        self,
+        reference: str,
+        store: Store,
+        top: Descriptor,
+        *,
+        scan: bool,
+        source_name: str,
+        max_attestation_size: int,
     ) -> None:
-        super().__init__(reference, top, source_name)
+        super().__init__(reference, top, source_name, max_attestation_size)
         self.store = store
         self._scan = scan
         self._by_subject: dict[str, list[Descriptor]] | None = None
@@ -351,11 +372,13 @@ class _LayoutSource(ImageSource):
 
 
 class _RegistrySource(ImageSource):
-    def __init__(self, reference: str, client: RegistryClient, ref: Reference) -> None:
+    def __init__(
+        self, reference: str, client: RegistryClient, ref: Reference, max_attestation_size: int
+    ) -> None:
         self.client = client
         self.repo = ref.repository
         top, _data = client.get_manifest(ref.repository, ref.ref)
-        super().__init__(reference, top, "referrers")
+        super().__init__(reference, top, "referrers", max_attestation_size)
 
     def read_document(self, desc: Descriptor) -> bytes:
         got, data = self.client.get_manifest(self.repo, desc.digest)
@@ -394,7 +417,7 @@ def open_image(
         ref = parse_reference(reference)
         client = (registry or RegistryOptions()).client(ref.registry)
         try:
-            source = _RegistrySource(reference, client, ref)
+            source = _RegistrySource(reference, client, ref, settings.max_attestation_size)
         except BaseException:
             client.close()
             raise
@@ -402,8 +425,9 @@ def open_image(
         path, tag = _split_tag(rest)
         store = Store(path, create=False)
         source = _LayoutSource(
-            reference, store, _layout_entry(store, tag, reference), scan=True, source_name="layout"
-        )
+            reference, store, _layout_entry(store, tag, reference), scan=True, source_name="layout",
+            max_attestation_size=settings.max_attestation_size,
+        )  # fmt: skip
     elif sep:
         raise InputError(
             f"{scheme}:// images carry no attestations",
@@ -412,7 +436,10 @@ def open_image(
         )
     else:
         store, desc = open_in_store(settings.store_dir, reference)
-        source = _LayoutSource(reference, store, desc, scan=False, source_name="store")
+        source = _LayoutSource(
+            reference, store, desc, scan=False, source_name="store",
+            max_attestation_size=settings.max_attestation_size,
+        )  # fmt: skip
     try:
         yield source
     finally:

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bastion.config import DEFAULT_MAX_ATTESTATION_SIZE, ENV_MAX_ATTESTATION_SIZE
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
@@ -98,9 +99,16 @@ def attach_bundle(
     return store.attach(entry, subject.digest)
 
 
-def stored_bundles(store: Store, subject: str, predicate_type: str | None = None) -> list[AttachedBundle]:
+def stored_bundles(
+    store: Store,
+    subject: str,
+    predicate_type: str | None = None,
+    *,
+    max_size: int = DEFAULT_MAX_ATTESTATION_SIZE,
+) -> list[AttachedBundle]:
     """The bundles attached to ``subject`` in the local store (optionally of one predicate type),
-    each read back and checked against the digests its manifest names."""
+    each read back and checked against the digests its manifest names. A bundle is an attestation, not
+    a manifest: it may hold up to ``max_size`` bytes (``Settings.max_attestation_size``)."""
     found = []
     for entry in store.referrers(subject, BUNDLE_MEDIA_TYPE):
         kind = entry.annotations.get(ANNOTATION_PREDICATE_TYPE, "")
@@ -109,7 +117,18 @@ def stored_bundles(store: Store, subject: str, predicate_type: str | None = None
         manifest = parse_manifest(store.read_blob(entry.digest), where=entry.digest)
         if manifest.subject is None or manifest.subject.digest != subject or len(manifest.layers) != 1:
             raise IntegrityError("attestation manifest does not refer to its image", where=entry.digest)
-        bundle = store.read_blob(manifest.layers[0].digest)
+        layer = manifest.layers[0]
+        if layer.size > max_size:
+            raise InputError(
+                f"attestation {layer.digest} is {layer.size:,} bytes, more than the {max_size:,} accepted",
+                where=entry.digest,
+                hint=f"{ENV_MAX_ATTESTATION_SIZE} raises the limit",
+            )
+        bundle = store.read_blob(layer.digest, max_size=max_size)
+        if len(bundle) != layer.size:
+            raise IntegrityError(
+                f"bundle {layer.digest} is {len(bundle)} bytes, its descriptor says {layer.size}"
+            )
         found.append(AttachedBundle(entry, kind, entry.annotations.get(ANNOTATION_CREATED, ""), bundle))
     return found
 

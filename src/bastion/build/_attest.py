@@ -125,7 +125,7 @@ def attest_platform(
         made_from[OPENVEX][ANNOTATION_VEX_STATEMENTS] = statements
     have = {
         b.predicate_type
-        for b in stored_bundles(store, manifest.digest)
+        for b in stored_bundles(store, manifest.digest, max_size=settings.max_attestation_size)
         if bundle_key_hint(b.bundle) == signer.hint
         and all(
             b.manifest.annotations.get(key, "") == value

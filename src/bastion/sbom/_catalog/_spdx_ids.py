@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from license_expression import Licensing, get_spdx_licensing
+from license_expression import ExpressionError, Licensing, get_spdx_licensing
 
 from bastion.sbom._model import License
 
@@ -46,7 +46,15 @@ def spdx(text: str | None) -> License | None:
     ``Apache-2.0 OR MIT``); free text ("BSD", "see LICENSE") is not guessed at."""
     if not text or len(text) > 200 or "\n" in text.strip():
         return None
-    info = _licensing().validate(text.strip(), strict=True)
+    licensing, text = _licensing(), text.strip()
+    try:
+        # Parsed first: license-expression 30.x's validate() reports a parse error but fails with
+        # AttributeError on any other ExpressionError, such as a quoted key ('License: "MIT"', as a
+        # Debian python3 package of bookworm writes it).
+        licensing.parse(text, strict=True)
+    except ExpressionError:
+        return None
+    info = licensing.validate(text, strict=True)
     if info.errors or not info.normalized_expression:
         return None
     return License(str(info.normalized_expression))
