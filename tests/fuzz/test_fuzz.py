@@ -432,3 +432,15 @@ def test_image_layouts(tmp_path: Path, data: st.DataObject) -> None:
         refused_cleanly(scan)
     finally:
         shutil.rmtree(root.parent)
+
+
+@pytest.mark.parametrize("diff_ids", [1, "x", {"a": 1}, [1]])
+def test_found_by_fuzzing_a_config_whose_diff_ids_are_not_a_list(tmp_path: Path, diff_ids: object) -> None:
+    """The first long run's falsifying example (``rootfs.diff_ids: 1`` raised TypeError), through the CLI."""
+    from tests.conftest import run_cli
+
+    config = dict(CONFIG, rootfs={"type": "layers", "diff_ids": diff_ids})
+    root = _layout(tmp_path / "layout", config=config, manifest_extra=None, layer=_layer())
+    result = run_cli("sbom", f"oci-dir://{root}", "--format", "spdx-json", home=tmp_path / "home")
+    assert result.code == 2, result.stderr
+    assert "diff_ids" in result.stderr

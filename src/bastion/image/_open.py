@@ -317,7 +317,8 @@ def _diff_ids(config: dict[str, Any], count: int, where: str) -> list[str | None
         or len(diff_ids) != count
         or not all(isinstance(d, str) for d in diff_ids)
     ):
-        raise IntegrityError(f"config lists {len(diff_ids or [])} diff_ids for {count} layers", where=where)
+        listed = f"{len(diff_ids)} diff_ids" if isinstance(diff_ids, list) else "diff_ids that are not a list"
+        raise IntegrityError(f"config lists {listed} for {count} layers", where=where)
     return list(diff_ids)
 
 
