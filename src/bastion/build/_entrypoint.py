@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bastion.build._assemble import Rootfs
     from bastion.oci import RuntimeConfig
 
-__all__ = ["check_startable"]
+__all__ = ["check_startable", "find_in_tree"]
 
 _MAX_HOPS = 40  # the kernel's MAXSYMLINKS (path_resolution(7))
 _SHEBANG_BYTES = 256  # BINPRM_BUF_SIZE: execve(2) reads the #! line from this much of the file
@@ -49,8 +49,9 @@ class _Found:
     missing: str = ""
 
 
-def _resolve(rootfs: Rootfs, path: str, cwd: str = "/") -> _Found:
-    """Follow ``path`` through the tree as the kernel would inside the image, symlinks included."""
+def find_in_tree(rootfs: Rootfs, path: str, cwd: str = "/") -> _Found:
+    """Follow ``path`` through the tree as the kernel would inside the image, symlinks included (the one
+    resolver of paths in the in-memory tree: hardening asks it whether a link leads anywhere)."""
     start = path if path.startswith("/") else f"{cwd.rstrip('/')}/{path}"
     pending = [part for part in start.split("/") if part not in ("", ".")]
     resolved: list[str] = []
@@ -114,7 +115,7 @@ class _Problem:
 
 def _executable(rootfs: Rootfs, path: str, cwd: str) -> _Problem | bytes:
     """The first bytes of the regular, executable file ``path`` leads to, or why there is none."""
-    found = _resolve(rootfs, path, cwd)
+    found = find_in_tree(rootfs, path, cwd)
     if found.path is None:
         hardened = not found.kind and _hardened(rootfs, found.missing) is not None
         return _Problem(f"{path} is not in the image ({_why_missing(rootfs, found)})", hardened)
@@ -166,7 +167,7 @@ def _program_problem(rootfs: Rootfs, program: str, env: Sequence[str], cwd: str)
 
 def _names(rootfs: Rootfs, path: str) -> set[str]:
     """The first fields of the image's passwd or group file (empty when it has none)."""
-    found = _resolve(rootfs, path)
+    found = find_in_tree(rootfs, path)
     if found.path is None or found.kind != "file":
         return set()
     text = rootfs.read(found.path) if rootfs.nodes[found.path].entry.size <= _MAX_ACCOUNT_FILE else b""
@@ -185,7 +186,7 @@ def check_startable(rootfs: Rootfs, runtime: RuntimeConfig, *, variant: str, whe
 
     cwd = runtime.working_dir or "/"
     if runtime.working_dir:
-        found = _resolve(rootfs, runtime.working_dir)
+        found = find_in_tree(rootfs, runtime.working_dir)
         if found.path is None:
             why = _why_missing(rootfs, found)
             raise refuse("work-dir", f"{runtime.working_dir} is not in the image ({why})")

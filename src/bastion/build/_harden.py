@@ -54,38 +54,14 @@ RULES: tuple[tuple[str, str], ...] = (
 _PATTERN = re.compile("|".join(f"(?P<r{index}>{pattern})" for index, (pattern, _) in enumerate(RULES)))
 _DOC = "usr/share/doc/"
 _SETID = 0o6000
-_MAX_HOPS = 40  # the kernel's MAXSYMLINKS
 
 
 def _lookup(rootfs: Rootfs, path: str) -> bool:
     """Whether ``path`` (relative to the root, may hold ``..``) exists in the tree, following its
     symlinks inside the tree as the kernel would inside the image."""
-    pending = [part for part in path.split("/") if part not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        current = "/".join([*resolved, part])
-        node = rootfs.nodes.get(current)
-        if node is None:
-            return False
-        if node.entry.kind == "symlink":
-            hops += 1
-            if hops > _MAX_HOPS:
-                return False
-            target = node.entry.linkname
-            if target.startswith("/"):
-                resolved = []
-            pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
-            continue
-        if pending and node.entry.kind != "dir":
-            return False
-        resolved.append(part)
-    return True
+    from bastion.build._entrypoint import find_in_tree
+
+    return find_in_tree(rootfs, path).path is not None
 
 
 def _dangling(rootfs: Rootfs) -> set[str]:
