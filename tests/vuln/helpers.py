@@ -24,7 +24,7 @@ import sys
 from bastion.cli import _app, _vuln
 if not any(c.name == "cves" for c in _app.app.registered_commands):
     _vuln.register(_app.app)
-from bastion.cli._main import main
+from bastion.cli import main
 main(sys.argv[1:])
 """
 

@@ -45,16 +45,18 @@ from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
     ANNOTATION_CREATED,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
     Descriptor,
     Platform,
     Store,
     is_attachment,
     is_registry_reference,
+    load_json_object,
     parse_manifest,
     parse_reference,
     walk_index,
 )
-from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, load_json_object
 
 if TYPE_CHECKING:
     from bastion.oci import Reference, RegistryClient

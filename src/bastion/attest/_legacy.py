@@ -24,8 +24,7 @@ from typing import Any, Literal
 
 from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
-from bastion.oci import Manifest
-from bastion.oci._model import check_digest
+from bastion.oci import Manifest, check_digest
 
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bastion import __version__
 from bastion._forked import Forked
 from bastion._progress import Progress, Silent
-from bastion.attest._provenance import BuildRecord, Dependency, dependencies_from
+from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.build._attest import BuildSigner, attest_platform
 from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.debian._deb import DebArchive, DebEntry
+from bastion.debian import DebArchive, DebEntry
 from bastion.errors import IntegrityError
 from bastion.oci import Slice, remove_abandoned
 

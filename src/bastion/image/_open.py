@@ -57,6 +57,7 @@ from bastion.image._sources import (
 )
 from bastion.oci import (
     ANNOTATION_REF_NAME,
+    MANIFEST_MEDIA_TYPES,
     Descriptor,
     Platform,
     Store,
@@ -66,7 +67,6 @@ from bastion.oci import (
     parse_reference,
     walk_index,
 )
-from bastion.oci._model import MANIFEST_MEDIA_TYPES
 
 __all__ = ["open_target"]
 

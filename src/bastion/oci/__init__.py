@@ -27,6 +27,8 @@ from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
     ANNOTATION_SUBJECT,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_EMPTY,
     MEDIA_TYPE_INDEX,
@@ -41,9 +43,11 @@ from bastion.oci._model import (
     Platform,
     RuntimeConfig,
     canonical_json,
+    check_digest,
     image_config,
     image_index,
     image_manifest,
+    load_json_object,
     parse_index,
     parse_manifest,
     rfc3339,
@@ -53,33 +57,23 @@ from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref
 
+# The registry client is loaded on first use (PEP 562, bastion._lazy): it imports httpx, which a local
+# build or scan never needs (docs/benchmarks.md, import costs).
 if TYPE_CHECKING:
     from bastion.oci._auth import AuthenticationError, Credentials
     from bastion.oci._referrers import fallback_tag
     from bastion.oci._registry import RegistryClient
     from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_image
 
-# The registry client is loaded on first use (PEP 562): it imports httpx, which a local build or
-# scan never needs, and every command's start-up would pay for it.
-_LAZY = {
-    "AuthenticationError": "_auth",
-    "Credentials": "_auth",
-    "fallback_tag": "_referrers",
-    "RegistryClient": "_registry",
-    "TransferStats": "_transfer",
-    "copy_image": "_transfer",
-    "pull_image": "_transfer",
-    "push_image": "_transfer",
-}
-
-
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
     "ANNOTATION_CREATED",
     "ANNOTATION_REF_NAME",
     "ANNOTATION_SUBJECT",
+    "INDEX_MEDIA_TYPES",
+    "MANIFEST_MEDIA_TYPES",
     "MAX_NESTING",
     "MEDIA_TYPE_CONFIG",
     "MEDIA_TYPE_EMPTY",
@@ -116,6 +110,7 @@ __all__ = [
     "add_layer_parts",
     "attachments",
     "canonical_json",
+    "check_digest",
     "check_ref",
     "copy_image",
     "export_docker_archive",
@@ -126,6 +121,7 @@ __all__ = [
     "image_manifest",
     "is_attachment",
     "is_registry_reference",
+    "load_json_object",
     "parse_index",
     "parse_manifest",
     "parse_reference",
