@@ -98,7 +98,7 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def attest_platform(
+def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a build attaches)
     store: Store,
     manifest: Descriptor,
     *,
@@ -160,7 +160,7 @@ def attest_platform(
             whole = document
             cyclonedx = stack.enter_context(Forked(lambda: to_cyclonedx(whole)))
         if CVE_SCAN in missing or OPENVEX in missing:
-            from bastion.vuln import scan_attestations
+            from bastion.vex import scan_attestations
 
             document = document or sbom()
             scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)

@@ -44,10 +44,10 @@ if TYPE_CHECKING:
     )
     from bastion.vuln._scan import (
         CVE_SCAN_PREDICATE_TYPE,
+        cve_scan_attestation,
         filter_result,
         load_sbom,
         require_database,
-        scan_attestations,
         scan_sbom,
     )
     from bastion.vuln._state import data_version, database_path
@@ -77,6 +77,7 @@ __all__ = [
     "Suppression",
     "VulnConfig",
     "VulnDatabase",
+    "cve_scan_attestation",
     "data_version",
     "database_path",
     "filter_result",
@@ -88,7 +89,6 @@ __all__ = [
     "render_markdown",
     "render_table",
     "require_database",
-    "scan_attestations",
     "scan_sbom",
     "stale_sources",
     "summary",
