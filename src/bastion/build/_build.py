@@ -215,7 +215,7 @@ class _PlatformImage:
     record: tuple[str, CachedPlatform] | None
 
 
-def _build_platform(
+def _build_platform(  # noqa: PLR0915  (the build's steps for one platform, in their order)
     variant: Variant, platform: str, locked: LockedPlatform, epoch: int, os_release: OsRelease, job: _Job
 ) -> _PlatformImage:
     """One platform image: taken from the store when its recipe was built (and attested, if this

@@ -77,7 +77,7 @@ _MAX_DOCKER_MANIFEST = 16 * 1024 * 1024
 _BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
 
 
-def open_target(
+def open_target(  # noqa: PLR0911  (one return per kind of target reference)
     reference: str,
     settings: Settings,
     *,
@@ -452,7 +452,7 @@ def _open_fs(reference: str, root: Path) -> ImageTarget:
     return ImageTarget(name=reference, root=root, files=files)
 
 
-def _fs_kind(mode: int) -> FileKind:
+def _fs_kind(mode: int) -> FileKind:  # noqa: PLR0911  (one return per file type stat reports)
     if stat.S_ISDIR(mode):
         return FileKind.DIRECTORY
     if stat.S_ISLNK(mode):
