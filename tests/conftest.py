@@ -27,7 +27,7 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 def mirror_home() -> Path:
-    """A BASTION_HOME kept across test runs, so the mirror is downloaded from once (issue 2: the
+    """A BASTION_HOME kept across test runs, so the mirror is downloaded from once (the
     integration tests may use the host's mirror, with a cache)."""
     home = Path(os.environ.get("BASTION_TEST_HOME", REPO_ROOT / ".cache" / "test-home"))
     home.mkdir(parents=True, exist_ok=True)
