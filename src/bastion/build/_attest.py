@@ -204,7 +204,7 @@ def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a
 #: On an OpenVEX attestation: the digest of the definition's ``vex`` statements it was made with.
 ANNOTATION_VEX_STATEMENTS = "dev.bastion.vex.statements"
 #: On CVE-scan and OpenVEX attestations: the token of the vulnerability data they were made from
-#: (:mod:`bastion.vuln._state`).
+#: (:func:`bastion.vuln.data_version`).
 ANNOTATION_VULN_DATA = "dev.bastion.vuln.data"
 
 
