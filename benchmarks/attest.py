@@ -1,4 +1,4 @@
-"""Attestation verification latency and registry throughput (issue 5).
+"""Attestation verification latency and registry throughput.
 
 Builds the python runtime image (amd64) with a vulnerability database present, so it carries five
 attestations per platform image where the data gives a VEX statement (SPDX, CycloneDX, SLSA, CVE scan,

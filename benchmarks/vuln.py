@@ -17,6 +17,7 @@ since ``bastion cves`` runs one scan per process.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -149,6 +150,7 @@ def main() -> None:
 
 
 def scan_child(home: Path, chosen_file: Path) -> None:
+    gc.disable()  # as the `bastion` command does for the whole of every command (bastion/cli/_main.py)
     chosen = json.loads(chosen_file.read_text())
     sbom = Sbom("bench", None, "linux/amd64", None, distro="debian-12", packages=[
         Package(PackageType.DEB, name, version, f"pkg:deb/debian/{name}@{version}?arch=amd64&distro=debian-12",

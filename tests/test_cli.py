@@ -40,7 +40,7 @@ def test_version_exits_0(tmp_path: Path) -> None:
     assert result.code == 0 and result.stdout.startswith("bastion ")
 
 
-# Issue 17 item 14: text from outside (paths, packages, servers) is never read as rich markup.
+# Text from outside (paths, packages, servers) is never read as rich markup.
 def test_brackets_in_a_diagnostic_are_shown_not_parsed(tmp_path: Path) -> None:
     odd = tmp_path / "certs[/etc/ssl/certs/ca-certificates.crt]" / "image.yaml"
     odd.parent.mkdir(parents=True)
@@ -65,7 +65,7 @@ def test_brackets_in_package_data_reach_the_table_unchanged(tmp_path: Path) -> N
     assert "1.0[/bold]-1" in result.stdout
 
 
-# Issue 17 item 18: help is whole whatever the terminal (a pipe here, COLUMNS unset or narrow).
+# Help is whole whatever the terminal (a pipe here, COLUMNS unset or narrow).
 @pytest.mark.parametrize("columns", ["", "40"])
 def test_help_names_every_option_in_full(tmp_path: Path, columns: str) -> None:
     command: Any = typer.main.get_command(app)
@@ -80,7 +80,7 @@ def test_help_names_every_option_in_full(tmp_path: Path, columns: str) -> None:
     assert "…" not in result.stdout
 
 
-# Issue 17 item 21: an interrupt ends the command with 130, as the README's table says.
+# An interrupt ends the command with 130, as the README's table says.
 def test_interrupt_exits_130(tmp_path: Path) -> None:
     assert "| 130 |" in (REPO_ROOT / "README.md").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
@@ -103,7 +103,7 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
     assert stderr.strip().endswith("bastion: interrupted")
 
 
-# Issue 17 item 15: a key with a password and none given says so, and how to give one.
+# A key with a password and none given says so, and how to give one.
 @pytest.mark.mirror
 @pytest.mark.slow
 def test_build_with_a_key_and_no_password_says_how_to_give_one(tmp_path: Path, cached_home: Path) -> None:

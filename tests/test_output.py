@@ -1,4 +1,4 @@
-"""Issue 15 item 2: ``-o`` (and an export's archive file) never replaces what is not a regular file.
+"""``-o`` (and an export's archive file) never replaces what is not a regular file.
 
 Renaming a temp file over ``-o /dev/null`` made the machine's /dev/null a regular file (as root, as
 CI runs). Every kind of target goes through the real ``bastion`` command here: a regular file

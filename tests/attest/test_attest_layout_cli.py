@@ -9,13 +9,13 @@ from pathlib import Path
 
 from bastion.attest import (
     BUNDLE_MEDIA_TYPE,
+    Subject,
     bundle_manifest,
     ephemeral_signer,
     make_statement,
     public_key_pem,
 )
 from bastion.attest import sign_statement as sign
-from bastion.attest._statement import Subject
 from bastion.oci import MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST, Store, parse_index
 from tests.conftest import run_cli
 from tests.registry.conftest import make_image

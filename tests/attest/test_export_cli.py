@@ -1,4 +1,4 @@
-"""``bastion export`` carries what is attached to an image (issue 16, item 9): a copy exported to
+"""``bastion export`` carries what is attached to an image: a copy exported to
 ``oci-dir://`` verifies offline exactly as the original in the store does, with cosign v3 bundles
 (referrers) and cosign's legacy ``sha256-<hex>.sig`` tag; ``--no-attestations`` leaves them out; a
 tampered attestation in the copy fails verification; a docker-archive, which cannot hold them, says

@@ -21,8 +21,7 @@ from bastion.build._accounts import account_files
 from bastion.build._assemble import OsRelease, PackageInput, Rootfs, assemble, materialise
 from bastion.cache import Cache, Download, Fetcher
 from bastion.catalog import Accounts, Variant
-from bastion.debian import host_sources, load_index, open_suites
-from bastion.debian._deb import DebArchive
+from bastion.debian import DebArchive, host_sources, load_index, open_suites
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.oci import write_tar
 

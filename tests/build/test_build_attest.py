@@ -1,4 +1,4 @@
-"""Issue 5, items 3-4: a build signs SBOM and provenance attestations and attaches them to each
+"""A build signs SBOM and provenance attestations and attaches them to each
 platform image; with a vulnerability database present it attaches the CVE scan too."""
 
 from __future__ import annotations

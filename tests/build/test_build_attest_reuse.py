@@ -1,4 +1,4 @@
-"""Issue 15 item 7 and issue 16 item 2: an image a build reuses from the store has every attestation
+"""An image a build reuses from the store has every attestation
 its recipe calls for, signed by the key that build was asked to use.
 
 The recipe-cache record is written only after the attestations are attached, and keeps the compliance

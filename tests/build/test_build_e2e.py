@@ -1,4 +1,4 @@
-"""Issue 3, "Shown when done": the main job through the real command line, on real packages."""
+"""The main job through the real command line, on real packages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 16 items 3 and 8: what the assembled image holds is what its records say, shown on the python
+"""What the assembled image holds is what its records say, shown on the python
 images built and exported through the real command line, read back from their layers.
 
 * The package database (status.d for runtime, status and info/ for dev) lists exactly the files the

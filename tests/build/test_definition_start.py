@@ -1,4 +1,4 @@
-"""Issue 17, items 8-10, through ``bastion build``: a definition whose image could not start is refused
+"""Through ``bastion build``: a definition whose image could not start is refused
 before anything is stored; ``annotations`` reach the manifests and the index; a definition's own
 account at 65532 takes the built-in ``nonroot``'s place."""
 

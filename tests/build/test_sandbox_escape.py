@@ -1,4 +1,4 @@
-"""Issue 15, item 1: a definition's image tests are hostile code. Through ``bastion build``, a test that
+"""A definition's image tests are hostile code. Through ``bastion build``, a test that
 tries each escape the red-team pass found (and more) must fail, as root (dev variants) and as nonroot,
 and the host must be as it was."""
 

@@ -1,4 +1,4 @@
-"""Issue 15: a definition built to crash or hang the YAML loader is refused through the real
+"""A definition built to crash or hang the YAML loader is refused through the real
 `bastion lock` command with exit 2 and the file's line, before anything is resolved."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 16 item 4, through the ``bastion compliance`` command: on a published image, the waivers of
+"""Through the ``bastion compliance`` command: on a published image, the waivers of
 its verified compliance attestation are shown as waived, with their reason and author and where they
 came from; an unverified attestation's waivers are not applied, and the command says so.
 

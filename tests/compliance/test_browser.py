@@ -1,4 +1,4 @@
-"""Issue 7, "Shown when done": the HTML report opens in headless Chromium with the counts visible.
+"""The HTML report opens in headless Chromium with the counts visible.
 
 Chromium (Debian package ``chromium``) renders the report of a crafted image with failed, waived and
 not-applicable rules: the DOM it builds holds every count, and its screenshot is a real picture in

@@ -128,7 +128,7 @@ def test_a_waived_failure_is_tailoring_that_openscap_accepts(tmp_path: Path) -> 
     document = to_xccdf(result)
     path = tmp_path / "waived.xml"
     path.write_bytes(document)
-    assert validate(path) == []  # oscap xccdf validate, schematron included (issue 16 item 5)
+    assert validate(path) == []  # oscap xccdf validate, schematron included
     root = etree.fromstring(document)
     assert root.xpath("//x:override", namespaces=NS) == []
     tailored = "xccdf_dev.bastion_profile_bastion-container-baseline_waived"
@@ -176,7 +176,7 @@ def test_a_waived_failure_is_tailoring_that_openscap_accepts(tmp_path: Path) -> 
 
 def test_a_report_with_an_override_is_what_openscap_rejects(tmp_path: Path) -> None:
     # Why waivers are not XCCDF overrides: OpenSCAP's default validation rejects any TestResult that
-    # holds one (issue 16 item 5). The validation helper can fail, and fails on exactly that.
+    # holds one. The validation helper can fail, and fails on exactly that.
     with _no_healthcheck(tmp_path).target() as target:
         claims = evaluate_claims(target, ["default"], [W("image_healthcheck", "why")], time=TIME)
     override = (

@@ -44,7 +44,7 @@ def test_cli_bad_profile_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_cli_fails_an_image_whose_openssl_finds_no_ca_without_its_environment(tmp_path: Path) -> None:
-    """Issue 16 item 3: the image sets SSL_CERT_FILE, but OpenSSL started without that environment
+    """The image sets SSL_CERT_FILE, but OpenSSL started without that environment
     reads only its OPENSSLDIR, which holds no CA: ``crypto_ca_bundle`` fails, naming the file."""
     home = tmp_path / "home"
     image = clean_image(tmp_path / "rootfs")

@@ -1,4 +1,4 @@
-"""Issue 7, "Shown when done": Bastion's python images evaluated with the default profile, their XCCDF
+"""Bastion's python images evaluated with the default profile, their XCCDF
 validated by OpenSCAP, and the command line on a real image."""
 
 from __future__ import annotations

@@ -336,7 +336,7 @@ CASES: list[tuple[str, Plant, set[str], str]] = [
         "ca-certificates.crt",
     ),
     (
-        # Issue 16 item 3: SSL_CERT_FILE is set, but a container started without the image's
+        # SSL_CERT_FILE is set, but a container started without the image's
         # environment has OpenSSL look in OPENSSLDIR only, and find nothing there.
         "OpenSSL finds no CA without SSL_CERT_FILE",
         lambda i: i.remove("/usr/lib/ssl/cert.pem"),

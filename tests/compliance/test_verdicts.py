@@ -1,4 +1,4 @@
-"""Issue 16 (truthful verdicts), through the ``bastion compliance`` command: no rule's reason may
+"""Truthful verdicts, through the ``bastion compliance`` command: no rule's reason may
 contradict another rule's result, and the report states when the scan ran."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _exit_code(image: Crafted, home: Path) -> tuple[int, str]:
     return result.code, result.stdout + result.stderr
 
 
-# -- item 7: reasons that contradict the report ------------------------------------------------------
+# -- reasons that contradict the report -------------------------------------------------------------
 
 
 def test_pam_lockout_is_not_excused_by_locked_passwords_that_are_not_locked(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_a_nologin_shell_that_is_not_in_the_image_is_said_to_be_missing(tmp_path
     assert "and it is in the image" not in rule["message"]
 
 
-# -- item 6: the evaluation time is when the scan ran ------------------------------------------------
+# -- the evaluation time is when the scan ran -------------------------------------------------------
 
 
 def _when(text: str) -> datetime:
@@ -116,7 +116,7 @@ def test_a_scan_states_when_it_ran(tmp_path: Path) -> None:
     assert before <= _when(document["time"]) <= _when(document["end_time"]) <= after
 
 
-# -- item 5: every report Bastion writes passes OpenSCAP's default validation ------------------------
+# -- every report Bastion writes passes OpenSCAP's default validation -------------------------------
 
 DEFINITION = """\
 name: waived

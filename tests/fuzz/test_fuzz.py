@@ -1,4 +1,4 @@
-"""Issue 15, "shown when done": a fuzzing harness over every parser of outside input.
+"""A fuzzing harness over every parser of outside input.
 
 The contract under test: whatever the input, each entry point returns or raises a
 :class:`~bastion.errors.BastionError` (which the CLI turns into exit 1 or 2 with one line), never any

@@ -1,4 +1,4 @@
-"""Issue 15 items 4 and 10: hostile OCI layouts and docker archives through the ``bastion`` command.
+"""Hostile OCI layouts and docker archives through the ``bastion`` command.
 
 A 100 KB layout whose indexes fan out (4 levels of 200 entries naming the same child) or chain 1,200
 deep, and a docker-archive whose ``manifest.json`` is a chain of 3,000 symlinks or whose ``RepoTags``

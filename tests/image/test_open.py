@@ -316,7 +316,7 @@ def test_the_limit_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_tree_that_changes_during_the_scan_is_scanned_or_refused_never_a_crash(tmp_path: Path) -> None:
-    """Issue 15, item 10: fs:///proc/self (entries vanish while the tree is listed) reached exit 3."""
+    """fs:///proc/self (entries vanish while the tree is listed) is scanned, not an internal error (exit 3)."""
     from tests.conftest import run_cli
 
     for tree in ("/proc/self", "/proc/self/task"):

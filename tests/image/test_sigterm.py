@@ -1,4 +1,4 @@
-"""Issue 15: `bastion` ended by SIGTERM (a CI job cancelled, a container stopped) runs its cleanups:
+"""`bastion` ended by SIGTERM (a CI job cancelled, a container stopped) runs its cleanups:
 the scan's spool directory under BASTION_HOME/work is removed, and the exit says what happened."""
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def test_bad_policies_are_input_errors_naming_the_file(tmp_path: Path, text: str
 
 
 def test_predicate_aliases_name_the_types_their_producers_write() -> None:
-    from bastion.attest._check import PREDICATE_ALIASES
+    from bastion.attest import PREDICATE_ALIASES
     from bastion.build._attest import CVE_SCAN, CYCLONEDX, OPENVEX, SPDX
     from bastion.compliance import COMPLIANCE_PREDICATE_TYPE
     from bastion.vuln import CVE_SCAN_PREDICATE_TYPE

@@ -1,4 +1,4 @@
-"""Issue 15 through `bastion verify --policy`: a policy that checks nothing, conditions compared
+"""Hostile policies through `bastion verify --policy`: a policy that checks nothing, conditions compared
 type-strictly, and YAML built to hang or crash the loader (aliases, deep nesting). No network."""
 
 from __future__ import annotations

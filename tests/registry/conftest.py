@@ -43,13 +43,13 @@ from cryptography.x509.oid import NameOID
 from bastion.oci import (
     MEDIA_TYPE_LAYER_GZIP,
     Descriptor,
+    Layer,
     Platform,
     RuntimeConfig,
     Store,
     put_image,
     put_index,
 )
-from bastion.oci._layer import Layer
 
 USER = "alice"
 PASSWORD = "correct horse battery staple"

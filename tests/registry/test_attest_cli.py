@@ -17,9 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bastion.attest import bundle_manifest, make_statement, sign_statement
-from bastion.attest._signer import KeySigner
-from bastion.attest._statement import Subject
+from bastion.attest import KeySigner, Subject, bundle_manifest, make_statement, sign_statement
 from bastion.oci import (
     MEDIA_TYPE_MANIFEST,
     Descriptor,

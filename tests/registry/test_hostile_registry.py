@@ -1,4 +1,4 @@
-"""Issue 15 items 4 and 10: a hostile registry cannot hang Bastion, exhaust its memory or reach an
+"""A hostile registry cannot hang Bastion, exhaust its memory or reach an
 internal error. Each attack runs through the ``bastion`` command against a loopback server
 (:mod:`tests.registry.hostile`) and must end in a one-line refusal (exit 2) naming the server, soon."""
 
@@ -54,7 +54,7 @@ def _leaf_manifest(registry: HostileRegistry, note: str = "") -> tuple[str, str,
 
 
 def test_endless_401_and_token_bodies_are_not_read_whole(tmp_path: Path) -> None:
-    """A 401 whose body never ends, then a token service whose answer never ends (item 4)."""
+    """A 401 whose body never ends, then a token service whose answer never ends."""
     registry = HostileRegistry()
 
     def attack(handler: http.server.BaseHTTPRequestHandler) -> bool:

@@ -1,4 +1,4 @@
-"""Issue 15: crafted images that `bastion sbom` must refuse with a clear exit 2 (or scan as usual) in
+"""Crafted images that `bastion sbom` must refuse with a clear exit 2 (or scan as usual) in
 bounded time, never an internal error (exit 3) or hours of work. Each runs the real command."""
 
 from __future__ import annotations

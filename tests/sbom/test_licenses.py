@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tests.conftest import REPO_ROOT, run_cli
 
-from bastion.cache._cache import Cache
+from bastion.cache import Cache
 from bastion.config import Settings
-from bastion.debian._deb import DebArchive
+from bastion.debian import DebArchive
 from bastion.sbom import License, parse_copyright
 from bastion.sbom._licenses import copyright_licenses, is_valid_expression
 

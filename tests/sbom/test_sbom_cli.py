@@ -1,4 +1,4 @@
-"""Issue 4 through the real command line: build-time SBOM embedded in the image, `bastion sbom` in
+"""SBOMs through the real command line: the build-time SBOM embedded in the image, `bastion sbom` in
 both formats on several kinds of input, and `bastion compare`."""
 
 from __future__ import annotations

@@ -17,8 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from bastion.cache import Cache, Download, Fetcher
-from bastion.debian import host_sources, load_index, open_suites
-from bastion.debian._deb import read_control
+from bastion.debian import host_sources, load_index, open_suites, read_control
 
 SLICE_PACKAGES = ("media-types", "netbase")
 

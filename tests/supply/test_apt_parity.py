@@ -1,4 +1,4 @@
-"""Issue 2, "Shown when done": for the python3.11 runtime set on bookworm (amd64 and arm64), Bastion
+"""For the python3.11 runtime set on bookworm (amd64 and arm64), Bastion
 resolves exactly what apt resolves from an empty root (``mmdebstrap --variant=extract``), and with
 the default prune list exactly that minus what only the pruned relations pulled in."""
 

@@ -1,4 +1,4 @@
-"""Issue 2, "Bad input, and what it must get": every link of the trust chain, attacked byte by byte
+"""Every link of the trust chain, attacked byte by byte
 over a real HTTP server on loopback, through the real ``bastion`` command. Each must be refused with
 one clear line, exit code 2, and nothing added to the cache."""
 

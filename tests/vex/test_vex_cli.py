@@ -1,7 +1,7 @@
 """VEX through ``bastion cves`` on a multi-platform image in the store: an image answers to the index
 digest ``bastion build`` prints (what users pin and write VEX against) as well as to its platform
 manifest digest, never to another image's; and a document whose statements name nothing in the image
-is reported on stderr, so nobody takes it for a working suppression (issue 16, item 1)."""
+is reported on stderr, so nobody takes it for a working suppression."""
 
 from __future__ import annotations
 

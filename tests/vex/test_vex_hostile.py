@@ -1,4 +1,4 @@
-"""Issue 15: a hostile ``--vex`` document is refused through the real `bastion cves` command with
+"""A hostile ``--vex`` document is refused through the real `bastion cves` command with
 exit 2 naming the file, before any scan, never an internal error."""
 
 from __future__ import annotations

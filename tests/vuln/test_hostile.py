@@ -1,4 +1,4 @@
-"""Hostile feeds, databases, images and SBOM files, through the real ``bastion`` command (issue 15):
+"""Hostile feeds, databases, images and SBOM files, through the real ``bastion`` command:
 nothing a feed or an image holds makes ``db import`` or ``cves`` end with an internal error (exit 3).
 A bad record is skipped and counted at import; what an older import let through is left out of a
 scan with a warning; a package whose version does not parse (or that has none) is reported and
@@ -72,7 +72,7 @@ def _database(tmp_path: Path) -> Path:
     return home
 
 
-# Item 3 and 10: each record is valid JSON but not what the format says; a scan used to end with exit 3
+# Each record is valid JSON but not what the format says; a scan used to end with exit 3
 # on the first three, and the import itself on the last three.
 HOSTILE_RECORDS = {
     "tracker fixed_version 5": (
@@ -150,7 +150,7 @@ def test_malformed_records_already_in_a_database_never_stop_a_scan(tmp_path: Pat
 
 
 def test_image_versions_that_do_not_parse_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
-    """Item 5: ``Version: garbage``, ``Source: zlib (!!!)``, bytes that are not UTF-8, and (item 12)
+    """``Version: garbage``, ``Source: zlib (!!!)``, bytes that are not UTF-8, and
     an epoch of full-width digits, which python-debian reads as 1 and dpkg refuses."""
     home = _database(tmp_path)
     status = b"\n".join([
@@ -177,7 +177,7 @@ def test_image_versions_that_do_not_parse_are_reported_and_the_scan_goes_on(tmp_
 
 
 def test_a_package_without_a_version_is_matched_by_what_affects_every_version(tmp_path: Path) -> None:
-    """Item 13: it used to be dropped silently, and ``--exit-code`` passed over an open CVE."""
+    """It used to be dropped silently, and ``--exit-code`` passed over an open CVE."""
     home = _database(tmp_path)
     status = _paragraph("openssl") + b"\n" + _paragraph("zlib1g", "Source: zlib")
     scan = _timed("cves", _image(tmp_path / "tree", status), "--exit-code", home=home)
@@ -190,7 +190,7 @@ def test_a_package_without_a_version_is_matched_by_what_affects_every_version(tm
 
 
 def test_documents_nested_too_deeply_or_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
-    """Item 10: deep JSON and YAML to ``db import`` (named: refused; in a directory: skipped) and to
+    """Deep JSON and YAML to ``db import`` (named: refused; in a directory: skipped) and to
     ``cves sbom://``; an SBOM whose ``externalRefs`` is a string."""
     home = _database(tmp_path)
     deep = tmp_path / "deep.json"
@@ -231,7 +231,7 @@ def test_documents_nested_too_deeply_or_of_the_wrong_shape_are_refused(tmp_path:
 
 
 def test_concurrent_imports_into_a_fresh_database_take_turns(tmp_path: Path) -> None:
-    """Item 11: real ``bastion db import`` processes started together on a fresh BASTION_HOME (they
+    """Real ``bastion db import`` processes started together on a fresh BASTION_HOME (they
     used to fail with "table ... already exists" and UNIQUE constraint errors)."""
     feed = _feed(tmp_path / "feed.json")
     home = tmp_path / "home"
@@ -247,7 +247,7 @@ def test_concurrent_imports_into_a_fresh_database_take_turns(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("text", ["\uff11:1.0-1", "\u0661:1.0-1", "1.0-1\n", "1:1.0\n"])
 def test_debian_versions_with_other_digits_or_a_final_newline_are_not_versions(text: str) -> None:
-    """Item 12: python-debian reads these (its patterns use ``\\d`` and ``$``: an epoch of FULLWIDTH
+    """Python-debian reads these (its patterns use ``\\d`` and ``$``: an epoch of FULLWIDTH
     DIGIT ONE compares equal to ``1:1.0-1`` there, and the sort key once ordered it after); dpkg
     refuses them (Policy §5.6.12: the digits 0-9). The import check and the sort key agree."""
     from debian.debian_support import Version, version_compare

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from bastion._lazy import lazy_attributes
 from bastion.attest._kind import KeyKind
 
+# Loaded on first use (PEP 562, bastion._lazy): cryptography and PyNaCl, which commands that neither
+# sign nor verify should not load (docs/benchmarks.md, import costs).
 if TYPE_CHECKING:
     from bastion.attest._bundle import BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
     from bastion.attest._check import (
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
         Check,
         ImageReport,
         Opened,
+        candidates_for,
         predicate_alias,
         read_unverified,
         resolve_predicate_type,
@@ -70,8 +73,13 @@ if TYPE_CHECKING:
         pem_key_hint,
         stored_bundles,
     )
-    from bastion.attest._provenance import PREDICATE_TYPE as PROVENANCE_PREDICATE_TYPE
-    from bastion.attest._provenance import BuildRecord, Dependency, provenance
+    from bastion.attest._provenance import (
+        PROVENANCE_PREDICATE_TYPE,
+        BuildRecord,
+        Dependency,
+        dependencies_from,
+        provenance,
+    )
     from bastion.attest._publish import Published, mirror, pull, push
     from bastion.attest._signer import (
         PASSWORD_ENV_VARS,
@@ -91,80 +99,7 @@ if TYPE_CHECKING:
         parse_statement,
     )
 
-# Loaded on first use (PEP 562): cryptography and PyNaCl take a tenth of a second to import, which
-# commands that neither sign nor verify should not pay.
-_LAZY = {
-    "Attestation": "_discover",
-    "AttestationFormat": "_discover",
-    "Check": "_check",
-    "DEFAULT_REQUIRED": "_check",
-    "ImageReport": "_check",
-    "ImageSource": "_discover",
-    "Opened": "_check",
-    "PREDICATE_ALIASES": "_check",
-    "Published": "_publish",
-    "RegistryOptions": "_discover",
-    "Target": "_discover",
-    "mirror": "_publish",
-    "open_image": "_discover",
-    "predicate_alias": "_check",
-    "pull": "_publish",
-    "push": "_publish",
-    "read_unverified": "_check",
-    "resolve_predicate_type": "_check",
-    "select": "_check",
-    "verify_attestation": "_check",
-    "verify_image": "_check",
-    "AttachedBundle": "_oci",
-    "attach_bundle": "_oci",
-    "bundle_manifest": "_oci",
-    "stored_bundles": "_oci",
-    "bundle_key_hint": "_oci",
-    "pem_key_hint": "_oci",
-    "BuildRecord": "_provenance",
-    "Dependency": "_provenance",
-    "PROVENANCE_PREDICATE_TYPE": "_provenance:PREDICATE_TYPE",
-    "provenance": "_provenance",
-    "BUNDLE_MEDIA_TYPE": "_oci",
-    "BUNDLE_MEDIA_TYPES": "_bundle",
-    "Envelope": "_dsse",
-    "KeyPairFiles": "_keys",
-    "KeySigner": "_signer",
-    "PASSWORD_ENV_VARS": "_signer",
-    "PAYLOAD_TYPE_IN_TOTO": "_dsse",
-    "PasswordSource": "_signer",
-    "PrivateKey": "_keys",
-    "PublicKey": "_keys",
-    "STATEMENT_TYPE_V1": "_statement",
-    "Signature": "_dsse",
-    "Signer": "_signer",
-    "Statement": "_statement",
-    "Subject": "_statement",
-    "Verifier": "_signer",
-    "decrypt_private_key": "_keys",
-    "encrypt_private_key": "_keys",
-    "ephemeral_signer": "_signer",
-    "generate_key_pair": "_keys",
-    "key_hint": "_keys",
-    "load_private_key": "_keys",
-    "load_public_key": "_keys",
-    "load_signer": "_signer",
-    "make_statement": "_statement",
-    "pae": "_dsse",
-    "parse_envelope": "_dsse",
-    "parse_public_key": "_keys",
-    "parse_statement": "_statement",
-    "password_from_env": "_signer",
-    "public_key_pem": "_keys",
-    "sign_envelope": "_dsse",
-    "sign_statement": "_bundle",
-    "verify_bundle": "_bundle",
-    "verify_envelope": "_dsse",
-    "write_key_pair": "_keys",
-}
-
-
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
@@ -203,7 +138,9 @@ __all__ = [
     "attach_bundle",
     "bundle_key_hint",
     "bundle_manifest",
+    "candidates_for",
     "decrypt_private_key",
+    "dependencies_from",
     "encrypt_private_key",
     "ephemeral_signer",
     "generate_key_pair",

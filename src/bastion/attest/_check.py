@@ -30,6 +30,7 @@ from bastion.attest._discover import (
     Target,
 )
 from bastion.attest._legacy import check_simple_signing
+from bastion.attest._provenance import PROVENANCE_PREDICATE_TYPE
 from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
 
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
-PROVENANCE = "https://slsa.dev/provenance/v1"
 OPENVEX = "https://openvex.dev/ns/v0.2.0"
 CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"  # bastion.vuln.CVE_SCAN_PREDICATE_TYPE
 # The compliance predicate's type (bastion.compliance.COMPLIANCE_PREDICATE_TYPE, docs/compliance.md); not imported,
@@ -52,9 +52,9 @@ PREDICATE_ALIASES: Mapping[str, str] = {
     "spdxjson": SPDX,
     "cyclonedx": CYCLONEDX,
     "cdx": CYCLONEDX,
-    "provenance": PROVENANCE,
-    "slsa": PROVENANCE,
-    "slsaprovenance1": PROVENANCE,
+    "provenance": PROVENANCE_PREDICATE_TYPE,
+    "slsa": PROVENANCE_PREDICATE_TYPE,
+    "slsaprovenance1": PROVENANCE_PREDICATE_TYPE,
     "vex": OPENVEX,
     "openvex": OPENVEX,
     "cves": CVE_SCAN,
@@ -62,7 +62,7 @@ PREDICATE_ALIASES: Mapping[str, str] = {
     "compliance": COMPLIANCE,
     "signature": SIGNATURE_PREDICATE_TYPE,
 }
-DEFAULT_REQUIRED = (SPDX, CYCLONEDX, PROVENANCE)
+DEFAULT_REQUIRED = (SPDX, CYCLONEDX, PROVENANCE_PREDICATE_TYPE)
 
 
 def resolve_predicate_type(text: str) -> str:

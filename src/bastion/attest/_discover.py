@@ -45,18 +45,20 @@ from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
 from bastion.oci import (
     ANNOTATION_CREATED,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
     Descriptor,
     Platform,
     Store,
     find_in_store,
     is_registry_reference,
     layout_images,
+    load_json_object,
     open_in_store,
     parse_manifest,
     parse_reference,
     walk_index,
 )
-from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, load_json_object
 
 if TYPE_CHECKING:
     from bastion.oci import Reference, RegistryClient

@@ -18,14 +18,11 @@ signed payload.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any, Literal
 
 from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
-from bastion.oci import Manifest
-from bastion.oci._model import check_digest
+from bastion.oci import Manifest, check_digest
 
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -60,14 +57,6 @@ def envelope_key_hint(envelope: bytes) -> str:
     except (InputError, KeyError, IndexError, TypeError, AttributeError):
         return ""
     return keyid if isinstance(keyid, str) else ""
-
-
-def decode_signature(annotation: str, *, where: str) -> bytes:
-    """The signature of a ``.sig`` layer: standard base64 in the annotation (SIGNATURE_SPEC.md)."""
-    try:
-        return base64.b64decode(annotation, validate=True)
-    except (binascii.Error, ValueError):
-        raise VerificationFailed(f"{ANNOTATION_SIGNATURE} is not base64", where=where) from None
 
 
 def check_simple_signing(payload: bytes, subject: str, *, where: str) -> dict[str, Any]:

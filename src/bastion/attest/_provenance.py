@@ -16,7 +16,7 @@ from typing import Any
 
 from bastion import __version__
 
-PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+PROVENANCE_PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://bastion.invalid/slsa/build-types/debian-image/v1"
 BUILDER_ID = "https://bastion.invalid/slsa/builders/local"
 

@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING, Literal
 
 from bastion.attest._legacy import legacy_tag
 from bastion.errors import IntegrityError
-from bastion.oci import Descriptor, DocumentBudget, Store, parse_manifest, parse_reference, walk_index
-from bastion.oci._model import INDEX_MEDIA_TYPES
+from bastion.oci import (
+    INDEX_MEDIA_TYPES,
+    Descriptor,
+    DocumentBudget,
+    Store,
+    parse_manifest,
+    parse_reference,
+    walk_index,
+)
 
 if TYPE_CHECKING:
     from bastion.oci import RegistryClient, TransferStats
@@ -192,6 +199,6 @@ def _documents(
 
 
 def _is_manifest(desc: Descriptor) -> bool:
-    from bastion.oci._model import MANIFEST_MEDIA_TYPES
+    from bastion.oci import MANIFEST_MEDIA_TYPES
 
     return desc.media_type in MANIFEST_MEDIA_TYPES

@@ -63,7 +63,7 @@ from bastion.build._harden import harden
 from bastion.build._release import OsRelease
 from bastion.build._unpacked import Unpacked, unpack_all
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
-from bastion.debian._deb import DebEntry
+from bastion.debian import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.oci import LayerEntry, Slice, SliceReader
 

@@ -1,6 +1,6 @@
 """Signed attestations a build attaches to each platform image: the SBOM (SPDX 2.3 and CycloneDX
 1.6) and SLSA v1 provenance, each an in-toto statement in a Sigstore bundle, stored as an OCI 1.1
-artifact whose ``subject`` is the platform manifest (:mod:`bastion.attest._oci`).
+artifact whose ``subject`` is the platform manifest (:func:`bastion.attest.attach_bundle`).
 
 Without ``--key`` the build signs with a local key, ``BASTION_HOME/keys/bastion.key``, made on first
 use (with a warning naming its public key, which is what consumers must be given), encrypted with
@@ -25,9 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 from bastion._forked import Forked
 from bastion._progress import Progress
-from bastion.attest._oci import attach_bundle, bundle_key_hint, pem_key_hint, stored_bundles
-from bastion.attest._provenance import PREDICATE_TYPE as PROVENANCE
-from bastion.attest._provenance import BuildRecord, provenance
+from bastion.attest import (
+    PROVENANCE_PREDICATE_TYPE,
+    BuildRecord,
+    attach_bundle,
+    bundle_key_hint,
+    pem_key_hint,
+    provenance,
+    stored_bundles,
+)
 from bastion.config import Settings
 from bastion.oci import Descriptor, Store
 
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
 
 SPDX = "https://spdx.dev/Document"
 CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
-BUILD_PREDICATES = (SPDX, CYCLONEDX, PROVENANCE)
+BUILD_PREDICATES = (SPDX, CYCLONEDX, PROVENANCE_PREDICATE_TYPE)
 # Attached when a vulnerability database is present (``bastion db import`` / ``db update``).
 CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"
 OPENVEX = "https://openvex.dev/ns/v0.2.0"
@@ -92,7 +98,7 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def attest_platform(
+def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a build attaches)
     store: Store,
     manifest: Descriptor,
     *,
@@ -112,7 +118,7 @@ def attest_platform(
     is not attached again, except a CVE scan or OpenVEX document made from other vulnerability data
     than the database holds now (:data:`ANNOTATION_VULN_DATA`), and an OpenVEX document made from
     other ``vex`` statements than the definition's now (:data:`ANNOTATION_VEX_STATEMENTS`)."""
-    from bastion.vuln._state import data_version, database_path
+    from bastion.vuln import data_version, database_path
 
     # The CVE scan and the OpenVEX document depend on the vulnerability data, and the OpenVEX
     # document on the definition's own statements, none of which is part of the image: one made
@@ -154,7 +160,7 @@ def attest_platform(
             whole = document
             cyclonedx = stack.enter_context(Forked(lambda: to_cyclonedx(whole)))
         if CVE_SCAN in missing or OPENVEX in missing:
-            from bastion.vuln import scan_attestations
+            from bastion.vex import scan_attestations
 
             document = document or sbom()
             scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)
@@ -164,7 +170,7 @@ def attest_platform(
             predicate: dict[str, Any] | None
             if predicate_type in (extra or {}):
                 predicate = (extra or {})[predicate_type]()
-            elif predicate_type == PROVENANCE:
+            elif predicate_type == PROVENANCE_PREDICATE_TYPE:
                 predicate = provenance(record)
             elif predicate_type == SPDX:
                 document = document or sbom()
@@ -198,7 +204,7 @@ def attest_platform(
 #: On an OpenVEX attestation: the digest of the definition's ``vex`` statements it was made with.
 ANNOTATION_VEX_STATEMENTS = "dev.bastion.vex.statements"
 #: On CVE-scan and OpenVEX attestations: the token of the vulnerability data they were made from
-#: (:mod:`bastion.vuln._state`).
+#: (:func:`bastion.vuln.data_version`).
 ANNOTATION_VULN_DATA = "dev.bastion.vuln.data"
 
 

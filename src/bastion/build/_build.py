@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bastion import __version__
 from bastion._forked import Forked
 from bastion._progress import Progress, Silent
-from bastion.attest._provenance import BuildRecord, Dependency, dependencies_from
+from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.build._aptsources import AptSource, apt_sources
 from bastion.build._attest import BuildSigner, attest_platform
 from bastion.build._attest import now as attest_now
@@ -237,7 +237,7 @@ class _PlatformImage:
     record: tuple[str, CachedPlatform] | None
 
 
-def _build_platform(
+def _build_platform(  # noqa: PLR0915  (the build's steps for one platform, in their order)
     variant: Variant,
     platform: str,
     locked: LockedPlatform,

@@ -20,7 +20,7 @@ inside ``data``; a damaged index is unpacked again and replaced. Damage inside `
 its size is caught where file contents go into an image: each :class:`~bastion.oci.Slice` carries
 its file's SHA256, checked whenever a layer part is made from it.
 
-Every check :class:`~bastion.debian._deb.DebArchive` makes on an archive (paths canonical, nothing
+Every check :class:`~bastion.debian.DebArchive` makes on an archive (paths canonical, nothing
 beneath a symlink of the package, hardlinks to earlier files, no device nodes) happens while the
 entry is made; the assembler makes its checks across packages on the index.
 """
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bastion.debian._deb import DebArchive, DebEntry
+from bastion.debian import DebArchive, DebEntry
 from bastion.errors import IntegrityError
 from bastion.oci import Slice, remove_abandoned
 
@@ -122,7 +122,7 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
 
 
 def _plain_path(path: object) -> bool:
-    """A root-relative path as :class:`~bastion.debian._deb.DebArchive` gives them: no empty, ``.``
+    """A root-relative path as :class:`~bastion.debian.DebArchive` gives them: no empty, ``.``
     or ``..`` component, no NUL."""
     return (
         isinstance(path, str)

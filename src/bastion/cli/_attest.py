@@ -120,8 +120,7 @@ def get_command(
     """Print the newest attestation of one predicate type (with --verify: the newest that verifies).
 
     --key implies --verify. Only the attestation is fetched from a registry, never the image."""
-    from bastion.attest import open_image, predicate_alias, resolve_predicate_type, select
-    from bastion.attest._check import candidates_for
+    from bastion.attest import candidates_for, open_image, predicate_alias, resolve_predicate_type, select
 
     settings = Settings.from_env()
     wanted = resolve_predicate_type(predicate_type)

@@ -66,8 +66,8 @@ def build_command(
     """Build DEFINITION's variants into the local store and tag them; prints one line per variant.
 
     Each platform image gets signed attestations (SPDX and CycloneDX SBOMs, SLSA provenance)."""
-    # Imported here, not at the top: the builder and the definition models cost ~0.3 s of start-up
-    # that every other command would pay.
+    # Imported here, not at the top: the builder and the definition models cost start-up time
+    # that every other command would pay (docs/benchmarks.md).
     from bastion.build import build
     from bastion.catalog import load_definition
 

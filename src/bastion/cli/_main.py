@@ -34,22 +34,36 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _skip_slow_iri_checks() -> None:
+    """Keep jsonschema from loading ``rfc3987_syntax`` (process tuning belongs here, not in the library).
+
+    jsonschema imports that package, when it is installed, to check the ``iri`` and
+    ``iri-reference`` string formats; it compiles its grammars at import, a cost every command that
+    validates anything (CycloneDX, OpenVEX) would pay (docs/benchmarks.md). It comes in only through
+    jsonschema's optional ``format-nongpl`` extra, which cyclonedx-python-lib asks for. Without it
+    jsonschema leaves those two formats unchecked; every structural rule of the schemas is still
+    enforced. ``BASTION_STRICT_IRI=1`` keeps the checks (README, Environment).
+    """
+    if os.environ.get("BASTION_STRICT_IRI") != "1":
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: "not importable"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``bastion`` command line and end the process (it always raises ``SystemExit``)."""
+    _skip_slow_iri_checks()
     if threading.current_thread() is threading.main_thread():  # signal handlers live there only
         signal.signal(signal.SIGTERM, _on_sigterm)
-    # A command is short-lived and makes almost no reference cycles (what the cycle collector found
-    # at the end of a signed image build, a 1,200-record database import or a compliance scan with
-    # it off: 600 to 1,800 objects), while its passes over the growing heap took ~35 ms of a warm
-    # image build, mostly while modules load. Reference counting still frees everything else.
+    # A command is short-lived and makes almost no reference cycles, while the cycle collector's
+    # passes over the growing heap (modules loading, a scan's short-lived objects) cost a build, an
+    # import and a scan measurable time (docs/benchmarks.md). Reference counting frees the rest.
     gc.disable()
     try:
         _run(argv)
     finally:
         # The interpreter's last act is a cycle collection over every object left, all of them about
-        # to go: 75 of 780 ms of a warm image build (docs/benchmarks.md). Frozen objects are skipped
-        # by it; everything is still freed, and files and temporary directories are closed by their
-        # own context managers and atexit hooks before this point.
+        # to go (its cost: docs/benchmarks.md). Frozen objects are skipped by it; everything is still
+        # freed, and files and temporary directories are closed by their own context managers and
+        # atexit hooks before this point.
         gc.freeze()
 
 

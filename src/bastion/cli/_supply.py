@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from bastion.cache import Fetcher
     from bastion.lock import LockFile
 
-# The supply libraries are imported inside the commands: the definition models alone cost ~0.3 s of
-# start-up that every other command would pay.
+# The supply libraries are imported inside the commands: the definition models alone cost start-up
+# time that every other command would pay (docs/benchmarks.md).
 
 
 def _selection(

@@ -95,8 +95,7 @@ def db_status(
     ] = StatusFormat.table,
 ) -> None:
     """Sources, record counts and age of the vulnerability database."""
-    from bastion.vuln import database_path, load_config, open_database
-    from bastion.vuln._update import stale_sources
+    from bastion.vuln import database_path, load_config, open_database, stale_sources
 
     settings = Settings.from_env()
     path = database_path(settings.home)

@@ -17,8 +17,9 @@ scan of the published image takes those waivers back from the verified attestati
 :func:`attested_waivers`.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bastion._lazy import lazy_attributes
 from bastion.compliance._attested import AttestedWaiver, AttestedWaivers, attested_waivers
 from bastion.compliance._claims import (
     COMPLIANCE_LABEL,
@@ -46,22 +47,13 @@ from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_
 from bastion.compliance._report import Summary, summary, to_json
 from bastion.compliance._rules import RULES
 
+# The XCCDF and HTML writers load lxml and the report templates on first use (PEP 562, bastion._lazy):
+# evaluating rules, which every build does, needs neither.
 if TYPE_CHECKING:
     from bastion.compliance._html import to_html
     from bastion.compliance._xccdf import to_xccdf
 
-# The XCCDF and HTML writers load lxml and the report templates on first use (PEP 562): evaluating
-# rules, which every build does, needs neither.
-_LAZY = {"to_html": "_html", "to_xccdf": "_xccdf"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bastion.compliance' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"bastion.compliance.{module}"), name)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [

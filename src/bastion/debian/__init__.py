@@ -1,6 +1,6 @@
 """Debian repositories: verified indices, versions and relations, resolution, and .deb files."""
 
-from bastion.debian._arch import debian_arch, oci_platform
+from bastion.debian._arch import debian_arch
 from bastion.debian._deb import DebArchive, DebEntry, read_control
 from bastion.debian._index import PackageIndex, PackageRecord
 from bastion.debian._release import Release, verify_inrelease
@@ -33,7 +33,6 @@ __all__ = [
     "debian_arch",
     "host_sources",
     "load_index",
-    "oci_platform",
     "open_suites",
     "parse_deb822_sources",
     "parse_one_line_sources",

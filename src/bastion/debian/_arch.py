@@ -1,4 +1,4 @@
-"""OCI platforms ↔ Debian architectures (OCI image-index spec "platform"; dpkg-architecture(1))."""
+"""OCI platforms → Debian architectures (OCI image-index spec "platform"; dpkg-architecture(1))."""
 
 from __future__ import annotations
 
@@ -24,14 +24,3 @@ def debian_arch(platform: str) -> str:
     except KeyError:
         known = ", ".join(sorted(_PLATFORM_TO_ARCH))
         raise InputError(f"unsupported platform {platform!r} (known: {known})") from None
-
-
-def oci_platform(platform: str) -> dict[str, str]:
-    """The OCI ``platform`` object for ``os/arch[/variant]``; arm64 carries variant v8 by convention."""
-    parts = platform.split("/")
-    result = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) > 2:
-        result["variant"] = parts[2]
-    elif parts[1] == "arm64":
-        result["variant"] = "v8"
-    return result

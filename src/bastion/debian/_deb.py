@@ -329,7 +329,7 @@ class DebArchive:
             raise IntegrityError("no control file in control.tar", where=self._name)
         return control
 
-    def iter_data(self) -> Iterator[tuple[DebEntry, IO[bytes] | None]]:
+    def iter_data(self) -> Iterator[tuple[DebEntry, IO[bytes] | None]]:  # noqa: PLR0912, PLR0915  (every data.tar member check, in reading order)
         """The entries of data.tar in archive order, with a stream for each file.
 
         A stream is valid only until the next iteration. The root directory itself is skipped.

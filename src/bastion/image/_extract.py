@@ -211,7 +211,7 @@ class Tree:
                 raise
             raise IntegrityError(f"layer is not a readable tar: {exc}", where=where) from None
 
-    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, index: int, where: str) -> None:
+    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, index: int, where: str) -> None:  # noqa: PLR0912  (one branch per member kind and whiteout rule of a layer)
         path = normalise(member.name, where)
         name = path.rsplit("/", 1)[-1]
         if name.startswith(_WHITEOUT):

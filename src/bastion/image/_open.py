@@ -58,6 +58,7 @@ from bastion.image._sources import (
 )
 from bastion.oci import (
     ANNOTATION_REF_NAME,
+    MANIFEST_MEDIA_TYPES,
     Descriptor,
     Platform,
     Store,
@@ -69,7 +70,6 @@ from bastion.oci import (
     parse_reference,
     walk_index,
 )
-from bastion.oci._model import MANIFEST_MEDIA_TYPES
 
 __all__ = ["open_target"]
 
@@ -80,7 +80,7 @@ _MAX_DOCKER_MANIFEST = 16 * 1024 * 1024
 _BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
 
 
-def open_target(
+def open_target(  # noqa: PLR0911  (one return per kind of target reference)
     reference: str,
     settings: Settings,
     *,
@@ -443,7 +443,7 @@ def _open_fs(reference: str, root: Path) -> ImageTarget:
     return ImageTarget(name=reference, root=root, files=files)
 
 
-def _fs_kind(mode: int) -> FileKind:
+def _fs_kind(mode: int) -> FileKind:  # noqa: PLR0911  (one return per file type stat reports)
     if stat.S_ISDIR(mode):
         return FileKind.DIRECTORY
     if stat.S_ISLNK(mode):

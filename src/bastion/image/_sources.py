@@ -20,8 +20,18 @@ from typing import IO, Any, Protocol
 
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
-from bastion.oci import MAX_NESTING, Descriptor, DocumentBudget, Platform, parse_index, parse_manifest
-from bastion.oci._model import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, check_digest, load_json_object
+from bastion.oci import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
+    MAX_NESTING,
+    Descriptor,
+    DocumentBudget,
+    Platform,
+    check_digest,
+    load_json_object,
+    parse_index,
+    parse_manifest,
+)
 
 MAX_DOCUMENT_SIZE = 4 * 1024 * 1024  # the distribution spec's usual manifest limit; configs are smaller
 _MAX_SYMLINKS = 40

@@ -36,6 +36,8 @@ from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
     ANNOTATION_SUBJECT,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_EMPTY,
     MEDIA_TYPE_INDEX,
@@ -50,9 +52,11 @@ from bastion.oci._model import (
     Platform,
     RuntimeConfig,
     canonical_json,
+    check_digest,
     image_config,
     image_index,
     image_manifest,
+    load_json_object,
     parse_index,
     parse_manifest,
     rfc3339,
@@ -62,27 +66,15 @@ from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref, find_in_store, open_in_store
 
+# The registry client is loaded on first use (PEP 562, bastion._lazy): it imports httpx, which a local
+# build or scan never needs (docs/benchmarks.md, import costs).
 if TYPE_CHECKING:
     from bastion.oci._auth import AuthenticationError, Credentials
     from bastion.oci._referrers import fallback_tag
     from bastion.oci._registry import RegistryClient
     from bastion.oci._transfer import TransferStats, copy_image, pull_image, push_image
 
-# The registry client is loaded on first use (PEP 562): it imports httpx, which a local build or
-# scan never needs, and every command's start-up would pay for it.
-_LAZY = {
-    "AuthenticationError": "_auth",
-    "Credentials": "_auth",
-    "fallback_tag": "_referrers",
-    "RegistryClient": "_registry",
-    "TransferStats": "_transfer",
-    "copy_image": "_transfer",
-    "pull_image": "_transfer",
-    "push_image": "_transfer",
-}
-
-
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
@@ -90,6 +82,8 @@ __all__ = [
     "ANNOTATION_PLATFORM_OF",
     "ANNOTATION_REF_NAME",
     "ANNOTATION_SUBJECT",
+    "INDEX_MEDIA_TYPES",
+    "MANIFEST_MEDIA_TYPES",
     "MAX_NESTING",
     "MEDIA_TYPE_CONFIG",
     "MEDIA_TYPE_EMPTY",
@@ -126,6 +120,7 @@ __all__ = [
     "add_layer_parts",
     "attachments",
     "canonical_json",
+    "check_digest",
     "check_ref",
     "copy_image",
     "export_docker_archive",
@@ -138,6 +133,7 @@ __all__ = [
     "is_attachment",
     "is_registry_reference",
     "layout_images",
+    "load_json_object",
     "open_in_store",
     "parse_index",
     "parse_manifest",

@@ -10,6 +10,8 @@ from bastion.sbom._model import License, Location, Package, PackageType, Sbom, S
 from bastion.sbom._scan import image_purl, scan, scan_image
 from bastion.sbom._spdx import to_spdx
 
+# Loaded on first use (PEP 562, bastion._lazy): cyclonedx-python-lib, the comparison and the terminal
+# table (rich) are for the commands that print them; a build needs none of them (docs/benchmarks.md).
 if TYPE_CHECKING:
     from bastion.sbom._compare import (
         Change,
@@ -22,21 +24,7 @@ if TYPE_CHECKING:
     from bastion.sbom._cyclonedx import to_cyclonedx
     from bastion.sbom._table import render_table
 
-# Loaded on first use (PEP 562): cyclonedx-python-lib takes ~0.3 s to import, and the comparison and
-# the terminal table (rich) are for the commands that print them; a build needs none of them.
-_LAZY = {
-    "Change": "_compare",
-    "Comparison": "_compare",
-    "PackageKey": "_compare",
-    "compare": "_compare",
-    "render_comparison_markdown": "_compare",
-    "render_comparison_text": "_compare",
-    "to_cyclonedx": "_cyclonedx",
-    "render_table": "_table",
-}
-
-
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [

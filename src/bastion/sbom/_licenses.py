@@ -87,8 +87,8 @@ logging.getLogger("debian.copyright").setLevel(logging.ERROR)
 
 @cache
 def _licensing() -> Licensing:
-    # spdx-tools keeps one index of the SPDX licence list (building one takes ~0.1 s); validation of
-    # the SPDX document uses it too, so share it rather than build a second.
+    # spdx-tools keeps one index of the SPDX licence list (slow to build: docs/benchmarks.md);
+    # validation of the SPDX document uses it too, so share it rather than build a second.
     from spdx_tools.common.spdx_licensing import spdx_licensing
 
     return spdx_licensing
@@ -264,9 +264,8 @@ def parse_copyright(text: str, *, package: str | None = None) -> list[License]:
 
     ``package`` names the free-text ``LicenseRef-`` of a non-DEP-5 file (``LicenseRef-<package>-
     free-text``; ``LicenseRef-copyright-free-text`` without it)."""
-    # python-debian's Copyright class parses with its round-trip-preserving deb822 parser, which took
-    # 0.2 s for an image's 35 files; the plain deb822 parser reads the same paragraphs ten times
-    # faster, and License.from_str splits each License field as DEP-5 section 6.5 says. Imported
+    # python-debian's Copyright class parses with its round-trip-preserving deb822 parser; the plain
+    # deb822 parser reads the same paragraphs much faster (docs/benchmarks.md), and License.from_str splits each License field as DEP-5 section 6.5 says. Imported
     # here: a scan whose files are all in the cache (copyright_licenses) needs neither.
     from debian.deb822 import Deb822
 

@@ -7,7 +7,7 @@ repository, Apache License 2.0 (a format definition, shipped unchanged so valida
 
 from bastion.vex._apply import DocumentUse, ImageSubject, apply_vex, apply_vex_counted, purl_matches
 from bastion.vex._cyclonedx import to_cyclonedx_vex
-from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex
+from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex, scan_attestations
 from bastion.vex._model import (
     OPENVEX_CONTEXT,
     Product,
@@ -39,6 +39,7 @@ __all__ = [
     "parse_cyclonedx_vex",
     "parse_openvex",
     "purl_matches",
+    "scan_attestations",
     "to_cyclonedx_vex",
     "validate_openvex",
 ]

@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import bastion
 from bastion.errors import InputError, InternalError
@@ -32,7 +32,11 @@ from bastion.vex._apply import purl_matches
 from bastion.vex._model import OPENVEX_CONTEXT, VexStatus, validate_openvex
 from bastion.vuln import Finding, PackageRef, ScanResult, State
 
-__all__ = ["AuthoredStatement", "VexStatementLike", "generate_vex"]
+if TYPE_CHECKING:
+    from bastion.config import Settings
+    from bastion.sbom import Sbom
+
+__all__ = ["AuthoredStatement", "VexStatementLike", "generate_vex", "scan_attestations"]
 
 _TRIAGED = {
     State.NO_DSA: "Debian rates this a minor issue and will not issue a security advisory (no-dsa); "
@@ -205,3 +209,25 @@ def generate_vex(
     except InputError as error:  # our own output failing the schema is a bug, not bad input
         raise InternalError(f"generated OpenVEX document is invalid: {error}") from None
     return document
+
+
+def scan_attestations(
+    reference: str,
+    settings: Settings,
+    *,
+    platform: str | None = None,
+    sbom: Sbom | None = None,
+    statements: Sequence[VexStatementLike] = (),
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """For ``bastion build``: the CVE-scan predicate (:func:`bastion.vuln.cve_scan_attestation`) and
+    the OpenVEX document of the same scan (``None`` when there is nothing to state), with the
+    statements the image's definition makes; ``None`` when no database is present. Pass ``sbom``
+    when the build already has it."""
+    from bastion.vuln import cve_scan_attestation
+
+    scanned = cve_scan_attestation(reference, settings, platform=platform, sbom=sbom)
+    if scanned is None:
+        return None
+    predicate, result = scanned
+    finished = predicate["metadata"]["scanFinishedOn"]
+    return predicate, generate_vex(result, timestamp=finished, statements=statements)

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
 
+# Loaded on first use (PEP 562, bastion._lazy): the database layer (SQLAlchemy) and the rest; a rebuild
+# that only asks data_version (stdlib sqlite3) whether its CVE scan is current needs none of them
+# (docs/benchmarks.md, import costs).
 if TYPE_CHECKING:
     from bastion.vuln._db import (
         SCHEMA_VERSION,
@@ -41,58 +44,21 @@ if TYPE_CHECKING:
     )
     from bastion.vuln._scan import (
         CVE_SCAN_PREDICATE_TYPE,
+        cve_scan_attestation,
         filter_result,
         load_sbom,
         require_database,
-        scan_attestations,
         scan_sbom,
     )
     from bastion.vuln._state import data_version, database_path
     from bastion.vuln._update import (
         VulnConfig,
         load_config,
+        stale_sources,
         update,
     )
 
-# Loaded on first use (PEP 562): the database layer (SQLAlchemy) and the rest take ~0.25 s to import,
-# and a rebuild that only asks data_version (stdlib sqlite3) whether its CVE scan is current needs none.
-_LAZY = {
-    "SCHEMA_VERSION": "_db",
-    "ImportCounts": "_db",
-    "SourceStatus": "_db",
-    "SqlVulnDatabase": "_db",
-    "VulnDatabase": "_db",
-    "database_path": "_state",
-    "open_database": "_db",
-    "import_paths": "_import",
-    "match_sbom": "_match",
-    "Cvss": "_model",
-    "Finding": "_model",
-    "FixedMatch": "_model",
-    "PackageRef": "_model",
-    "ScanResult": "_model",
-    "Severity": "_model",
-    "State": "_model",
-    "Suppression": "_model",
-    "render_markdown": "_report",
-    "render_table": "_report",
-    "summary": "_report",
-    "to_json": "_report",
-    "to_sarif": "_report",
-    "CVE_SCAN_PREDICATE_TYPE": "_scan",
-    "filter_result": "_scan",
-    "load_sbom": "_scan",
-    "require_database": "_scan",
-    "scan_attestations": "_scan",
-    "scan_sbom": "_scan",
-    "data_version": "_state",
-    "VulnConfig": "_update",
-    "load_config": "_update",
-    "update": "_update",
-}
-
-
-__getattr__ = lazy_attributes(__name__, _LAZY)
+__getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
@@ -111,6 +77,7 @@ __all__ = [
     "Suppression",
     "VulnConfig",
     "VulnDatabase",
+    "cve_scan_attestation",
     "data_version",
     "database_path",
     "filter_result",
@@ -122,8 +89,8 @@ __all__ = [
     "render_markdown",
     "render_table",
     "require_database",
-    "scan_attestations",
     "scan_sbom",
+    "stale_sources",
     "summary",
     "to_json",
     "to_sarif",

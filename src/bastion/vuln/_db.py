@@ -566,8 +566,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # A scan's lookups land on random pages of the advisories table: reading them through a
-    # memory map rather than SQLite's 2 MB page cache takes a cold 500-package scan's queries from
-    # ~60 ms to ~40 ms (docs/benchmarks.md). The map only reserves address space.
+    # memory map rather than SQLite's 2 MB page cache makes a cold scan's queries faster
+    # (docs/benchmarks.md). The map only reserves address space.
     cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
 

@@ -124,7 +124,7 @@ def _severity(value: Any, ident: str, where: str) -> tuple[tuple[str, str], ...]
     return tuple(out)
 
 
-def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[str, str, str] | None:
+def _affected(entry: Any, ident: str, where: str, unknown: set[str]) -> tuple[str, str, str] | None:  # noqa: PLR0912  (each field of an OSV affected entry checked in turn)
     if not isinstance(entry, dict) or not isinstance(entry.get("package"), dict):
         raise ValueError(f"{where}: {ident}: affected entry without a package")
     package = entry["package"]

@@ -16,10 +16,8 @@
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -117,7 +115,7 @@ class _Verdict:
     source: str
 
 
-def _tracker_verdict(
+def _tracker_verdict(  # noqa: PLR0911  (one return per Debian tracker state)
     ref: PackageRef, data: dict[str, Any], orderable: bool
 ) -> tuple[State | None, str | None] | None:
     """Debian security tracker, data/json, one release of one source package."""
@@ -264,29 +262,8 @@ def _severity(
     return Severity.UNKNOWN, "none"
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused. A scan allocates hundreds of thousands of short-lived objects
-    that hold no reference cycles (reference counting frees them); with the collector running, they
-    set off full passes over every long-lived object of the process (the database layer's, the
-    imported modules'), which took a fifth of a first 500-package scan (24 of 118 ms,
-    docs/benchmarks.md)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
     """Every finding for ``sbom`` (before VEX), plus the vulnerabilities its versions already fix."""
-    with _no_cycle_collection():
-        return _match_sbom(sbom, database)
-
-
-def _match_sbom(sbom: Sbom, database: VulnDatabase) -> ScanResult:
     result = ScanResult(sbom.name, sbom.root_purl, sbom.manifest_digest, sbom.platform, sbom.distro,
                         index_digest=sbom.index_digest)  # fmt: skip
     refs = package_refs(sbom, result.warnings)

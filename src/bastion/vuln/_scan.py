@@ -1,13 +1,13 @@
-"""Scanning an image or an SBOM file, filtering the result, and the build-time outputs (the CVE-scan
-attestation predicate and the OpenVEX document)."""
+"""Scanning an image or an SBOM file, filtering the result, and the CVE-scan attestation predicate a
+build attaches (the OpenVEX document beside it is made from the same scan by :mod:`bastion.vex`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bastion
 from bastion.config import Settings
@@ -19,15 +19,12 @@ from bastion.vuln._model import ScanResult, Severity, State
 from bastion.vuln._report import summary, to_json
 from bastion.vuln._state import database_path
 
-if TYPE_CHECKING:
-    from bastion.vex import VexStatementLike
-
 __all__ = [
     "CVE_SCAN_PREDICATE_TYPE",
+    "cve_scan_attestation",
     "filter_result",
     "load_sbom",
     "require_database",
-    "scan_attestations",
     "scan_sbom",
 ]
 
@@ -99,22 +96,19 @@ def filter_result(
     )
 
 
-def scan_attestations(
+def cve_scan_attestation(
     reference: str,
     settings: Settings,
     *,
     platform: str | None = None,
     sbom: Sbom | None = None,
-    statements: Sequence[VexStatementLike] = (),
-) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
-    """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) and the
-    OpenVEX document (``None`` when there is nothing to state) for an image, with the statements
-    the image's definition makes; ``None`` when no database is present. Pass ``sbom`` when the
-    build already has it."""
+) -> tuple[dict[str, Any], ScanResult] | None:
+    """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) of a scan
+    of an image, with the scan it records (findings before any VEX); ``None`` when no database is
+    present. Pass ``sbom`` when the build already has it. The predicate's
+    ``metadata.scanFinishedOn`` is when the scan ended."""
     if not database_path(settings.home).exists():
         return None
-    from bastion.vex import generate_vex
-
     started = _now()
     database = open_database(settings.home)
     try:
@@ -134,4 +128,4 @@ def scan_attestations(
         },
         "metadata": {"scanStartedOn": started, "scanFinishedOn": finished, "summary": summary(result)},
     }
-    return predicate, generate_vex(result, timestamp=finished, statements=statements)
+    return predicate, result
