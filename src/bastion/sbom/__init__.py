@@ -8,7 +8,6 @@ from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
 from bastion.sbom._scan import image_purl, scan, scan_image
-from bastion.sbom._spdx import to_spdx
 
 if TYPE_CHECKING:
     from bastion.sbom._compare import (
@@ -20,10 +19,12 @@ if TYPE_CHECKING:
         render_comparison_text,
     )
     from bastion.sbom._cyclonedx import to_cyclonedx
+    from bastion.sbom._spdx import to_spdx
     from bastion.sbom._table import render_table
 
-# Loaded on first use (PEP 562): cyclonedx-python-lib takes ~0.3 s to import, and the comparison and
-# the terminal table (rich) are for the commands that print them; a build needs none of them.
+# Loaded on first use (PEP 562): cyclonedx-python-lib and spdx-tools (with beartype) are slow to import
+# and only the commands writing those formats need them (not `bastion cves`, issue 19); the comparison
+# and the terminal table (rich) are for the commands that print them.
 _LAZY = {
     "Change": "_compare",
     "Comparison": "_compare",
@@ -32,6 +33,7 @@ _LAZY = {
     "render_comparison_markdown": "_compare",
     "render_comparison_text": "_compare",
     "to_cyclonedx": "_cyclonedx",
+    "to_spdx": "_spdx",
     "render_table": "_table",
 }
 
