@@ -42,7 +42,6 @@ Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion genera
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -61,11 +60,12 @@ from bastion.build._aptsources import (
 from bastion.build._dpkgdb import ADMIN, DEV_DIRS, control_field, database
 from bastion.build._harden import harden
 from bastion.build._release import OsRelease
+from bastion.build._tree import materialise
 from bastion.build._unpacked import Unpacked, unpack_all
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
 from bastion.debian import DebEntry
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
-from bastion.oci import LayerEntry, Slice, SliceReader
+from bastion.oci import LayerEntry, Slice
 
 __all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "add_files", "assemble", "materialise"]
 
@@ -541,49 +541,3 @@ def add_files(rootfs: Rootfs, files: Sequence[tuple[str, bytes, str]], *, source
     builder = _Builder(source_date_epoch, rootfs)
     for path, data, origin in files:
         builder.generate(path, data, origin=origin)
-
-
-def materialise(rootfs: Rootfs, root: Path) -> None:
-    """Write the tree as the new directory ``root`` (see the module docs for how it differs from the
-    image: no setuid or setgid bits, always readable and writable by its owner) and record it in
-    :attr:`Rootfs.root`. Owners are not applied. Every directory is made here before anything in it,
-    so no path is ever resolved through a symlink the tree holds.
-
-    ``root`` is created (its parents too); an existing one must be an empty directory.
-    """
-    if root.exists() and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
-        raise InputError(
-            "the directory to write the tree to exists and is not an empty directory", where=str(root)
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    with SliceReader() as slices:
-        _write_tree(rootfs, root, flags, slices)
-    for path, node in sorted(rootfs.nodes.items()):
-        if node.entry.kind == "hardlink":
-            os.link(root / node.entry.linkname, root / path, follow_symlinks=False)
-    rootfs.root = root
-
-
-def _write_tree(rootfs: Rootfs, root: Path, flags: int, slices: SliceReader) -> None:
-    """Directories, symlinks and files of :func:`materialise`; each file's bytes checked against the
-    SHA256 recorded when its package was unpacked, as a layer's are (the image tests must test what
-    the image holds)."""
-    for path in sorted(rootfs.nodes):  # a directory sorts before its contents
-        entry = rootfs.nodes[path].entry
-        target = root / path
-        if entry.kind == "dir":
-            target.mkdir()
-            target.chmod(entry.mode & 0o1777 | 0o700)
-        elif entry.kind == "symlink":
-            target.symlink_to(entry.linkname)
-        elif entry.kind == "hardlink":
-            continue  # after every file: the target may sort later
-        else:
-            with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-                if isinstance(entry.source, Slice):
-                    out.write(slices.read_checked(entry.source, path))
-                else:
-                    out.write(entry.content())
-                os.fchmod(out.fileno(), entry.mode & 0o1777 | 0o400)

@@ -32,6 +32,7 @@ from bastion.build._attest import BuildSigner, attest_platform
 from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
+from bastion.build._tree import discard_later, wait_discarded
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
@@ -47,6 +48,7 @@ from bastion.oci import (
     image_config,
     put_image,
     put_index,
+    remove_abandoned,
     rfc3339,
 )
 
@@ -148,6 +150,7 @@ def build(
             locked_platform = lock.platform(name, platform)
             # A dev image's apt trusts what the build trusted: the lock's suites and keyring.
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
+            wait_discarded()  # no removal thread runs while a platform's build forks
             image = _build_platform(variant, platform, locked_platform, epoch, os_release, sources, job)
             result = image.built
             if signer is not None:
@@ -188,6 +191,7 @@ def build(
             store.tag(ref, index)
         results.append(BuiltVariant(name, references, index, tuple(built)))
     planned.save()  # a lock resolved now, once everything it was resolved for is built
+    wait_discarded()
     return results
 
 
@@ -322,7 +326,10 @@ def _build_platform(  # noqa: PLR0915  (the build's steps for one platform, in t
             elif variant.claimed_profiles:  # nothing to overlap with: here, beside the layer threads
                 claims = _check_claims(variant, platform, rootfs, runtime, epoch, job, forked=False)
             if tests:
-                _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests)
+                linked = settings.cache_dir / "unpacked" / "linked"
+                _run_tests(variant, platform, rootfs, Path(tmp) / "rootfs", runtime, tests, linked)
+                remove_abandoned(work)  # what a killed build's discard_later left
+                discard_later(Path(tmp) / "rootfs", work)
             if checking is not None:
                 claims = checking.result()
             if claims is not None:
@@ -504,13 +511,18 @@ def _run_tests(
     root: Path,
     runtime: RuntimeConfig,
     tests: Sequence[ImageCheck],
+    linked: Path,
 ) -> None:
     """Run the image tests over the tree written as the directory ``root`` (the only time a build
-    writes the image's files one by one)."""
+    writes the image's files one by one). As root, the tests see the tree only through overlays of
+    their own, so its package files are hard links to the copies kept in ``linked``."""
     from bastion.build._assemble import materialise
-    from bastion.build._imagetest import run_image_tests
+    from bastion.build._imagetest import host_owner, run_image_tests
 
-    materialise(rootfs, root)
+    if os.geteuid() == 0:
+        materialise(rootfs, root, linked=linked, owner=host_owner)
+    else:  # the tests write to this very tree: every file its own
+        materialise(rootfs, root)
     _apply_owners(rootfs, root)
     env = dict(item.split("=", 1) for item in runtime.env)
     outcomes = run_image_tests(root, tests, user=runtime.user, env=env, workdir=runtime.working_dir)

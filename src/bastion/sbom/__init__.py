@@ -8,10 +8,10 @@ from bastion.sbom._embedded import EMBEDDED_SBOM_PATH, complete_from_embedded
 from bastion.sbom._licenses import parse_copyright
 from bastion.sbom._model import License, Location, Package, PackageType, Sbom, SbomFile
 from bastion.sbom._scan import image_purl, scan, scan_image
-from bastion.sbom._spdx import to_spdx
 
-# Loaded on first use (PEP 562, bastion._lazy): cyclonedx-python-lib, the comparison and the terminal
-# table (rich) are for the commands that print them; a build needs none of them (docs/benchmarks.md).
+# Loaded on first use (PEP 562, bastion._lazy): cyclonedx-python-lib and spdx-tools (with beartype) are
+# slow to import and only the commands writing those formats need them (not `bastion cves`); the
+# comparison and the terminal table (rich) are for the commands that print them (docs/benchmarks.md).
 if TYPE_CHECKING:
     from bastion.sbom._compare import (
         Change,
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         render_comparison_text,
     )
     from bastion.sbom._cyclonedx import to_cyclonedx
+    from bastion.sbom._spdx import to_spdx
     from bastion.sbom._table import render_table
 
 __getattr__ = lazy_attributes(__name__)
