@@ -32,7 +32,7 @@ from tests.fuzz.strategies import json_text, mutated, mutated_bytes
 EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "30"))
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=float(os.environ.get("BASTION_FUZZ_DEADLINE_MS", "5000")),
+    deadline=float(os.environ.get("BASTION_FUZZ_DEADLINE_MS", "20000")),
     derandomize=os.environ.get("BASTION_FUZZ_RANDOM") != "1",
     suppress_health_check=[
         HealthCheck.too_slow,
