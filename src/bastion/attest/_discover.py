@@ -40,6 +40,7 @@ from bastion.attest._legacy import (
     signature_layers,
 )
 from bastion.attest._oci import ANNOTATION_PREDICATE_TYPE, bundle_key_hint
+from bastion.attest._predicates import SIGNATURE_PREDICATE_TYPE
 from bastion.config import ENV_MAX_ATTESTATION_SIZE, Settings
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
@@ -69,8 +70,6 @@ _MAX_DOCUMENT = 4 * 1024 * 1024
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 _IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
-# Where a simple-signing signature has no predicate type, this names it in listings and filters.
-SIGNATURE_PREDICATE_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
 
 
 class AttestationFormat(StrEnum):

@@ -36,6 +36,7 @@ from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode, InputError, InternalError
+from bastion.identifiers import LABEL_VARIANT
 from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
 from bastion.oci import (
     Descriptor,
@@ -469,7 +470,7 @@ def _runtime_config(variant: Variant, epoch: int) -> RuntimeConfig:
         "org.opencontainers.image.title": variant.image,
         "org.opencontainers.image.version": variant.tags[0],
         "org.opencontainers.image.vendor": "Bastion",
-        "dev.bastion.variant": variant.name,
+        LABEL_VARIANT: variant.name,
         **variant.labels,
     }
     return RuntimeConfig(

@@ -9,8 +9,8 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
+from bastion.identifiers import ANNOTATION_PLATFORM_OF, ANNOTATION_SUBJECT
 from bastion.oci._export import (
-    ANNOTATION_PLATFORM_OF,
     Exported,
     attachments,
     export_docker_archive,
@@ -35,7 +35,6 @@ from bastion.oci._limits import MAX_NESTING, DocumentBudget, RegistryLimits, Vis
 from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
-    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_CONFIG,

@@ -38,8 +38,6 @@ MANIFEST_MEDIA_TYPES = frozenset({MEDIA_TYPE_MANIFEST, MEDIA_TYPE_DOCKER_MANIFES
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
-# Bastion's own: on an index.json entry of the local store, the digest an attached artifact refers to.
-ANNOTATION_SUBJECT = "dev.bastion.subject"
 
 # descriptor.md "Digests": we only produce and accept sha256 (the spec's one MUST-support algorithm).
 _DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")

@@ -33,10 +33,10 @@ from typing import BinaryIO
 import filelock
 
 from bastion.errors import InputError, IntegrityError, InternalError
+from bastion.identifiers import ANNOTATION_SUBJECT
 from bastion.oci._files import CHUNK, TMP_PREFIX, BlobWriter, atomic_write, hash_file, publish
 from bastion.oci._model import (
     ANNOTATION_REF_NAME,
-    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,

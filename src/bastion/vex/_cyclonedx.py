@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bastion.errors import InternalError
+from bastion.identifiers import CYCLONEDX_VEX_SERIAL_BASE
 from bastion.vuln import Finding, ScanResult, Severity, State
 
 __all__ = ["to_cyclonedx_vex"]
@@ -125,7 +126,7 @@ def to_cyclonedx_vex(result: ScanResult) -> bytes:
     )  # fmt: skip
     serial = uuid.uuid5(
         uuid.NAMESPACE_URL,
-        f"https://bastion.invalid/cyclonedx-vex/{result.root_purl or result.name}/{len(findings)}",
+        f"{CYCLONEDX_VEX_SERIAL_BASE}{result.root_purl or result.name}/{len(findings)}",
     )
     bom = Bom(
         serial_number=serial,

@@ -43,7 +43,6 @@ if TYPE_CHECKING:
         to_sarif,
     )
     from bastion.vuln._scan import (
-        CVE_SCAN_PREDICATE_TYPE,
         cve_scan_attestation,
         filter_result,
         load_sbom,
@@ -62,7 +61,6 @@ __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
-    "CVE_SCAN_PREDICATE_TYPE",
     "SCHEMA_VERSION",
     "Cvss",
     "Finding",

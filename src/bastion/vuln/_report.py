@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 import bastion
+from bastion.identifiers import TOOL_URI
 from bastion.vuln._model import Finding, ScanResult, Severity
 
 __all__ = ["SARIF_SCHEMA_URI", "render_markdown", "render_table", "summary", "to_json", "to_sarif"]
@@ -135,7 +136,7 @@ def to_sarif(result: ScanResult) -> bytes:
                     "driver": {
                         "name": "bastion",
                         "version": bastion.__version__,
-                        "informationUri": "https://bastion.invalid/",
+                        "informationUri": TOOL_URI,
                         "rules": list(rules.values()),
                     }
                 },

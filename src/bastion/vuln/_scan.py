@@ -20,16 +20,12 @@ from bastion.vuln._report import summary, to_json
 from bastion.vuln._state import database_path
 
 __all__ = [
-    "CVE_SCAN_PREDICATE_TYPE",
     "cve_scan_attestation",
     "filter_result",
     "load_sbom",
     "require_database",
     "scan_sbom",
 ]
-
-#: cosign's vulnerability attestation (sigstore/cosign specs/COSIGN_VULN_ATTESTATION_SPEC.md).
-CVE_SCAN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 
 
 def _now() -> str:
@@ -103,7 +99,7 @@ def cve_scan_attestation(
     platform: str | None = None,
     sbom: Sbom | None = None,
 ) -> tuple[dict[str, Any], ScanResult] | None:
-    """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) of a scan
+    """For ``bastion build``: the CVE-scan predicate (type :data:`bastion.attest.CVE_SCAN_PREDICATE_TYPE`) of a scan
     of an image, with the scan it records (findings before any VEX); ``None`` when no database is
     present. Pass ``sbom`` when the build already has it. The predicate's
     ``metadata.scanFinishedOn`` is when the scan ended."""
