@@ -20,9 +20,9 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bastion._clock import rfc3339
 from bastion._forked import Forked
 from bastion._progress import Progress
 from bastion.attest import (
@@ -95,10 +95,6 @@ def _password() -> bytes:
     return password_from_env() or b""
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a build attaches)
     store: Store,
     manifest: Descriptor,
@@ -151,7 +147,7 @@ def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a
     from bastion.attest import Subject, make_statement, sign_statement
     from bastion.sbom import to_cyclonedx, to_spdx
 
-    created = now()
+    created = rfc3339()
     document: Sbom | None = None
     computed: dict[str, dict[str, Any] | None] = {}
     bundles: dict[str, bytes] = {}

@@ -29,7 +29,6 @@ from bastion._progress import Progress, Silent
 from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.build._aptsources import AptSource, apt_sources
 from bastion.build._attest import BuildSigner, attest_platform
-from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
 from bastion.cache import Cache, Fetcher
@@ -106,7 +105,7 @@ def build(
     (a key reference) or the local default key (:mod:`bastion.build._attest`).
     """
     progress = progress or Silent()
-    started = attest_now()
+    started = rfc3339()
     invocation = str(uuid.uuid4())
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
@@ -162,7 +161,7 @@ def build(
                     dependencies=_dependencies(lock, locked_platform),
                     invocation_id=invocation,
                     started_on=started,
-                    finished_on=attest_now(),
+                    finished_on=rfc3339(),
                 )
                 reference = f"{variant.image}@{result.manifest.digest}"
                 attest_platform(

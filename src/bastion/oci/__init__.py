@@ -8,6 +8,7 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 
 from typing import TYPE_CHECKING
 
+from bastion._clock import rfc3339
 from bastion._lazy import lazy_attributes
 from bastion.identifiers import ANNOTATION_PLATFORM_OF, ANNOTATION_SUBJECT
 from bastion.oci._export import (
@@ -58,7 +59,6 @@ from bastion.oci._model import (
     load_json_object,
     parse_index,
     parse_manifest,
-    rfc3339,
 )
 from bastion.oci._output import OutputFile, write_output
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts

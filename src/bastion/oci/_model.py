@@ -15,9 +15,9 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from bastion._clock import rfc3339
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError, InternalError
 
@@ -55,11 +55,6 @@ def check_digest(digest: str, *, where: str | None = None) -> str:
     if not _DIGEST_RE.fullmatch(digest):
         raise IntegrityError(f"not a sha256 digest: {digest!r}", where=where)
     return digest
-
-
-def rfc3339(epoch: int) -> str:
-    """``SOURCE_DATE_EPOCH`` as an RFC 3339 UTC timestamp with second precision."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

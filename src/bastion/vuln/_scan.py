@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bastion
+from bastion._clock import rfc3339
 from bastion.config import Settings
 from bastion.errors import InputError
 from bastion.sbom import Sbom
@@ -26,10 +26,6 @@ __all__ = [
     "require_database",
     "scan_sbom",
 ]
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def require_database(settings: Settings) -> SqlVulnDatabase:
@@ -105,13 +101,13 @@ def cve_scan_attestation(
     ``metadata.scanFinishedOn`` is when the scan ended."""
     if not database_path(settings.home).exists():
         return None
-    started = _now()
+    started = rfc3339()
     database = open_database(settings.home)
     try:
         result = scan_sbom(sbom or load_sbom(reference, settings, platform=platform), database)
     finally:
         database.close()
-    finished = _now()
+    finished = rfc3339()
     import json
 
     predicate = {
