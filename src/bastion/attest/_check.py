@@ -14,8 +14,6 @@ With several attestations of one type the newest verified one wins (``created``,
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +26,7 @@ from bastion.attest._discover import (
     ImageSource,
     Target,
 )
+from bastion.attest._encoding import unverified_payload
 from bastion.attest._legacy import check_simple_signing
 from bastion.attest._predicates import SIGNATURE_PREDICATE_TYPE, predicate_alias
 from bastion.documents import load_json
@@ -66,15 +65,7 @@ def read_unverified(attestation: Attestation) -> Opened:
         return Opened(
             attestation, attestation.predicate_type, _json_object(attestation.content, where), False
         )
-    try:
-        doc = load_json(attestation.content, where=where)
-        envelope = doc.get("dsseEnvelope", doc)
-        bare = str(envelope["payload"]).rstrip("=")
-        urlsafe = "-" in bare or "_" in bare
-        payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        raise InputError("not a Sigstore bundle or DSSE envelope with a payload", where=where) from None
-    statement = _json_object(payload, where)
+    statement = _json_object(unverified_payload(attestation.content, where=where), where)
     kind = statement.get("predicateType")
     return Opened(attestation, kind if isinstance(kind, str) else "", statement, False)
 

@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bastion.attest._encoding import unverified_payload
 from bastion.attest._legacy import (
     ANNOTATION_SIGNATURE,
     DSSE_MEDIA_TYPE,
@@ -449,15 +450,13 @@ def open_image(
 
 def unverified_predicate_type(data: bytes) -> str:
     """The predicateType of the statement inside a bundle or DSSE envelope, read without checking any
-    signature (used only to label and filter; verification reads it again from the verified payload)."""
+    signature (used only to label and filter; verification reads it again from the verified payload);
+    "" when there is none."""
     try:
-        doc = load_json(data, where="attestation")
-        envelope = doc.get("dsseEnvelope", doc)
-        bare = envelope["payload"].rstrip("=")
-        urlsafe = "-" in bare or "_" in bare  # DSSE protocol.md: either base64 alphabet
-        payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
-        kind = load_json(payload, where="statement").get("predicateType", "")
-    except (InputError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        kind = load_json(unverified_payload(data, where="attestation"), where="statement").get(
+            "predicateType", ""
+        )
+    except (InputError, AttributeError):
         return ""
     return kind if isinstance(kind, str) else ""
 
