@@ -203,12 +203,14 @@ def _load_vex(paths: list[Path]) -> list[VexDocument]:
 def _emit_result(
     result: ScanResult, output_format: CvesFormat, output: Path | None, show_suppressed: bool
 ) -> None:
-    from bastion.vuln import render_markdown, render_table, to_json, to_sarif
+    from bastion.vuln import render_markdown, to_json, to_sarif
 
     if output_format is CvesFormat.table:
         if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format json, sarif or markdown")
-        table = render_table(result, show_suppressed=show_suppressed)
+        from bastion.cli._tables import findings_table
+
+        table = findings_table(result, show_suppressed=show_suppressed)
         table.expand = stdout.is_terminal
         stdout.print(table)
         return
