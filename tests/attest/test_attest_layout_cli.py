@@ -5,6 +5,7 @@ lists (OCI 1.1: an artifact names its image in ``subject``). No network, no pack
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from bastion.attest import (
@@ -23,9 +24,12 @@ from tests.registry.conftest import make_image
 VEX = "https://openvex.dev/ns/v0.2.0"
 
 
-def _layout(tmp_path: Path) -> tuple[str, Path, dict[str, str]]:
-    """A two-platform layout tagged ``img:1`` with a signed VEX bundle attached to the amd64 image the
-    way oras or cosign would leave it in a layout: an untagged index.json entry with ``artifactType``."""
+def _layout(
+    tmp_path: Path, alter: Callable[[bytes], bytes] = lambda b: b
+) -> tuple[str, Path, dict[str, str]]:
+    """A two-platform layout tagged ``img:1`` with a signed VEX bundle (passed through ``alter``)
+    attached to the amd64 image the way oras or cosign would leave it in a layout: an untagged
+    index.json entry with ``artifactType``."""
     store = Store(tmp_path / "layout")
     index = make_image(store, layer_sizes=(500,), seed="layout")
     store.tag("img:1", index)
@@ -36,7 +40,7 @@ def _layout(tmp_path: Path) -> tuple[str, Path, dict[str, str]]:
     pub.write_bytes(public_key_pem(signer.public_key))
     amd64 = by_arch["amd64"]
     statement = make_statement([Subject.for_digest("img", amd64.digest)], VEX, {"statements": []})
-    bundle = sign(statement, signer)
+    bundle = alter(sign(statement, signer))
     store.put_blob(b"{}", MEDIA_TYPE_EMPTY)
     store.put_blob(bundle, BUNDLE_MEDIA_TYPE)
     manifest = store.put_blob(
@@ -76,3 +80,25 @@ def test_sources_without_attestations_are_refused(tmp_path: Path) -> None:
     assert result.code == 2 and "carry no attestations" in result.stderr
     unknown = run_cli("attest", "get", "nothing/here:1", "--type", "nonsense", home=tmp_path / "home")
     assert unknown.code == 2 and "unknown predicate type" in unknown.stderr
+
+
+def _noisy_payload(bundle: bytes) -> bytes:
+    """The same bundle with characters outside base64 in its DSSE payload: a lenient decoder
+    (Python's b64decode without validate) skips them and reads the signed statement unchanged."""
+    doc = json.loads(bundle)
+    payload = doc["dsseEnvelope"]["payload"]
+    doc["dsseEnvelope"]["payload"] = payload[:8] + "!*\n" + payload[8:]
+    return json.dumps(doc).encode()
+
+
+def test_a_payload_that_is_not_base64_is_refused_when_read_unverified(tmp_path: Path) -> None:
+    """One strict DSSE decoder (protocol.md) for reading and verifying: `attest get` without
+    --verify does not show what verification would refuse to decode."""
+    ref, pub, _ = _layout(tmp_path, _noisy_payload)
+    home = tmp_path / "home"
+    only_amd64 = ("--type", "vex", "--platform", "linux/amd64")
+    got = run_cli("attest", "get", ref, *only_amd64, home=home)
+    assert got.code == 2 and got.seconds < 30, (got.code, got.stdout, got.stderr)
+    assert "payload is not base64" in got.stderr and got.stdout == ""
+    verified = run_cli("attest", "get", ref, *only_amd64, "--key", str(pub), home=home)
+    assert verified.code == 1 and "payload is not base64" in verified.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.conftest import run_cli
 
 from bastion.catalog import (
     AbsentTest,
@@ -498,8 +499,19 @@ def test_digest_is_of_content_not_location(tmp_path: Path) -> None:
 
 def test_checked_in_schema_is_current() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render_schema(), (
-        "docs/definition-schema.json is stale: run python -m bastion.catalog docs/definition-schema.json"
+        "docs/definition-schema.json is stale: run bastion schema -o docs/definition-schema.json"
     )
+
+
+def test_the_schema_command_writes_the_checked_in_schema(tmp_path: Path) -> None:
+    """Issue 18: the schema comes from the one CLI (no second entry point that prints and exits)."""
+    home = tmp_path / "home"
+    printed = run_cli("schema", home=home)
+    assert printed.code == 0 and printed.stdout == SCHEMA_FILE.read_text(encoding="utf-8")
+    written = run_cli("schema", "-o", str(tmp_path / "schema.json"), home=home)
+    assert written.code == 0 and (tmp_path / "schema.json").read_bytes() == SCHEMA_FILE.read_bytes()
+    nowhere = run_cli("schema", "-o", str(tmp_path / "missing" / "schema.json"), home=home)
+    assert nowhere.code == 2 and "missing" in nowhere.stderr and nowhere.seconds < 30
 
 
 def test_schema_accepts_the_full_example_and_refuses_unknown_fields() -> None:

@@ -93,13 +93,15 @@ def test_bad_policies_are_input_errors_naming_the_file(tmp_path: Path, text: str
 
 
 def test_predicate_aliases_name_the_types_their_producers_write() -> None:
+    from bastion.attest import CVE_SCAN_PREDICATE_TYPE as CVE_SCAN
+    from bastion.attest import CYCLONEDX_PREDICATE_TYPE as CYCLONEDX
+    from bastion.attest import OPENVEX_PREDICATE_TYPE as OPENVEX
     from bastion.attest import PREDICATE_ALIASES
-    from bastion.build._attest import CVE_SCAN, CYCLONEDX, OPENVEX, SPDX
+    from bastion.attest import SPDX_PREDICATE_TYPE as SPDX
     from bastion.compliance import COMPLIANCE_PREDICATE_TYPE
-    from bastion.vuln import CVE_SCAN_PREDICATE_TYPE
 
     assert PREDICATE_ALIASES["compliance"] == COMPLIANCE_PREDICATE_TYPE
-    assert PREDICATE_ALIASES["cves"] == CVE_SCAN == CVE_SCAN_PREDICATE_TYPE
+    assert PREDICATE_ALIASES["cves"] == CVE_SCAN == "https://cosign.sigstore.dev/attestation/vuln/v1"
     assert PREDICATE_ALIASES["spdx"] == SPDX and PREDICATE_ALIASES["cyclonedx"] == CYCLONEDX
     assert PREDICATE_ALIASES["vex"] == OPENVEX
     assert PREDICATE_ALIASES["provenance"] == "https://slsa.dev/provenance/v1"

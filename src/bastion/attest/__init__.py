@@ -20,15 +20,11 @@ from bastion.attest._kind import KeyKind
 if TYPE_CHECKING:
     from bastion.attest._bundle import BUNDLE_MEDIA_TYPES, sign_statement, verify_bundle
     from bastion.attest._check import (
-        DEFAULT_REQUIRED,
-        PREDICATE_ALIASES,
         Check,
         ImageReport,
         Opened,
         candidates_for,
-        predicate_alias,
         read_unverified,
-        resolve_predicate_type,
         select,
         verify_attestation,
         verify_image,
@@ -73,8 +69,22 @@ if TYPE_CHECKING:
         pem_key_hint,
         stored_bundles,
     )
-    from bastion.attest._provenance import (
+    from bastion.attest._predicates import (
+        COMPLIANCE_PREDICATE_TYPE,
+        CVE_SCAN_PREDICATE_TYPE,
+        CYCLONEDX_PREDICATE_TYPE,
+        DEFAULT_REQUIRED,
+        OPENVEX_PREDICATE_TYPE,
+        PREDICATE_ALIASES,
+        PREDICATE_TYPES,
         PROVENANCE_PREDICATE_TYPE,
+        SIGNATURE_PREDICATE_TYPE,
+        SPDX_PREDICATE_TYPE,
+        PredicateType,
+        predicate_alias,
+        resolve_predicate_type,
+    )
+    from bastion.attest._provenance import (
         BuildRecord,
         Dependency,
         dependencies_from,
@@ -105,11 +115,18 @@ __getattr__ = lazy_attributes(__name__)
 __all__ = [
     "BUNDLE_MEDIA_TYPE",
     "BUNDLE_MEDIA_TYPES",
+    "COMPLIANCE_PREDICATE_TYPE",
+    "CVE_SCAN_PREDICATE_TYPE",
+    "CYCLONEDX_PREDICATE_TYPE",
     "DEFAULT_REQUIRED",
+    "OPENVEX_PREDICATE_TYPE",
     "PASSWORD_ENV_VARS",
     "PAYLOAD_TYPE_IN_TOTO",
     "PREDICATE_ALIASES",
+    "PREDICATE_TYPES",
     "PROVENANCE_PREDICATE_TYPE",
+    "SIGNATURE_PREDICATE_TYPE",
+    "SPDX_PREDICATE_TYPE",
     "STATEMENT_TYPE_V1",
     "AttachedBundle",
     "Attestation",
@@ -125,6 +142,7 @@ __all__ = [
     "KeySigner",
     "Opened",
     "PasswordSource",
+    "PredicateType",
     "PrivateKey",
     "PublicKey",
     "Published",

@@ -14,72 +14,26 @@ With several attestations of one type the newest verified one wins (``created``,
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import JsonValue
 
 from bastion.attest._discover import (
-    SIGNATURE_PREDICATE_TYPE,
     Attestation,
     AttestationFormat,
     ImageSource,
     Target,
 )
+from bastion.attest._encoding import unverified_payload
 from bastion.attest._legacy import check_simple_signing
-from bastion.attest._provenance import PROVENANCE_PREDICATE_TYPE
+from bastion.attest._predicates import SIGNATURE_PREDICATE_TYPE, predicate_alias
 from bastion.documents import load_json
 from bastion.errors import InputError, VerificationFailed
 
 if TYPE_CHECKING:
     from bastion.attest._signer import Verifier
-
-SPDX = "https://spdx.dev/Document"
-CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
-OPENVEX = "https://openvex.dev/ns/v0.2.0"
-CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"  # bastion.vuln.CVE_SCAN_PREDICATE_TYPE
-# The compliance predicate's type (bastion.compliance.COMPLIANCE_PREDICATE_TYPE, docs/compliance.md); not imported,
-# so that listing attestations does not load the rules engine. A test keeps the two equal.
-COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
-
-# The one alias table (cosign's --type names where cosign has one: spdxjson, cyclonedx,
-# slsaprovenance1, openvex, vuln). The first alias of a type is its short name in listings.
-PREDICATE_ALIASES: Mapping[str, str] = {
-    "spdx": SPDX,
-    "spdxjson": SPDX,
-    "cyclonedx": CYCLONEDX,
-    "cdx": CYCLONEDX,
-    "provenance": PROVENANCE_PREDICATE_TYPE,
-    "slsa": PROVENANCE_PREDICATE_TYPE,
-    "slsaprovenance1": PROVENANCE_PREDICATE_TYPE,
-    "vex": OPENVEX,
-    "openvex": OPENVEX,
-    "cves": CVE_SCAN,
-    "vuln": CVE_SCAN,
-    "compliance": COMPLIANCE,
-    "signature": SIGNATURE_PREDICATE_TYPE,
-}
-DEFAULT_REQUIRED = (SPDX, CYCLONEDX, PROVENANCE_PREDICATE_TYPE)
-
-
-def resolve_predicate_type(text: str) -> str:
-    """An alias (``spdx``, ``provenance`` ...) or a predicate type URI, as a URI."""
-    if text in PREDICATE_ALIASES:
-        return PREDICATE_ALIASES[text]
-    if "/" in text and ":" in text:
-        return text
-    raise InputError(
-        f"unknown predicate type {text!r}",
-        hint="use a URI or one of: " + ", ".join(sorted(PREDICATE_ALIASES)),
-    )
-
-
-def predicate_alias(uri: str) -> str:
-    """The short name of a predicate type for listings (the URI itself when it has none)."""
-    return next((alias for alias, value in PREDICATE_ALIASES.items() if value == uri), uri)
 
 
 @dataclass(frozen=True)
@@ -111,15 +65,7 @@ def read_unverified(attestation: Attestation) -> Opened:
         return Opened(
             attestation, attestation.predicate_type, _json_object(attestation.content, where), False
         )
-    try:
-        doc = load_json(attestation.content, where=where)
-        envelope = doc.get("dsseEnvelope", doc)
-        bare = str(envelope["payload"]).rstrip("=")
-        urlsafe = "-" in bare or "_" in bare
-        payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        raise InputError("not a Sigstore bundle or DSSE envelope with a payload", where=where) from None
-    statement = _json_object(payload, where)
+    statement = _json_object(unverified_payload(attestation.content, where=where), where)
     kind = statement.get("predicateType")
     return Opened(attestation, kind if isinstance(kind, str) else "", statement, False)
 

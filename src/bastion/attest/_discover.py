@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bastion.attest._encoding import unverified_payload
 from bastion.attest._legacy import (
     ANNOTATION_SIGNATURE,
     DSSE_MEDIA_TYPE,
@@ -40,6 +41,7 @@ from bastion.attest._legacy import (
     signature_layers,
 )
 from bastion.attest._oci import ANNOTATION_PREDICATE_TYPE, bundle_key_hint
+from bastion.attest._predicates import SIGNATURE_PREDICATE_TYPE
 from bastion.config import ENV_MAX_ATTESTATION_SIZE, Settings
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError
@@ -69,8 +71,6 @@ _MAX_DOCUMENT = 4 * 1024 * 1024
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 _IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
-# Where a simple-signing signature has no predicate type, this names it in listings and filters.
-SIGNATURE_PREDICATE_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
 
 
 class AttestationFormat(StrEnum):
@@ -450,15 +450,13 @@ def open_image(
 
 def unverified_predicate_type(data: bytes) -> str:
     """The predicateType of the statement inside a bundle or DSSE envelope, read without checking any
-    signature (used only to label and filter; verification reads it again from the verified payload)."""
+    signature (used only to label and filter; verification reads it again from the verified payload);
+    "" when there is none."""
     try:
-        doc = load_json(data, where="attestation")
-        envelope = doc.get("dsseEnvelope", doc)
-        bare = envelope["payload"].rstrip("=")
-        urlsafe = "-" in bare or "_" in bare  # DSSE protocol.md: either base64 alphabet
-        payload = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=b"-_" if urlsafe else None)
-        kind = load_json(payload, where="statement").get("predicateType", "")
-    except (InputError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        kind = load_json(unverified_payload(data, where="attestation"), where="statement").get(
+            "predicateType", ""
+        )
+    except (InputError, AttributeError):
         return ""
     return kind if isinstance(kind, str) else ""
 

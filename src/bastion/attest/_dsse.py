@@ -6,21 +6,17 @@ Spec: secure-systems-lab/dsse ``protocol.md`` (v1.0.0) and ``envelope.md``.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bastion.attest._encoding import decode_base64
 from bastion.attest._keys import PublicKey
 from bastion.attest._signer import Signer, Verifier
 from bastion.errors import VerificationFailed
 
 PAYLOAD_TYPE_IN_TOTO = "application/vnd.in-toto+json"
-
-_STD = re.compile(r"[A-Za-z0-9+/]*=*")
-_URLSAFE = re.compile(r"[A-Za-z0-9_-]*=*")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -121,29 +117,6 @@ def verify_envelope(
             where=where,
         )
     return key
-
-
-def decode_base64(text: str, *, field: str, where: str) -> bytes:
-    """protocol.md: standard or URL-safe base64, verifiers MUST accept either; padding may be omitted
-    (protobuf JSON). Only the canonical encoding of the bytes is accepted, so that a changed character
-    can never decode to the same bytes unnoticed."""
-    if _STD.fullmatch(text):
-        altchars = b"+/"
-    elif _URLSAFE.fullmatch(text):
-        altchars = b"-_"
-    else:
-        raise VerificationFailed(f"{field} is not base64", where=where)
-    bare = text.rstrip("=")
-    try:
-        data = base64.b64decode(bare + "=" * (-len(bare) % 4), altchars=altchars, validate=True)
-    except binascii.Error:
-        raise VerificationFailed(f"{field} is not base64", where=where) from None
-    if (
-        base64.b64encode(data, altchars=altchars).decode("ascii").rstrip("=") != bare
-        or len(text) - len(bare) > 2
-    ):
-        raise VerificationFailed(f"{field} is not canonical base64", where=where)
-    return data
 
 
 def _b64(data: bytes) -> str:

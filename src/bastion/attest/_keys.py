@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bastion._atomic import atomic_file
 from bastion.attest._kind import KeyKind
 from bastion.attest._pem import pem_block, pem_encode
 from bastion.errors import InputError
@@ -272,21 +271,12 @@ def _read(path: Path) -> bytes:
 
 
 def _write_whole(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as out:
+        # The temp file is 0600 until complete; without overwrite the rename is a link, which fails if
+        # path appeared meanwhile: a key is never clobbered.
+        with atomic_file(path, mode=mode, exclusive=not overwrite, prefix=f".{path.name}.") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if overwrite:
-            tmp.replace(path)
-        else:
-            os.link(tmp, path)  # fails if path appeared meanwhile: never clobbers
     except FileExistsError:
         raise InputError("already exists: refusing to overwrite a key", where=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot write key file: {exc.strerror}", where=str(path)) from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()

@@ -1,6 +1,6 @@
 """SLSA Build Provenance v1 (https://slsa.dev/spec/v1.0/provenance) for a Bastion build.
 
-``buildDefinition.buildType`` is :data:`BUILD_TYPE`, documented in ``docs/provenance.md``: it fixes
+``buildDefinition.buildType`` is :data:`bastion.identifiers.SLSA_BUILD_TYPE`, documented in ``docs/provenance.md``: it fixes
 what ``externalParameters`` (what the user chose) and ``resolvedDependencies`` (every input the build
 read, by digest) mean for a Bastion image build. ``runDetails`` says who built it and when.
 """
@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion import __version__
-
-PROVENANCE_PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
-BUILD_TYPE = "https://bastion.invalid/slsa/build-types/debian-image/v1"
-BUILDER_ID = "https://bastion.invalid/slsa/builders/local"
+from bastion.identifiers import SLSA_BUILD_TYPE, SLSA_BUILDER_ID
 
 
 @dataclass(frozen=True)
@@ -61,7 +58,7 @@ def provenance(record: BuildRecord) -> dict[str, Any]:
         external["source"] = source
     return {
         "buildDefinition": {
-            "buildType": BUILD_TYPE,
+            "buildType": SLSA_BUILD_TYPE,
             "externalParameters": external,
             "internalParameters": {
                 "platform": record.platform,
@@ -70,7 +67,7 @@ def provenance(record: BuildRecord) -> dict[str, Any]:
             "resolvedDependencies": [_descriptor(d) for d in record.dependencies],
         },
         "runDetails": {
-            "builder": {"id": BUILDER_ID, "version": {"bastion": __version__}},
+            "builder": {"id": SLSA_BUILDER_ID, "version": {"bastion": __version__}},
             "metadata": {
                 "invocationId": record.invocation_id,
                 "startedOn": record.started_on,

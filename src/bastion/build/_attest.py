@@ -20,13 +20,17 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bastion._clock import rfc3339
 from bastion._forked import Forked
 from bastion._progress import Progress
 from bastion.attest import (
+    CVE_SCAN_PREDICATE_TYPE,
+    CYCLONEDX_PREDICATE_TYPE,
+    OPENVEX_PREDICATE_TYPE,
     PROVENANCE_PREDICATE_TYPE,
+    SPDX_PREDICATE_TYPE,
     BuildRecord,
     attach_bundle,
     bundle_key_hint,
@@ -35,6 +39,7 @@ from bastion.attest import (
     stored_bundles,
 )
 from bastion.config import Settings
+from bastion.identifiers import ANNOTATION_VEX_STATEMENTS, ANNOTATION_VULN_DATA
 from bastion.oci import Descriptor, Store
 
 if TYPE_CHECKING:
@@ -42,12 +47,8 @@ if TYPE_CHECKING:
     from bastion.catalog import VexStatement
     from bastion.sbom import Sbom
 
-SPDX = "https://spdx.dev/Document"
-CYCLONEDX = "https://cyclonedx.org/bom/v1.6"
-BUILD_PREDICATES = (SPDX, CYCLONEDX, PROVENANCE_PREDICATE_TYPE)
-# Attached when a vulnerability database is present (``bastion db import`` / ``db update``).
-CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"
-OPENVEX = "https://openvex.dev/ns/v0.2.0"
+BUILD_PREDICATES = (SPDX_PREDICATE_TYPE, CYCLONEDX_PREDICATE_TYPE, PROVENANCE_PREDICATE_TYPE)
+# The CVE scan and OpenVEX document are attached when a vulnerability database is present.
 
 
 class BuildSigner:
@@ -94,10 +95,6 @@ def _password() -> bytes:
     return password_from_env() or b""
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a build attaches)
     store: Store,
     manifest: Descriptor,
@@ -126,9 +123,12 @@ def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a
     statements = statements_digest(vex)
     database = database_path(settings.home)
     data = data_version(database) or ""
-    made_from = {CVE_SCAN: {ANNOTATION_VULN_DATA: data}, OPENVEX: {ANNOTATION_VULN_DATA: data}}
+    made_from = {
+        CVE_SCAN_PREDICATE_TYPE: {ANNOTATION_VULN_DATA: data},
+        OPENVEX_PREDICATE_TYPE: {ANNOTATION_VULN_DATA: data},
+    }
     if statements:
-        made_from[OPENVEX][ANNOTATION_VEX_STATEMENTS] = statements
+        made_from[OPENVEX_PREDICATE_TYPE][ANNOTATION_VEX_STATEMENTS] = statements
     have = {
         b.predicate_type
         for b in stored_bundles(store, manifest.digest, max_size=settings.max_attestation_size)
@@ -140,42 +140,44 @@ def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a
     }
     wanted = [*BUILD_PREDICATES, *(extra or {})]
     if database.exists():
-        wanted += [CVE_SCAN, OPENVEX]
+        wanted += [CVE_SCAN_PREDICATE_TYPE, OPENVEX_PREDICATE_TYPE]
     missing = [p for p in wanted if p not in have]
     if not missing:
         return []
     from bastion.attest import Subject, make_statement, sign_statement
     from bastion.sbom import to_cyclonedx, to_spdx
 
-    created = now()
+    created = rfc3339()
     document: Sbom | None = None
     computed: dict[str, dict[str, Any] | None] = {}
     bundles: dict[str, bytes] = {}
     with contextlib.ExitStack() as stack:
         cyclonedx: Forked[bytes] | None = None
-        if CYCLONEDX in missing:
+        if CYCLONEDX_PREDICATE_TYPE in missing:
             # The CycloneDX document (cyclonedx-python-lib, its schema validation) is the longest
             # to make: a child makes it while this process makes and signs the others.
             document = document or sbom()
             whole = document
             cyclonedx = stack.enter_context(Forked(lambda: to_cyclonedx(whole)))
-        if CVE_SCAN in missing or OPENVEX in missing:
+        if CVE_SCAN_PREDICATE_TYPE in missing or OPENVEX_PREDICATE_TYPE in missing:
             from bastion.vex import scan_attestations
 
             document = document or sbom()
             scanned = scan_attestations(f"{name}@{manifest.digest}", settings, sbom=document, statements=vex)
             if scanned is not None:
-                computed[CVE_SCAN], computed[OPENVEX] = scanned
-        for predicate_type in sorted(missing, key=lambda p: p == CYCLONEDX):  # the child's result last
+                computed[CVE_SCAN_PREDICATE_TYPE], computed[OPENVEX_PREDICATE_TYPE] = scanned
+        for predicate_type in sorted(
+            missing, key=lambda p: p == CYCLONEDX_PREDICATE_TYPE
+        ):  # the child's result last
             predicate: dict[str, Any] | None
             if predicate_type in (extra or {}):
                 predicate = (extra or {})[predicate_type]()
             elif predicate_type == PROVENANCE_PREDICATE_TYPE:
                 predicate = provenance(record)
-            elif predicate_type == SPDX:
+            elif predicate_type == SPDX_PREDICATE_TYPE:
                 document = document or sbom()
                 predicate = json.loads(to_spdx(document))
-            elif predicate_type == CYCLONEDX and cyclonedx is not None:
+            elif predicate_type == CYCLONEDX_PREDICATE_TYPE and cyclonedx is not None:
                 predicate = json.loads(cyclonedx.result())
             else:
                 predicate = computed.get(predicate_type)
@@ -199,13 +201,6 @@ def attest_platform(  # noqa: PLR0912, PLR0915  (one branch per predicate type a
             )
         )
     return attached
-
-
-#: On an OpenVEX attestation: the digest of the definition's ``vex`` statements it was made with.
-ANNOTATION_VEX_STATEMENTS = "dev.bastion.vex.statements"
-#: On CVE-scan and OpenVEX attestations: the token of the vulnerability data they were made from
-#: (:func:`bastion.vuln.data_version`).
-ANNOTATION_VULN_DATA = "dev.bastion.vuln.data"
 
 
 def statements_digest(vex: Sequence[VexStatement]) -> str:

@@ -29,7 +29,6 @@ from bastion._progress import Progress, Silent
 from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.build._aptsources import AptSource, apt_sources
 from bastion.build._attest import BuildSigner, attest_platform
-from bastion.build._attest import now as attest_now
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.build._release import OsRelease, debian_release
 from bastion.build._tree import discard_later, wait_discarded
@@ -37,6 +36,7 @@ from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode, InputError, InternalError
+from bastion.identifiers import LABEL_VARIANT
 from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
 from bastion.oci import (
     Descriptor,
@@ -107,7 +107,7 @@ def build(
     (a key reference) or the local default key (:mod:`bastion.build._attest`).
     """
     progress = progress or Silent()
-    started = attest_now()
+    started = rfc3339()
     invocation = str(uuid.uuid4())
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
@@ -164,7 +164,7 @@ def build(
                     dependencies=_dependencies(lock, locked_platform),
                     invocation_id=invocation,
                     started_on=started,
-                    finished_on=attest_now(),
+                    finished_on=rfc3339(),
                 )
                 reference = f"{variant.image}@{result.manifest.digest}"
                 attest_platform(
@@ -476,7 +476,7 @@ def _runtime_config(variant: Variant, epoch: int) -> RuntimeConfig:
         "org.opencontainers.image.title": variant.image,
         "org.opencontainers.image.version": variant.tags[0],
         "org.opencontainers.image.vendor": "Bastion",
-        "dev.bastion.variant": variant.name,
+        LABEL_VARIANT: variant.name,
         **variant.labels,
     }
     return RuntimeConfig(

@@ -8,14 +8,13 @@ nothing, and an interrupted download leaves at most a ``.tmp-*`` file that is ne
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from bastion._atomic import atomic_path
 from bastion.errors import IntegrityError
 
 #: Checks a complete, digest-verified temporary file before it enters the cache; raises to refuse it.
@@ -54,13 +53,11 @@ class Cache:
         ``validate`` (given the complete temporary file) raises nothing."""
         target = self.path_for(sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as raw:
+        # Not synced, as cache files are not (oci.write_cache_file): one lost to a crash is fetched again.
+        with atomic_path(target, durable=False) as tmp:
+            with tmp.open("wb") as raw:
                 hashing = HashingWriter(raw)
                 yield hashing
-                raw.flush()
             if size is not None and hashing.size != size:
                 raise IntegrityError(
                     f"size is {hashing.size} bytes, the signed index says {size}", where=where
@@ -70,10 +67,6 @@ class Cache:
                 raise IntegrityError(f"SHA256 is {actual}, the signed index says {sha256}", where=where)
             if validate is not None:
                 validate(tmp, where)
-            tmp.chmod(0o644)
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes, sha256: str, *, where: str, validate: Validator | None = None) -> Path:
         with self.writer(sha256, len(data), where=where, validate=validate) as out:

@@ -83,7 +83,7 @@ from bastion.catalog._parts import (
     User,
     Waiver,
 )
-from bastion.catalog._schema import definition_schema, normalised_digest
+from bastion.catalog._schema import definition_schema, normalised_digest, render_schema
 from bastion.catalog._types import Platform, parse_platform
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
@@ -119,4 +119,5 @@ __all__ = [
     "load_definition",
     "normalised_digest",
     "parse_platform",
+    "render_schema",
 ]

@@ -1,6 +1,6 @@
 """The definition's digest and its JSON schema.
 
-``python -m bastion.catalog docs/definition-schema.json`` regenerates the checked-in schema; a test
+``bastion schema -o docs/definition-schema.json`` regenerates the checked-in schema; a test
 fails when it drifts from the models.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _attest, _compliance, _images, _keys, _publish, _sbom, _supply, _vuln
+from bastion.cli import _attest, _compliance, _images, _keys, _publish, _sbom, _schema, _supply, _vuln
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -36,6 +36,7 @@ def _root(
 
 
 _supply.register(app)
+_schema.register(app)
 _images.register(app)
 _sbom.register(app)
 _compliance.register(app)

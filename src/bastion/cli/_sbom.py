@@ -37,7 +37,9 @@ def sbom_command(
     if output_format is SbomFormat.table:
         if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format spdx-json or cyclonedx-json")
-        table = sboms.render_table(sbom)
+        from bastion.cli._tables import sbom_table
+
+        table = sbom_table(sbom)
         table.expand = stdout.is_terminal  # piped: natural widths, no padding to the 1000-column console
         stdout.print(table)
         return

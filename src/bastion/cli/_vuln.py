@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bastion._clock import now as clock_now
+from bastion._clock import rfc3339
 from bastion.cli._console import info, stdout, warning
 from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt
 from bastion.cli._output import OutputOpt, emit, to_stdout
@@ -109,7 +111,7 @@ def db_status(
         data = {"path": str(path), "sources": [vars(s) for s in sources], "affected_by_ecosystem": ecosystems}
         stdout.print(json.dumps(data, indent=2), markup=False)
         return
-    now = datetime.now(UTC)
+    now = clock_now()
     for source in sources:
         imported = datetime.fromisoformat(source.imported_at.replace("Z", "+00:00"))
         age = (now - imported).total_seconds() / 3600
@@ -201,12 +203,14 @@ def _load_vex(paths: list[Path]) -> list[VexDocument]:
 def _emit_result(
     result: ScanResult, output_format: CvesFormat, output: Path | None, show_suppressed: bool
 ) -> None:
-    from bastion.vuln import render_markdown, render_table, to_json, to_sarif
+    from bastion.vuln import render_markdown, to_json, to_sarif
 
     if output_format is CvesFormat.table:
         if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format json, sarif or markdown")
-        table = render_table(result, show_suppressed=show_suppressed)
+        from bastion.cli._tables import findings_table
+
+        table = findings_table(result, show_suppressed=show_suppressed)
         table.expand = stdout.is_terminal
         stdout.print(table)
         return
@@ -254,7 +258,7 @@ def vex_command(
         statements = load_definition(definition).variant(variant).vex
     database = require_database(settings)
     result = scan_sbom(load_sbom(image, settings, platform=platform), database)
-    timestamp = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    timestamp = rfc3339()
     document = generate_vex(result, timestamp=timestamp, author=author, statements=statements)
     if document is None:
         info(f"nothing to state for {result.name}: no known vulnerabilities in its packages")

@@ -24,6 +24,7 @@ from typing import Protocol
 from pydantic import JsonValue
 
 from bastion import __version__
+from bastion.attest import COMPLIANCE_PREDICATE_TYPE
 from bastion.compliance._engine import ComplianceFailed, compliance, default_score
 from bastion.compliance._model import ComplianceResult, Override, Result, RuleResult
 from bastion.compliance._profile import builtin_name, load_profile
@@ -44,7 +45,6 @@ __all__ = [
     "evaluate_claims",
 ]
 
-COMPLIANCE_PREDICATE_TYPE = "https://bastion.invalid/attestations/compliance/v1"
 #: The waiver's ``authority`` when the caller names none: who authorised it (the words of XCCDF 1.2
 #: section 6.6.4.3 for an override's authority, which a waiver is recorded in place of).
 DEFAULT_AUTHORITY = "image definition (compliance.waivers)"

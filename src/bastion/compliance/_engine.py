@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bastion import _clock as clock
 from bastion.compliance._model import (
     Area,
     ComplianceResult,
@@ -46,7 +47,7 @@ def compliance(
     the evaluation").
     """
     chosen = profile if isinstance(profile, Profile) else load_profile(profile)
-    started = time or datetime.now(UTC)
+    started = time or clock.now()
     context = Context(target)
     results = []
     for config in chosen.rules:
@@ -63,7 +64,7 @@ def compliance(
         variant=context.variant,
         runtime=context.is_runtime,
     )
-    ended = time or datetime.now(UTC)
+    ended = time or clock.now()
     return ComplianceResult(
         chosen,
         info,

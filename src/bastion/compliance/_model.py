@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bastion.identifiers import LABEL_NAMESPACE
+
 if TYPE_CHECKING:
     from bastion.compliance._rules._context import Context
 
 #: The reverse-DNS namespace of every identifier Bastion writes (XCCDF 1.2 section 6.2.3).
-NAMESPACE = "dev.bastion"
+NAMESPACE = LABEL_NAMESPACE
 CIS_DOCKER = "CIS Docker Benchmark v1.6.0"
 CIS_DOCKER_HREF = "https://www.cisecurity.org/benchmark/docker"
 CCI_SYSTEM = "http://cyber.mil/cci"  # the ident system DISA's STIG benchmarks use for CCIs

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import lzma
-import os
 import re
-import tempfile
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cmp_to_key
 from pathlib import Path
 
+from bastion._atomic import atomic_write
 from bastion.debian._version import compare_versions, parse_relations
 from bastion.errors import IntegrityError
 
@@ -160,13 +159,9 @@ def load_parsed(cache_dir: Path, sha256: str) -> ParsedIndex | None:
 
 def store_parsed(cache_dir: Path, sha256: str, parsed: ParsedIndex) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"rows": parsed.rows, "provides": parsed.provides}, out, separators=(",", ":"))
-        Path(tmp).replace(cache_dir / f"{sha256}.v{_PARSED_FORMAT}.json")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    data = json.dumps({"rows": parsed.rows, "provides": parsed.provides}, separators=(",", ":"))
+    # Not synced: losing it to a crash only costs parsing the Packages file again.
+    atomic_write(cache_dir / f"{sha256}.v{_PARSED_FORMAT}.json", data.encode("utf-8"), durable=False)
 
 
 class PackageIndex:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from debian.deb822 import Deb822
 
+from bastion import _clock as clock
 from bastion.errors import IntegrityError, InternalError
 
 
@@ -105,7 +106,7 @@ def verify_inrelease(
             where=where,
         )
     warnings: list[str] = []
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     # Debian Repository Format, "Valid-Until": after this date the Release file must not be trusted.
     if release.valid_until is not None and moment > release.valid_until:
         message = f"InRelease expired at {release.valid_until.isoformat()} (Valid-Until)"

@@ -18,13 +18,12 @@ definition whose normalised digest it names.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from bastion._atomic import atomic_write
 from bastion.catalog import normalised_digest
 from bastion.documents import load_json
 from bastion.errors import InputError, LockMismatchError
@@ -49,16 +48,7 @@ def refresh_hint(definition_path: Path) -> str:
 def write_lock(lock: LockFile, path: Path) -> None:
     """Write ``lock`` to ``path`` atomically: a complete file renamed over the old one, or nothing."""
     text = json.dumps(lock.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, text.encode("utf-8"), prefix=f".{path.name}.")
 
 
 def read_lock(path: Path, *, definition_path: Path | None = None) -> LockFile:

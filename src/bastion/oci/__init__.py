@@ -8,9 +8,10 @@ timestamp or name, and JSON documents in one canonical serialisation (:func:`can
 
 from typing import TYPE_CHECKING
 
+from bastion._clock import rfc3339
 from bastion._lazy import lazy_attributes
+from bastion.identifiers import ANNOTATION_PLATFORM_OF, ANNOTATION_SUBJECT
 from bastion.oci._export import (
-    ANNOTATION_PLATFORM_OF,
     Exported,
     attachments,
     export_docker_archive,
@@ -35,7 +36,6 @@ from bastion.oci._limits import MAX_NESTING, DocumentBudget, RegistryLimits, Vis
 from bastion.oci._model import (
     ANNOTATION_CREATED,
     ANNOTATION_REF_NAME,
-    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_CONFIG,
@@ -59,7 +59,6 @@ from bastion.oci._model import (
     load_json_object,
     parse_index,
     parse_manifest,
-    rfc3339,
 )
 from bastion.oci._output import OutputFile, write_output
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts

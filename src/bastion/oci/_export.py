@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.errors import InputError
+from bastion.identifiers import ANNOTATION_PLATFORM_OF, ANNOTATION_SUBJECT
 from bastion.oci._image import select_manifest
 from bastion.oci._layer import LayerEntry, write_tar
 from bastion.oci._model import (
     ANNOTATION_REF_NAME,
-    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,
@@ -48,8 +48,6 @@ _MAX_REFERRER_DEPTH = 4
 # distribution-spec spec.md "Referrers Tag Schema": <alg>-<ref> (an index of referrers, for registries
 # without the API); cosign SIGNATURE_SPEC.md "Tag-based Discovery": the same with .sig, .att, .sbom.
 _ATTACHMENT_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
-# On an index.json entry that tags one platform of an exported index: the index's digest.
-ANNOTATION_PLATFORM_OF = "dev.bastion.platform-of"
 # buildkit's attestation manifests inside an index are not a platform anyone runs.
 _NOT_A_PLATFORM = frozenset({"unknown/unknown"})
 

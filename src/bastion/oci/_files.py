@@ -7,16 +7,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
+from bastion._atomic import TMP_PREFIX, atomic_write, fsync_dir
 from bastion.errors import IntegrityError
 from bastion.oci._model import Descriptor
 
-TMP_PREFIX = ".tmp-"  # nothing reads these; Store.gc and remove_abandoned remove abandoned ones
 ABANDONED_AFTER = 24 * 3600.0  # a temp entry this old belongs to no running writer
 CHUNK = 1024 * 1024
 
@@ -101,57 +98,12 @@ def hash_file(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-@contextmanager
-def atomic_file(
-    path: Path, *, durable: bool = True, mode: int = 0o644, exclusive: bool = False, prefix: str = TMP_PREFIX
-) -> Iterator[BinaryIO]:
-    """A file to write that replaces ``path`` when the block ends without an exception, so readers see
-    the old or the new file, never a mix; an exception (or an interrupt) leaves ``path`` untouched and
-    removes the temp file. With ``durable`` the content is on disk before the rename (file and
-    directory synced); with ``exclusive`` the rename fails with :class:`FileExistsError` if ``path``
-    exists by then (a hard link never replaces a name) instead of replacing it."""
-    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)  # mode 0600 until complete
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        tmp.chmod(mode)
-        if exclusive:
-            os.link(tmp, path)
-            tmp.unlink()
-        else:
-            tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        fsync_dir(path.parent)
-
-
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix; with
-    ``durable``, also on disk before this returns (file and directory synced)."""
-    with atomic_file(path, durable=durable) as f:
-        f.write(data)
-
-
 def write_cache_file(path: Path, data: bytes) -> None:
     """Write a cache file: its directory made as needed and cleared of what a killed writer left,
     the file replaced atomically but not synced (losing one to a crash only costs making it again)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(path.parent)
     atomic_write(path, data, durable=False)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_abandoned(directory: Path, *, older_than: float = ABANDONED_AFTER) -> None:

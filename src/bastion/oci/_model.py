@@ -15,9 +15,9 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from bastion._clock import rfc3339
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError, InternalError
 
@@ -38,8 +38,6 @@ MANIFEST_MEDIA_TYPES = frozenset({MEDIA_TYPE_MANIFEST, MEDIA_TYPE_DOCKER_MANIFES
 
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
-# Bastion's own: on an index.json entry of the local store, the digest an attached artifact refers to.
-ANNOTATION_SUBJECT = "dev.bastion.subject"
 
 # descriptor.md "Digests": we only produce and accept sha256 (the spec's one MUST-support algorithm).
 _DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
@@ -57,11 +55,6 @@ def check_digest(digest: str, *, where: str | None = None) -> str:
     if not _DIGEST_RE.fullmatch(digest):
         raise IntegrityError(f"not a sha256 digest: {digest!r}", where=where)
     return digest
-
-
-def rfc3339(epoch: int) -> str:
-    """``SOURCE_DATE_EPOCH`` as an RFC 3339 UTC timestamp with second precision."""
-    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from bastion._atomic import atomic_file
 from bastion.errors import InputError
-from bastion.oci._files import atomic_file
 
 NEW_FILE_MODE = 0o644
 _MAX_LINKS = 40  # as the kernel's path walk: more links than this is ELOOP (path_resolution(7))

@@ -32,11 +32,12 @@ from typing import BinaryIO
 
 import filelock
 
+from bastion._atomic import TMP_PREFIX, atomic_write
 from bastion.errors import InputError, IntegrityError, InternalError
-from bastion.oci._files import CHUNK, TMP_PREFIX, BlobWriter, atomic_write, hash_file, publish
+from bastion.identifiers import ANNOTATION_SUBJECT
+from bastion.oci._files import CHUNK, BlobWriter, hash_file, publish
 from bastion.oci._model import (
     ANNOTATION_REF_NAME,
-    ANNOTATION_SUBJECT,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,

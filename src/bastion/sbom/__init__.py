@@ -23,13 +23,14 @@ if TYPE_CHECKING:
     )
     from bastion.sbom._cyclonedx import to_cyclonedx
     from bastion.sbom._spdx import to_spdx
-    from bastion.sbom._table import render_table
+    from bastion.sbom._table import TABLE_COLUMNS, table_rows
 
 __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
     "EMBEDDED_SBOM_PATH",
+    "TABLE_COLUMNS",
     "Change",
     "Comparison",
     "License",
@@ -45,9 +46,9 @@ __all__ = [
     "parse_copyright",
     "render_comparison_markdown",
     "render_comparison_text",
-    "render_table",
     "scan",
     "scan_image",
+    "table_rows",
     "to_cyclonedx",
     "to_spdx",
 ]

@@ -43,6 +43,7 @@ from packageurl import PackageURL
 
 import bastion
 from bastion.errors import InputError, InternalError
+from bastion.identifiers import CYCLONEDX_SERIAL_BASE
 from bastion.sbom._licenses import checked_license, declared_expression, is_spdx_id
 from bastion.sbom._model import Package, PackageType, Sbom, SbomFile
 from bastion.sbom._spdx import content_digest
@@ -50,7 +51,7 @@ from bastion.sbom._spdx import content_digest
 __all__ = ["SERIAL_NAMESPACE", "to_cyclonedx", "validate_cyclonedx"]
 
 #: UUIDv5 namespace of serial numbers (itself the UUIDv5 of Bastion's URI under the URL namespace).
-SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://bastion.invalid/cyclonedx/")
+SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CYCLONEDX_SERIAL_BASE)
 
 
 def _purl(value: str, where: str) -> PackageURL:

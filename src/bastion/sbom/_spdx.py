@@ -40,12 +40,13 @@ from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
 
 import bastion
 from bastion.errors import InputError, InternalError
+from bastion.identifiers import SPDX_NAMESPACE_BASE
 from bastion.sbom._licenses import declared_expression, extracted_licenses
 from bastion.sbom._model import Package, PackageType, Sbom, SbomFile
 
 __all__ = ["NAMESPACE_BASE", "canonical_purl", "content_digest", "to_spdx", "validate_spdx"]
 
-NAMESPACE_BASE = "https://bastion.invalid/spdx/"
+NAMESPACE_BASE = SPDX_NAMESPACE_BASE
 _ROOT_ID = "SPDXRef-Image"
 _HEX = re.compile(r"^[0-9a-f]+$")
 # A maintainer is an organisation rather than a person when it names a group (Debian teams and lists).

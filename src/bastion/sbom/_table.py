@@ -1,14 +1,15 @@
-"""The packages of an SBOM as a rich table, readable in a 100-column terminal: long cells fold or are
-cut with an ellipsis instead of widening the table."""
+"""The packages of an SBOM as rows of text, one per package, for a table view (the terminal renderer is
+the CLI's: ``bastion.cli._tables``)."""
 
 from __future__ import annotations
-
-from rich.table import Table
 
 from bastion.sbom._licenses import declared_expression
 from bastion.sbom._model import Package, PackageType, Sbom
 
-__all__ = ["render_table"]
+__all__ = ["TABLE_COLUMNS", "table_rows"]
+
+#: The columns of :func:`table_rows`.
+TABLE_COLUMNS = ("Type", "Name", "Version", "Source / arch", "Licences", "Location")
 
 
 def _name(package: Package) -> str:
@@ -45,20 +46,10 @@ def _location(package: Package) -> str:
     return first.path + (f" (+{more})" if more else "")
 
 
-def render_table(sbom: Sbom) -> Table:
-    """One row per package, sorted by type, name and version."""
-    title = sbom.name + (f" ({sbom.platform})" if sbom.platform else "")
-    table = Table(title=title, caption=f"{len(sbom.packages)} packages", expand=True, pad_edge=False)
-    table.add_column("Type", no_wrap=True)
-    table.add_column("Name", overflow="fold", ratio=3)
-    table.add_column("Version", overflow="fold", ratio=3)
-    table.add_column("Source / arch", overflow="fold", ratio=3)
-    table.add_column("Licences", overflow="ellipsis", no_wrap=True, ratio=3)  # one line each
-    table.add_column("Location", overflow="fold", ratio=3)
-    for package in sorted(
-        sbom.packages, key=lambda item: (str(item.type), _name(item), item.version, item.purl)
-    ):
-        table.add_row(
+def table_rows(sbom: Sbom) -> list[tuple[str, ...]]:
+    """One row per package (:data:`TABLE_COLUMNS`), sorted by type, name and version."""
+    return [
+        (
             str(package.type),
             _name(package),
             package.version,
@@ -66,4 +57,7 @@ def render_table(sbom: Sbom) -> Table:
             declared_expression(package.licenses) or "",
             _location(package),
         )
-    return table
+        for package in sorted(
+            sbom.packages, key=lambda item: (str(item.type), _name(item), item.version, item.purl)
+        )
+    ]

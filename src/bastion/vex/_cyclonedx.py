@@ -11,10 +11,11 @@ VEX decision that suppressed them (``not_affected`` with its justification, or `
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 
+from bastion._clock import now
 from bastion.errors import InternalError
+from bastion.identifiers import CYCLONEDX_VEX_SERIAL_BASE
 from bastion.vuln import Finding, ScanResult, Severity, State
 
 __all__ = ["to_cyclonedx_vex"]
@@ -125,11 +126,11 @@ def to_cyclonedx_vex(result: ScanResult) -> bytes:
     )  # fmt: skip
     serial = uuid.uuid5(
         uuid.NAMESPACE_URL,
-        f"https://bastion.invalid/cyclonedx-vex/{result.root_purl or result.name}/{len(findings)}",
+        f"{CYCLONEDX_VEX_SERIAL_BASE}{result.root_purl or result.name}/{len(findings)}",
     )
     bom = Bom(
         serial_number=serial,
-        metadata=BomMetaData(component=root, timestamp=datetime.now(UTC).replace(microsecond=0)),
+        metadata=BomMetaData(component=root, timestamp=now()),
         components=list(components.values()),
         vulnerabilities=vulnerabilities,
         dependencies=[Dependency(root.bom_ref, [Dependency(c.bom_ref) for c in components.values()])],

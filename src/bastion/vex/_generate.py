@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import bastion
 from bastion.errors import InputError, InternalError
+from bastion.identifiers import OPENVEX_ID_BASE
 from bastion.vex._apply import purl_matches
 from bastion.vex._model import OPENVEX_CONTEXT, VexStatus, validate_openvex
 from bastion.vuln import Finding, PackageRef, ScanResult, State
@@ -196,7 +197,7 @@ def generate_vex(
     body = json.dumps(unique, sort_keys=True).encode()
     document = {
         "@context": OPENVEX_CONTEXT,
-        "@id": f"https://bastion.invalid/vex/{hashlib.sha256(body + (result.root_purl or result.name).encode()).hexdigest()}",
+        "@id": f"{OPENVEX_ID_BASE}{hashlib.sha256(body + (result.root_purl or result.name).encode()).hexdigest()}",
         "author": author,
         "role": "Document Creator",
         "timestamp": timestamp,

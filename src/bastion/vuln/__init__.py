@@ -36,14 +36,14 @@ if TYPE_CHECKING:
         Suppression,
     )
     from bastion.vuln._report import (
+        FINDING_COLUMNS,
+        finding_row,
         render_markdown,
-        render_table,
         summary,
         to_json,
         to_sarif,
     )
     from bastion.vuln._scan import (
-        CVE_SCAN_PREDICATE_TYPE,
         cve_scan_attestation,
         filter_result,
         load_sbom,
@@ -62,7 +62,7 @@ __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
-    "CVE_SCAN_PREDICATE_TYPE",
+    "FINDING_COLUMNS",
     "SCHEMA_VERSION",
     "Cvss",
     "Finding",
@@ -81,13 +81,13 @@ __all__ = [
     "data_version",
     "database_path",
     "filter_result",
+    "finding_row",
     "import_paths",
     "load_config",
     "load_sbom",
     "match_sbom",
     "open_database",
     "render_markdown",
-    "render_table",
     "require_database",
     "scan_sbom",
     "stale_sources",

@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +55,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DatabaseError
 
+from bastion._clock import rfc3339
 from bastion.errors import InputError
 from bastion.vuln._state import DATA_KEY, database_path
 
@@ -229,10 +229,6 @@ class VulnDatabase(Protocol):
     def is_empty(self) -> bool: ...
 
 
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
     """One executemany straight through the driver. Core's executemany spends most of an import
     building parameter dictionaries (about half the time at 200,000 records); the statement is
@@ -385,13 +381,13 @@ class _SqlWriter:
             ).scalar_one()
         self._conn.execute(delete(_sources).where(_sources.c.name == name))
         self._conn.execute(
-            insert(_sources).values(name=name, location=location, imported_at=_now(), records=count)
+            insert(_sources).values(name=name, location=location, imported_at=rfc3339(), records=count)
         )
 
     def set_feed(self, url: str, etag: str | None, last_modified: str | None) -> None:
         self._conn.execute(delete(_feeds).where(_feeds.c.url == url))
         self._conn.execute(
-            insert(_feeds).values(url=url, etag=etag, last_modified=last_modified, fetched_at=_now())
+            insert(_feeds).values(url=url, etag=etag, last_modified=last_modified, fetched_at=rfc3339())
         )
 
 

@@ -1,4 +1,5 @@
-"""Scan results as JSON, SARIF 2.1.0, Markdown and a terminal table.
+"""Scan results as JSON, SARIF 2.1.0, Markdown, and the rows of the table view (the terminal renderer
+is the CLI's: ``bastion.cli._tables``).
 
 JSON (``bastion-cves/v1``) holds everything: the image, the database sources and their import
 times, every finding (with its Debian state, urgency, CVSS, KEV flag and aliases), the suppressed
@@ -18,9 +19,18 @@ from dataclasses import asdict
 from typing import Any
 
 import bastion
+from bastion.identifiers import TOOL_URI
 from bastion.vuln._model import Finding, ScanResult, Severity
 
-__all__ = ["SARIF_SCHEMA_URI", "render_markdown", "render_table", "summary", "to_json", "to_sarif"]
+__all__ = [
+    "FINDING_COLUMNS",
+    "SARIF_SCHEMA_URI",
+    "finding_row",
+    "render_markdown",
+    "summary",
+    "to_json",
+    "to_sarif",
+]
 
 SARIF_SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -135,7 +145,7 @@ def to_sarif(result: ScanResult) -> bytes:
                     "driver": {
                         "name": "bastion",
                         "version": bastion.__version__,
-                        "informationUri": "https://bastion.invalid/",
+                        "informationUri": TOOL_URI,
                         "rules": list(rules.values()),
                     }
                 },
@@ -147,7 +157,8 @@ def to_sarif(result: ScanResult) -> bytes:
     return json.dumps(log, indent=2).encode() + b"\n"
 
 
-def _row(finding: Finding) -> list[str]:
+def finding_row(finding: Finding) -> list[str]:
+    """The cells of one finding in the table views (:data:`FINDING_COLUMNS`)."""
     cvss = f"{finding.max_cvss:.1f}" if finding.max_cvss is not None else ""
     state = str(finding.state) + (f" (VEX {finding.vex_status})" if finding.vex_status else "")
     if finding.suppression is not None:
@@ -164,13 +175,15 @@ def _row(finding: Finding) -> list[str]:
     ]
 
 
-_HEADERS = ["vulnerability", "package", "version", "state", "fixed in", "severity", "CVSS"]
+FINDING_COLUMNS = ("vulnerability", "package", "version", "state", "fixed in", "severity", "CVSS")
 
 
 def render_markdown(result: ScanResult, *, show_suppressed: bool = False) -> str:
     def table(findings: list[Finding]) -> list[str]:
-        lines = ["| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(f)) + " |" for f in findings]
+        lines = ["| " + " | ".join(FINDING_COLUMNS) + " |", "|" + "---|" * len(FINDING_COLUMNS)]
+        lines += [
+            "| " + " | ".join(cell.replace("|", "\\|") for cell in finding_row(f)) + " |" for f in findings
+        ]
         return lines
 
     counts = summary(result)
@@ -181,18 +194,3 @@ def render_markdown(result: ScanResult, *, show_suppressed: bool = False) -> str
     if show_suppressed and result.suppressed:
         lines += ["", "## Suppressed by VEX", "", *table(result.suppressed)]
     return "\n".join(lines) + "\n"
-
-
-def render_table(result: ScanResult, *, show_suppressed: bool = False) -> Any:
-    """A rich Table (imported here: only the terminal view needs rich)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    # Text, not str: a cell holds names and versions from the image, never read as rich markup.
-    table = Table(*_HEADERS, title=Text(result.name), box=None, pad_edge=False)
-    for finding in result.findings:
-        table.add_row(*map(Text, _row(finding)))
-    if show_suppressed:
-        for finding in result.suppressed:
-            table.add_row(*map(Text, _row(finding)), style="dim")
-    return table

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import bastion
+from bastion._clock import rfc3339
 from bastion.config import Settings
 from bastion.errors import InputError
 from bastion.sbom import Sbom
@@ -20,20 +20,12 @@ from bastion.vuln._report import summary, to_json
 from bastion.vuln._state import database_path
 
 __all__ = [
-    "CVE_SCAN_PREDICATE_TYPE",
     "cve_scan_attestation",
     "filter_result",
     "load_sbom",
     "require_database",
     "scan_sbom",
 ]
-
-#: cosign's vulnerability attestation (sigstore/cosign specs/COSIGN_VULN_ATTESTATION_SPEC.md).
-CVE_SCAN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def require_database(settings: Settings) -> SqlVulnDatabase:
@@ -103,19 +95,19 @@ def cve_scan_attestation(
     platform: str | None = None,
     sbom: Sbom | None = None,
 ) -> tuple[dict[str, Any], ScanResult] | None:
-    """For ``bastion build``: the CVE-scan predicate (type :data:`CVE_SCAN_PREDICATE_TYPE`) of a scan
+    """For ``bastion build``: the CVE-scan predicate (type :data:`bastion.attest.CVE_SCAN_PREDICATE_TYPE`) of a scan
     of an image, with the scan it records (findings before any VEX); ``None`` when no database is
     present. Pass ``sbom`` when the build already has it. The predicate's
     ``metadata.scanFinishedOn`` is when the scan ended."""
     if not database_path(settings.home).exists():
         return None
-    started = _now()
+    started = rfc3339()
     database = open_database(settings.home)
     try:
         result = scan_sbom(sbom or load_sbom(reference, settings, platform=platform), database)
     finally:
         database.close()
-    finished = _now()
+    finished = rfc3339()
     import json
 
     predicate = {

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from bastion.identifiers import LABEL_COMPLIANCE, LABEL_VARIANT
 from bastion.image import FileInfo, FileKind, ImageTarget
 
 #: The label Bastion's builder sets on every image (``runtime``, ``dev``, ...).
-VARIANT_LABEL = "dev.bastion.variant"
+VARIANT_LABEL = LABEL_VARIANT
 #: The label naming the compliance profiles an image passed (``name@version``, comma-separated). The
 #: build sets it from the result of evaluating those profiles, so no rule may see it: a result that
 #: depended on it would be circular, and an image scanned before and after labelling would differ.
-COMPLIANCE_LABEL = "dev.bastion.compliance"
+COMPLIANCE_LABEL = LABEL_COMPLIANCE
 DPKG_STATUS = "/var/lib/dpkg/status"
 BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 _MAX_HOPS = 40  # the kernel's MAXSYMLINKS

@@ -15,11 +15,12 @@ from cryptography.utils import CryptographyDeprecationWarning
 from bastion.compliance._model import Area, Outcome, Result, RuleConfig, Severity
 from bastion.compliance._rules._context import Context
 from bastion.compliance._rules._registry import not_applicable, passed, rule
+from bastion.identifiers import LABEL_FIPS
 from bastion.image import FileKind
 
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _TLS_LIBRARY = re.compile(r"lib(?:ssl|gnutls|nss3|mbedtls|wolfssl)\.so(?:\.[0-9.]+)?")
-_FIPS_LABEL = "dev.bastion.fips"
+_FIPS_LABEL = LABEL_FIPS
 _YES = ("yes", "true", "1", "on")
 _OPENSSL_CONF = "/etc/ssl/openssl.cnf"
 # OpenSSL_version(3) OPENSSL_DIR: the string libcrypto carries, 'OPENSSLDIR: "<dir>"'.
