@@ -104,3 +104,18 @@ def test_an_empty_package_name_in_the_dpkg_status_is_refused(tmp_path: Path) -> 
     code, stderr, _, _ = _sbom(tmp_path, [[E("var/lib/dpkg/status", data=status)]])
     assert code == 2, stderr
     assert "/var/lib/dpkg/status: paragraph 1: Package '' is not a package name" in stderr
+
+
+def test_compare_of_versions_that_are_not_debian_versions_says_changed(tmp_path: Path) -> None:
+    """``2.0:1`` (a colon with a non-numeric epoch) in an image's dpkg status made compare exit 3."""
+    from tests.conftest import run_cli
+
+    for name, version in (("a", "1.0:1"), ("b", "2.0:1")):
+        status = tmp_path / name / "var/lib/dpkg/status"
+        status.parent.mkdir(parents=True)
+        status.write_text(
+            f"Package: foo\nStatus: install ok installed\nVersion: {version}\nArchitecture: amd64\n\n"
+        )
+    result = run_cli("compare", f"fs://{tmp_path / 'a'}", f"fs://{tmp_path / 'b'}", home=tmp_path / "home")
+    assert result.code == 0, result.stderr
+    assert "1.0:1 -> 2.0:1 (changed)" in result.stdout

@@ -50,10 +50,14 @@ class Change:
     @property
     def direction(self) -> str | None:
         """``upgrade`` or ``downgrade`` for a Debian package with one version on each side (compared as
-        dpkg compares, deb-version(7)); None otherwise."""
+        dpkg compares, deb-version(7)); None otherwise, and when either version is not a Debian version
+        (an image's dpkg status can hold anything)."""
         if self.key.type != PackageType.DEB or len(self.before) != 1 or len(self.after) != 1:
             return None
-        return "upgrade" if Version(self.after[0]) > Version(self.before[0]) else "downgrade"
+        try:
+            return "upgrade" if Version(self.after[0]) > Version(self.before[0]) else "downgrade"
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
