@@ -137,7 +137,15 @@ def _build(tmp: Path, out: Path, mirror: Path) -> None:
     ref = f"{IMAGE}:{TAG}"
     _cli("build", str(definition), "--variant", "dev", "--platform", PLATFORM, "--skip-tests", home=home)
     base_layout = tmp / "base-layout"
-    _cli("export", ref, f"oci-dir://{base_layout}:{TAG}", "--platform", PLATFORM, home=home)
+    _cli(
+        "export",
+        ref,
+        f"oci-dir://{base_layout}:{TAG}",
+        "--platform",
+        PLATFORM,
+        "--no-attestations",
+        home=home,
+    )
 
     root = out / "rootfs"
     root.mkdir(parents=True)
@@ -164,7 +172,15 @@ def _build(tmp: Path, out: Path, mirror: Path) -> None:
 
     lock = json.loads(definition.with_name("sbom-sample.lock.json").read_text())
     digest = _add_app_layer(Store(home / "store"), ref, root, int(lock["source-date-epoch"]))
-    _cli("export", ref, f"oci-dir://{out / 'layout'}:{TAG}", "--platform", PLATFORM, home=home)
+    _cli(
+        "export",
+        ref,
+        f"oci-dir://{out / 'layout'}:{TAG}",
+        "--platform",
+        PLATFORM,
+        "--no-attestations",
+        home=home,
+    )
     shutil.copyfile(definition.with_name("sbom-sample.lock.json"), out / "sbom-sample.lock.json")
     debian = lock["variants"]["dev"][PLATFORM]["packages"]
     manifest = {

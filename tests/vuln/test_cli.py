@@ -210,7 +210,7 @@ def test_built_image_sbom_files_and_vex(cached_home: Path, tmp_path: Path) -> No
         "  - vulnerability: CVE-2999-0003\n    status: not_affected\n"
         "    justification: vulnerable_code_not_in_execute_path\n"
         '    author: "Platform security <sec@example.invalid>"\n'
-        '    packages: ["pkg:deb/debian/libssl3"]\n'
+        '    packages: ["pkg:deb/debian/libssl3", "pkg:deb/debian/openssl"]\n'
         "  - {vulnerability: CVE-2999-0001, status: not_affected, author: someone,\n"
         '     impact-statement: "not shipped", packages: ["pkg:deb/debian/not-in-this-image"]}\n'
     )
