@@ -50,7 +50,9 @@ def test_same_set_as_apt(arch: str, tmp_path: Path, cached_home: Path) -> None:
         index = load_index(suites, arch, fetcher, cached_home / "cache" / "indices")
     unpruned = resolve(index, PYTHON_SET, prune=frozenset())
     assert set(unpruned.names()) == apt
-    assert len(apt) == 45  # the figure the issue measured for this set
+    # How many packages apt picks depends on what the mirror serves today (45 when the issue measured it),
+    # so the test holds the relation, not the figure: the set asked for, and what it depends on.
+    assert set(PYTHON_SET) < apt
 
     pruned = resolve(index, PYTHON_SET)
     assert pruned.dropped, "the python set depends on debconf; the prune list must show up"
