@@ -172,7 +172,9 @@ def test_a_redirect_loop_is_refused_naming_the_server(tmp_path: Path) -> None:
     def attack(handler: http.server.BaseHTTPRequestHandler) -> bool:
         if "/manifests/" not in handler.path:
             return False
-        send(handler, 302, b"", Location=handler.path)
+        # Connection: close, as the server hangs up after an attack: else the client may send the next
+        # request down a connection the server is closing ("Server disconnected", not the loop).
+        send(handler, 302, b"", Location=handler.path, Connection="close")
         return True
 
     registry.attack = attack
@@ -187,7 +189,14 @@ def test_a_body_that_does_not_decode_is_refused_naming_the_server(tmp_path: Path
     def attack(handler: http.server.BaseHTTPRequestHandler) -> bool:
         if "/manifests/" not in handler.path:
             return False
-        send(handler, 200, b"this is not gzip", Content_Type=MANIFEST, Content_Encoding="gzip")
+        send(
+            handler,
+            200,
+            b"this is not gzip",
+            Content_Type=MANIFEST,
+            Content_Encoding="gzip",
+            Connection="close",
+        )
         return True
 
     registry.attack = attack
