@@ -40,7 +40,7 @@ def main() -> int:
         record = Path(tmp) / "runs.jsonl"
         env = {**os.environ, "BASTION_TEST_RECORD": str(record)}
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FILES],
-                              cwd=ROOT, env=env, check=False)  # fmt: skip
+                              cwd=ROOT, env=env, check=False, stdout=sys.stderr)  # fmt: skip
         runs = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
     per_test: dict[str, list[dict[str, object]]] = defaultdict(list)
     for run in runs:
