@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import bastion.build._imagetest as imagetest
-from bastion.build._imagetest import HOST_ID_BASE, OUTPUT_LIMIT, TestOutcome, run_image_tests
+from bastion.build._hostids import HOST_ID_BASE
+from bastion.build._imagetest import OUTPUT_LIMIT, TestOutcome, run_image_tests
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 

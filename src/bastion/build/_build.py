@@ -30,6 +30,7 @@ from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.build._aptsources import AptSource, apt_sources
 from bastion.build._attest import BuildSigner, attest_platform
 from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
+from bastion.build._hostids import host_owner
 from bastion.build._release import OsRelease, debian_release
 from bastion.build._tree import discard_later, wait_discarded
 from bastion.cache import Cache, Fetcher
@@ -495,7 +496,6 @@ def _apply_owners(rootfs: Rootfs, root: Path) -> None:
     """Give the work tree the image's numeric owners, as the sandbox's host ids stand for them
     (``host_owner``), so tests see what the image's user will see (``/home/nonroot`` is 0700 and must
     belong to 65532, a root-owned 0600 file is root's alone). Only root can; others test as-is."""
-    from bastion.build._imagetest import host_owner
 
     if os.geteuid() != 0:
         return
@@ -517,7 +517,7 @@ def _run_tests(
     writes the image's files one by one). As root, the tests see the tree only through overlays of
     their own, so its package files are hard links to the copies kept in ``linked``."""
     from bastion.build._assemble import materialise
-    from bastion.build._imagetest import host_owner, run_image_tests
+    from bastion.build._imagetest import run_image_tests
 
     if os.geteuid() == 0:
         materialise(rootfs, root, linked=linked, owner=host_owner)

@@ -43,31 +43,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bastion.build._hostids import host_owner, map_ids
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
 
-__all__ = [
-    "HOST_ID_BASE",
-    "HOST_ID_COUNT",
-    "OUTPUT_LIMIT",
-    "PROCESS_LIMIT",
-    "ImageCheck",
-    "TestOutcome",
-    "give_to_sandbox",
-    "host_owner",
-    "run_image_tests",
-]
+__all__ = ["OUTPUT_LIMIT", "PROCESS_LIMIT", "ImageCheck", "TestOutcome", "run_image_tests"]
 
 # Linux's MAXSYMLINKS (include/linux/namei.h): more links than this in one lookup is ELOOP.
 _MAX_SYMLINKS = 40
 # What Docker sets when the image's environment has no PATH.
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _BWRAP = ("bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL")
-#: As root, image id n runs as host id HOST_ID_BASE + n: systemd's "foreign UID range" (0x7FFE0000, 64K
-#: ids), which no host account may use. ``BASTION_SANDBOX_ID_BASE`` moves it (a multiple of 65536).
-HOST_ID_BASE = 0x7FFE0000
-HOST_ID_COUNT = 0x10000
-_OVERFLOW = 65534  # the kernel's overflowuid: where ids outside the block are shown
 # Bounds on what one test may take from the host, which a test must not exhaust for the others (the
 # project brief: bound size, count and time). /tmp and /dev/shm are memory (tmpfs, by default half of it
 # each); /dev/shm is as big as Docker makes it (moby daemon/config DefaultShmSize, 64 MiB).
@@ -273,52 +259,6 @@ def _resolve_user(rootfs: Path, spec: str) -> tuple[int, int]:
     return uid, gid
 
 
-# --- host identities ------------------------------------------------------------------------------
-
-
-def _id_base() -> int:
-    """:data:`HOST_ID_BASE`, or ``BASTION_SANDBOX_ID_BASE`` where it is set."""
-    text = os.environ.get("BASTION_SANDBOX_ID_BASE", "").strip()
-    if not text:
-        return HOST_ID_BASE
-    if not text.isdigit() or int(text) % HOST_ID_COUNT or not 0 < int(text) <= 2**32 - 2 * HOST_ID_COUNT:
-        raise InputError(
-            f"BASTION_SANDBOX_ID_BASE={text!r} is not a positive multiple of 65536 below 2^32",
-            hint="unset it to use 2147352576, systemd's range for files of foreign images",
-        )
-    return int(text)
-
-
-def host_owner(uid: int, gid: int) -> tuple[int, int]:
-    """The host ids that stand for the image's ``uid`` and ``gid`` when Bastion runs as root (image ids
-    outside the 64K block are the image's nobody); as another user, the ids themselves."""
-    if os.geteuid() != 0:
-        return uid, gid
-    base = _id_base()
-    return (
-        base + (uid if 0 <= uid < HOST_ID_COUNT else _OVERFLOW),
-        base + (gid if 0 <= gid < HOST_ID_COUNT else _OVERFLOW),
-    )
-
-
-def give_to_sandbox(root: Path) -> None:
-    """Move every owner in the tree at ``root`` (ids as the image has them) into the host ids the sandbox
-    runs as (:func:`host_owner`); as another user, nothing is changed. Symlinks are not followed."""
-    if os.geteuid() != 0:
-        return
-    base = _id_base()
-
-    def give(path: Path) -> None:
-        info = path.lstat()
-        if not (base <= info.st_uid < base + HOST_ID_COUNT and base <= info.st_gid < base + HOST_ID_COUNT):
-            os.lchown(path, *host_owner(info.st_uid, info.st_gid))
-
-    give(root)
-    for directory, dirs, files in os.walk(root):
-        for name in (*dirs, *files):
-            give(Path(directory, name))
-
-
 # --- the sandbox ----------------------------------------------------------------------------------
 
 
@@ -383,34 +323,6 @@ def _alive_in(pid: int, pid_namespace: int | None) -> bool:
         return ours and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-
-
-def _map_ids(info: int) -> None:
-    """Map every image id to its host id (user_namespaces(7): written by a process with CAP_SETUID in the
-    parent namespace, any range may be mapped) in the user namespace of the child bwrap names on its
-    ``--info-fd`` and that waits to be mapped."""
-    deadline, text = time.monotonic() + _SPAWN, b""
-    while (
-        time.monotonic() < deadline
-        and select.select([info], [], [], max(0.0, deadline - time.monotonic()))[0]
-    ):
-        chunk = os.read(info, 4096)
-        if not chunk:
-            break
-        text += chunk
-    try:
-        child = int(json.loads(text)["child-pid"])
-    except (ValueError, KeyError, TypeError):
-        return  # bwrap failed before it made the namespace: its stderr says why
-    base = _id_base()
-    for table in ("uid_map", "gid_map"):
-        try:
-            Path(f"/proc/{child}/{table}").write_text(f"0 {base} {HOST_ID_COUNT}\n")
-        except OSError as error:
-            raise InternalError(
-                f"cannot map the image's ids in the test sandbox ({table}): {error.strerror}",
-                hint="image tests as root need user namespaces (sysctl user.max_user_namespaces)",
-            ) from None
 
 
 class _Sandbox:
@@ -540,7 +452,7 @@ class _Sandbox:
             try:
                 if info_read is not None and block_write is not None:
                     try:
-                        _map_ids(info_read)
+                        map_ids(info_read, time.monotonic() + _SPAWN)
                     finally:
                         os.close(info_read)
                         with suppress(BrokenPipeError):
