@@ -58,23 +58,22 @@ def load_json(
 
 def check_shape(value: Any, *, where: str, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:
     """Refuse ``value`` (a decoded JSON or YAML document) if it nests deeper than ``max_depth`` or
-    holds more than ``max_values`` values; walked with an explicit stack, so never a RecursionError."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    seen = 0
+    holds more than ``max_values`` values; walked with an explicit stack, so never a RecursionError.
+    Only containers are visited (scalars are counted by their container's length): this walk runs on
+    every document a feed import reads."""
+    seen = 1
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while pending:
         item, depth = pending.pop()
-        seen += 1
+        children = item.values() if isinstance(item, dict) else item
+        if not children:
+            continue
+        seen += len(children)
         if seen > max_values:
             raise InputError(f"the document holds more than {max_values:,} values", where=where)
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= max_depth and children:
+        if depth >= max_depth:
             raise InputError(f"the document nests deeper than {max_depth} levels", where=where)
-        pending.extend((child, depth + 1) for child in children)
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_YAML_NODES) -> None:
