@@ -30,8 +30,8 @@ FILES = [
     "tests/catalog/test_definition_hostile.py",
     "tests/vex/test_vex_hostile.py",
     "tests/test_output.py",
-    "tests/build/test_sandbox_escape.py",
-    "tests/build/test_build_attest_reuse.py",
+    "tests/pipeline/test_sandbox_escape.py",
+    "tests/pipeline/test_build_attest_reuse.py",
 ]
 
 

@@ -6,7 +6,7 @@ takes the verified packages from the cache, assembles the tree in memory) and th
 ``time.perf_counter``:
 
 - ``imports``: the modules only the SBOM needs (the first image of a process pays them);
-- ``scan``: :func:`bastion.build._sbom.build_sbom` (the catalogers over the assembled tree, completed
+- ``scan``: :func:`bastion.pipeline._sbom.build_sbom` (the catalogers over the assembled tree, completed
   from the lock);
 - ``embedded SPDX``: the copy written into the image, ``to_spdx(embedded_copy(sbom))`` (validated);
 - ``attested SPDX + CycloneDX``: the two documents the build signs (with licence texts).
@@ -39,12 +39,12 @@ PLATFORM = "linux/amd64"
 
 
 def child(home: Path) -> dict[str, object]:
-    from bastion.build._assemble import PackageInput, assemble
-    from bastion.build._release import OsRelease, debian_release
     from bastion.cache import Cache, Fetcher
     from bastion.catalog import load_definition
     from bastion.config import Settings
     from bastion.lock import fetch_packages, lock_path, read_lock
+    from bastion.pipeline._assemble import PackageInput, assemble
+    from bastion.pipeline._release import OsRelease, debian_release
 
     settings = Settings(home)
     definition = load_definition(DEFINITION)
@@ -71,7 +71,7 @@ def child(home: Path) -> dict[str, object]:
         t0 = time.perf_counter()
         # What only the SBOM needs (the assembly's modules are loaded by now): counted in the first
         # image's time, nothing in the next one's.
-        from bastion.build._sbom import build_sbom, embedded_copy
+        from bastion.pipeline._sbom import build_sbom, embedded_copy
         from bastion.sbom import to_spdx
 
         imported = time.perf_counter()

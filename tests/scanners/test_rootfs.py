@@ -86,7 +86,7 @@ def test_syft_finds_the_debian_go_program(reports: dict[str, Report], scan: str)
 def test_trivy_image_leaves_out_debian_owned_python_packages(reports: dict[str, Report]) -> None:
     """Trivy drops a language package a distribution package owns only when the owner's ``info/*.list``
     is in the same layer as its files; Bastion puts each package's dpkg records in its files' layer
-    (:mod:`bastion.build._layers`), so ``trivy image`` does not report Debian's pip, setuptools and
+    (:mod:`bastion.pipeline._layers`), so ``trivy image`` does not report Debian's pip, setuptools and
     wheel as PyPI packages either, exactly as ``trivy rootfs`` does not."""
     found = reports["trivy-image"].of_type(*PYTHON)
     assert found == reports["trivy-rootfs"].of_type(*PYTHON)

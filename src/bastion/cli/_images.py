@@ -68,8 +68,8 @@ def build_command(
     Each platform image gets signed attestations (SPDX and CycloneDX SBOMs, SLSA provenance)."""
     # Imported here, not at the top: the builder and the definition models cost start-up time
     # that every other command would pay (docs/benchmarks.md).
-    from bastion.build import build
     from bastion.catalog import load_definition
+    from bastion.pipeline import build
 
     settings = Settings.from_env()
     spec = load_definition(definition)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from bastion.build._assemble import Node
 from bastion.oci import (
     MEDIA_TYPE_LAYER_GZIP,
     BlobWriter,
@@ -34,6 +33,7 @@ from bastion.oci import (
     Store,
     write_layer_parts,
 )
+from bastion.pipeline._assemble import Node
 
 # status.d/<name>[.md5sums] and info/<name>[:<arch>].<member>, dpkg's names for one package's records.
 _PACKAGE_RECORD = re.compile(

@@ -1,5 +1,5 @@
 """Building images: rootfs assembly without maintainer scripts, hardening, image tests, layers."""
 
-from bastion.build._build import BuiltPlatform, BuiltVariant, ImageTestFailed, build
+from bastion.pipeline._build import BuiltPlatform, BuiltVariant, ImageTestFailed, build
 
 __all__ = ["BuiltPlatform", "BuiltVariant", "ImageTestFailed", "build"]

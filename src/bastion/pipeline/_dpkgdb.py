@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import Node
-    from bastion.build._unpacked import Unpacked
+    from bastion.pipeline._assemble import Node
+    from bastion.pipeline._unpacked import Unpacked
 
 __all__ = ["ADMIN", "DEV_DIRS", "control_field", "database"]
 

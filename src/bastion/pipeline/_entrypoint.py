@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from bastion.errors import InputError
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import Rootfs
     from bastion.oci import RuntimeConfig
+    from bastion.pipeline._assemble import Rootfs
 
 __all__ = ["check_startable", "find_in_tree"]
 

@@ -32,7 +32,7 @@ from bastion.errors import InputError
 from bastion.oci import Slice, SliceReader, remove_abandoned
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import Rootfs
+    from bastion.pipeline._assemble import Rootfs
 
 __all__ = ["LinkedCopies", "discard_later", "materialise", "wait_discarded"]
 

@@ -2,7 +2,7 @@
 
 The result is a tree of :class:`Node` (what the image layers are written from), held in memory:
 numeric owners and modes as the packages ship them, and each file's content as a :class:`Slice` of its
-package's unpacked copy (:mod:`bastion.build._unpacked`) or as bytes Bastion generated. Nothing is
+package's unpacked copy (:mod:`bastion.pipeline._unpacked`) or as bytes Bastion generated. Nothing is
 written to disk while assembling: on the disks builds run on, creating the ~2,400 files, directories
 and symlinks of a small image cost more than everything else the assembly does. :func:`materialise`
 writes the tree as a directory when something needs one (image tests run in a sandbox over it). That
@@ -20,19 +20,19 @@ Steps, in order:
    an entry whose parent is not a directory of the tree, or that would turn a directory into something
    else or the reverse, is an :class:`~bastion.errors.UnsafeArchiveError`; as :func:`materialise`
    makes every directory itself, no path resolution on disk can leave the root.
-2. Accounts (:mod:`bastion.build._accounts`) and their home directories.
+2. Accounts (:mod:`bastion.pipeline._accounts`) and their home directories.
 3. Generated files: ``/etc/nsswitch.conf``, ``/usr/lib/os-release`` (with ``/etc/os-release`` linking
    to it), ``/tmp`` 1777, the CA bundle ``/etc/ssl/certs/ca-certificates.crt``, and where the image
    has libcrypto without the ``openssl`` package, the links of that package in OpenSSL's default
    directory ``/usr/lib/ssl`` (``cert.pem``, ``certs``, and ``private`` and ``openssl.cnf`` when
    ``/etc/ssl`` has them) so that OpenSSL finds the CA bundle without ``SSL_CERT_FILE``; the links
-   the packages' ``update-alternatives --install`` calls would make (:mod:`bastion.build._alternatives`;
+   the packages' ``update-alternatives --install`` calls would make (:mod:`bastion.pipeline._alternatives`;
    their state files in dev variants); in dev variants, apt's sources: the repositories and keyring
-   the image was built from (:mod:`bastion.build._aptsources`).
-4. Runtime hardening (:mod:`bastion.build._harden`), for ``kind: runtime`` variants only.
+   the image was built from (:mod:`bastion.pipeline._aptsources`).
+4. Runtime hardening (:mod:`bastion.pipeline._harden`), for ``kind: runtime`` variants only.
 5. The definition's ``paths``, so the definition has the final word (also over hardening); a path in
    the dpkg database is refused: the database says what the packages put in the image.
-6. The dpkg database (:mod:`bastion.build._dpkgdb`), last, from the finished tree: ``status.d`` for
+6. The dpkg database (:mod:`bastion.pipeline._dpkgdb`), last, from the finished tree: ``status.d`` for
    runtime variants, a database dpkg and apt work with for dev variants; each package lists exactly
    the paths the image still holds from it, and its conffiles with their md5.
 
@@ -47,9 +47,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bastion.build._accounts import NOLOGIN, account_files
-from bastion.build._alternatives import ADMINDIR, ALTDIR, declared, select
-from bastion.build._aptsources import (
+from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
+from bastion.debian import DebEntry
+from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
+from bastion.oci import LayerEntry, Slice
+from bastion.pipeline._accounts import NOLOGIN, account_files
+from bastion.pipeline._alternatives import ADMINDIR, ALTDIR, declared, select
+from bastion.pipeline._aptsources import (
     SOURCES,
     AptSource,
     deb822,
@@ -57,15 +61,11 @@ from bastion.build._aptsources import (
     keyring_bytes,
     keyring_place,
 )
-from bastion.build._dpkgdb import ADMIN, DEV_DIRS, control_field, database
-from bastion.build._harden import harden
-from bastion.build._release import OsRelease
-from bastion.build._tree import materialise
-from bastion.build._unpacked import Unpacked, unpack_all
-from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
-from bastion.debian import DebEntry
-from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
-from bastion.oci import LayerEntry, Slice
+from bastion.pipeline._dpkgdb import ADMIN, DEV_DIRS, control_field, database
+from bastion.pipeline._harden import harden
+from bastion.pipeline._release import OsRelease
+from bastion.pipeline._tree import materialise
+from bastion.pipeline._unpacked import Unpacked, unpack_all
 
 __all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "add_files", "assemble", "materialise"]
 
@@ -309,7 +309,7 @@ class _Builder:
             self.fs.put(Node(layer, owner))
 
     def dpkg_database(self, unpacked: Sequence[Unpacked], *, dev: bool) -> None:
-        """The dpkg database of the finished tree (:mod:`bastion.build._dpkgdb`)."""
+        """The dpkg database of the finished tree (:mod:`bastion.pipeline._dpkgdb`)."""
         for path in (ADMIN, f"{ADMIN}/status.d") if not dev else (ADMIN, *DEV_DIRS):
             if path not in self.fs.nodes:
                 self.directory(path, 0o755)
@@ -361,7 +361,7 @@ class _Builder:
 
     def alternatives(self, unpacked: Sequence[Unpacked], *, dev: bool) -> None:
         """The links ``update-alternatives --install`` in the packages' postinst would make in
-        ``--auto`` mode (:mod:`bastion.build._alternatives`), with its state files in dev variants."""
+        ``--auto`` mode (:mod:`bastion.pipeline._alternatives`), with its state files in dev variants."""
         choices = []
         for item in unpacked:
             if postinst := item.members.get("postinst"):
@@ -393,7 +393,7 @@ class _Builder:
 
     def apt_sources(self, sources: Sequence[AptSource]) -> None:
         """apt pointed at the repositories and keyring the image was built from
-        (:mod:`bastion.build._aptsources`)."""
+        (:mod:`bastion.pipeline._aptsources`)."""
         signed_by: dict[str, str] = {}
         for source in sources:
             if source.keyring in signed_by:
@@ -484,7 +484,7 @@ def assemble(
     """Assemble ``variant``'s root filesystem from ``packages``, in memory.
 
     Packages are read from their unpacked copies under ``unpacked_dir``, made there first when
-    missing (:mod:`bastion.build._unpacked`). ``apt_sources`` are written for a dev variant's apt.
+    missing (:mod:`bastion.pipeline._unpacked`). ``apt_sources`` are written for a dev variant's apt.
     :func:`add_files` writes what is made from the finished
     tree (the build-time SBOM).
 

@@ -3,7 +3,7 @@
 Applied to runtime variants only, after the packages are unpacked and the generated files written,
 before the definition's ``paths`` (so a definition can still put something back on purpose). Dev
 variants are left whole: they are for development. Each removal is recorded with its reason in
-:attr:`~bastion.build._assemble.Rootfs.removed` for the build report; a removed directory stands for
+:attr:`~bastion.pipeline._assemble.Rootfs.removed` for the build report; a removed directory stands for
 its contents.
 
 Removed (paths as installed, ``/usr`` merged, so ``/bin/sh`` is ``/usr/bin/sh``):
@@ -21,7 +21,7 @@ Removed (paths as installed, ``/usr`` merged, so ``/bin/sh`` is ``/usr/bin/sh``)
   Symlinks that dangled before hardening are kept: they are what the packages ship.
 
 Changed: setuid and setgid bits are cleared from every path's image metadata (they never exist on
-disk during the build); the paths are listed in :attr:`~bastion.build._assemble.Rootfs.stripped`.
+disk during the build); the paths are listed in :attr:`~bastion.pipeline._assemble.Rootfs.stripped`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import Rootfs
+    from bastion.pipeline._assemble import Rootfs
 
 __all__ = ["RULES", "harden"]
 
@@ -59,7 +59,7 @@ _SETID = 0o6000
 def _lookup(rootfs: Rootfs, path: str) -> bool:
     """Whether ``path`` (relative to the root, may hold ``..``) exists in the tree, following its
     symlinks inside the tree as the kernel would inside the image."""
-    from bastion.build._entrypoint import find_in_tree
+    from bastion.pipeline._entrypoint import find_in_tree
 
     return find_in_tree(rootfs, path).path is not None
 

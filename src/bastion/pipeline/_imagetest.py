@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bastion.build._hostids import host_owner, map_ids
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
+from bastion.pipeline._hostids import host_owner, map_ids
 
 __all__ = ["OUTPUT_LIMIT", "PROCESS_LIMIT", "ImageCheck", "TestOutcome", "run_image_tests"]
 

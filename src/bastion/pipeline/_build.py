@@ -27,12 +27,6 @@ from bastion import __version__
 from bastion._forked import Forked
 from bastion._progress import Progress, Silent
 from bastion.attest import BuildRecord, Dependency, dependencies_from
-from bastion.build._aptsources import AptSource, apt_sources
-from bastion.build._attest import BuildSigner, attest_platform
-from bastion.build._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
-from bastion.build._hostids import host_owner
-from bastion.build._release import OsRelease, debian_release
-from bastion.build._tree import discard_later, wait_discarded
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
@@ -52,11 +46,17 @@ from bastion.oci import (
     remove_abandoned,
     rfc3339,
 )
+from bastion.pipeline._aptsources import AptSource, apt_sources
+from bastion.pipeline._attest import BuildSigner, attest_platform
+from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
+from bastion.pipeline._hostids import host_owner
+from bastion.pipeline._release import OsRelease, debian_release
+from bastion.pipeline._tree import discard_later, wait_discarded
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import Rootfs
-    from bastion.build._imagetest import ImageCheck
     from bastion.compliance import ClaimResult
+    from bastion.pipeline._assemble import Rootfs
+    from bastion.pipeline._imagetest import ImageCheck
     from bastion.sbom import Sbom
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -103,9 +103,9 @@ def build(
     """Build the chosen variants and platforms of ``definition`` into the local store and tag them.
 
     With ``use_cache`` a platform image whose recipe was built before (and is still whole in the
-    store, and passed the same tests) is taken as it is (:mod:`bastion.build._cache`). With
+    store, and passed the same tests) is taken as it is (:mod:`bastion.pipeline._cache`). With
     ``attest`` each platform image gets signed SBOM and provenance attestations, signed with ``key``
-    (a key reference) or the local default key (:mod:`bastion.build._attest`).
+    (a key reference) or the local default key (:mod:`bastion.pipeline._attest`).
     """
     progress = progress or Silent()
     started = rfc3339()
@@ -267,10 +267,10 @@ def _build_platform(  # noqa: PLR0915  (the build's steps for one platform, in t
         built = BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
         return _PlatformImage(built, None, made, None)
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
-    from bastion.build._assemble import PackageInput, add_files, assemble
-    from bastion.build._entrypoint import check_startable
-    from bastion.build._layers import StagedLayers, plan_layers
-    from bastion.build._sbom import build_sbom, embedded_copy, embedded_path
+    from bastion.pipeline._assemble import PackageInput, add_files, assemble
+    from bastion.pipeline._entrypoint import check_startable
+    from bastion.pipeline._layers import StagedLayers, plan_layers
+    from bastion.pipeline._sbom import build_sbom, embedded_copy, embedded_path
     from bastion.sbom import image_purl, to_spdx
 
     packages = [
@@ -382,8 +382,8 @@ def _check_claims(
 ) -> _Claims:
     """Evaluate the compliance profiles the variant claims on the assembled tree, with its waivers;
     fail the build on any unwaived failure, so the label naming the profiles can never lie."""
-    from bastion.build._sbom import tree_target
     from bastion.compliance import COMPLIANCE_LABEL, COMPLIANCE_PREDICATE_TYPE, evaluate_claims
+    from bastion.pipeline._sbom import tree_target
 
     config = image_config(Platform.parse(platform), runtime, [], source_date_epoch=epoch, history=[])
     name = f"{variant.image}:{variant.tags[0]}"
@@ -516,8 +516,8 @@ def _run_tests(
     """Run the image tests over the tree written as the directory ``root`` (the only time a build
     writes the image's files one by one). As root, the tests see the tree only through overlays of
     their own, so its package files are hard links to the copies kept in ``linked``."""
-    from bastion.build._assemble import materialise
-    from bastion.build._imagetest import run_image_tests
+    from bastion.pipeline._assemble import materialise
+    from bastion.pipeline._imagetest import run_image_tests
 
     if os.geteuid() == 0:
         materialise(rootfs, root, linked=linked, owner=host_owner)

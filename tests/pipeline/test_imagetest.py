@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import bastion.build._imagetest as imagetest
-from bastion.build._hostids import HOST_ID_BASE
-from bastion.build._imagetest import OUTPUT_LIMIT, TestOutcome, run_image_tests
+import bastion.pipeline._imagetest as imagetest
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
 from bastion.errors import InputError, InternalError
+from bastion.pipeline._hostids import HOST_ID_BASE
+from bastion.pipeline._imagetest import OUTPUT_LIMIT, TestOutcome, run_image_tests
 
 BUSYBOX = "/bin/busybox"
 ENV = {"HOME": "/home/nonroot", "GREETING": "hi there"}

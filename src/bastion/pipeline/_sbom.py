@@ -20,10 +20,10 @@ from typing import Any, BinaryIO
 
 from packageurl import PackageURL
 
-from bastion.build._assemble import Rootfs
 from bastion.image import FileInfo, FileKind, ImageTarget
 from bastion.lock import LockedPlatform
 from bastion.oci import LayerEntry, Slice, SliceReader, rfc3339
+from bastion.pipeline._assemble import Rootfs
 from bastion.sbom import EMBEDDED_SBOM_PATH, Package, PackageType, Sbom, SbomFile, scan
 
 _KINDS = {

@@ -1,4 +1,4 @@
-"""Packages unpacked once and kept by digest (bastion.build._unpacked)."""
+"""Packages unpacked once and kept by digest (bastion.pipeline._unpacked)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bastion.build._assemble import PackageInput
-from bastion.build._unpacked import unpack_all
 from bastion.errors import IntegrityError
+from bastion.pipeline._assemble import PackageInput
+from bastion.pipeline._unpacked import unpack_all
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is not installed")
 

@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import SigningKey, run_cli, serve_directory
 from tests.supply.repo_slice import signed_slice
 
-from bastion.build._alternatives import Choice, Link, Selection, declared, select
 from bastion.errors import UnsafeArchiveError
+from bastion.pipeline._alternatives import Choice, Link, Selection, declared, select
 
 MAWK = b"""#!/bin/sh
 set -e

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.build._assemble import Node, Rootfs
-from bastion.build._entrypoint import check_startable
 from bastion.errors import InputError
 from bastion.oci import LayerEntry, RuntimeConfig
+from bastion.pipeline._assemble import Node, Rootfs
+from bastion.pipeline._entrypoint import check_startable
 
 
 def _node(path: str, kind: str, *, link: str = "", data: bytes | None = None, mode: int = 0o755) -> Node:

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from bastion.build._accounts import account_files
-from bastion.build._assemble import OsRelease, PackageInput, Rootfs, assemble, materialise
 from bastion.cache import Cache, Download, Fetcher
 from bastion.catalog import Accounts, Variant
 from bastion.debian import DebArchive, host_sources, load_index, open_suites
 from bastion.errors import InputError, IntegrityError, UnsafeArchiveError
 from bastion.oci import write_tar
+from bastion.pipeline._accounts import account_files
+from bastion.pipeline._assemble import OsRelease, PackageInput, Rootfs, assemble, materialise
 
 EPOCH = 1_700_000_000
 RELEASE = OsRelease(name="bastion/test", version="1.0", debian_version="12", codename="bookworm")
@@ -560,8 +560,8 @@ def test_damaged_unpacked_copy_is_refused_wherever_the_build_reads_it(
     """A file whose bytes in the unpacked cache no longer match the SHA256 recorded at unpacking is
     refused by every reader that speaks for the image: the layer writer, the SBOM's and compliance
     rules' reads of the tree, and the tree written for the image tests."""
-    from bastion.build._sbom import tree_target
     from bastion.oci import MEDIA_TYPE_LAYER_GZIP, BlobWriter, PartCache, Slice, write_layer_parts
+    from bastion.pipeline._sbom import tree_target
 
     data = b"#!/bin/false\n" + b"x" * 200
     package = make_deb("damaged", lambda tree: _file(tree, "usr/share/damaged/tool", data))

@@ -11,7 +11,7 @@ signs nothing: the key's hint comes from the public key file, so the private key
 decrypted (scrypt is slow on purpose).
 A rebuild that reuses the image but signs with another key, or finds one missing, attaches what that
 key has not signed, the compliance predicate included (the caller passes it as ``extra``, from the
-recipe-cache record for a reused image: :mod:`bastion.build._cache`).
+recipe-cache record for a reused image: :mod:`bastion.pipeline._cache`).
 """
 
 from __future__ import annotations

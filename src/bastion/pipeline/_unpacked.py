@@ -43,7 +43,7 @@ from bastion.errors import IntegrityError
 from bastion.oci import Slice, remove_abandoned
 
 if TYPE_CHECKING:
-    from bastion.build._assemble import PackageInput
+    from bastion.pipeline._assemble import PackageInput
 
 __all__ = ["Unpacked", "unpack_all"]
 

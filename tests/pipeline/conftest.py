@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.build._hostids import give_to_sandbox
+from bastion.pipeline._hostids import give_to_sandbox
 
 PASSWD = (
     "root:x:0:0:root:/root:/usr/sbin/nologin\n"
