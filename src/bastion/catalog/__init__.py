@@ -57,12 +57,16 @@ Overlays do not stack on one another. The merge rules:
   is not inherited is an error.
 * ``environment``, ``labels`` and ``annotations`` are merged key by key; a null value removes the key.
 
+:func:`load_package_definition` reads a package definition (:class:`PackageDefinition`: a Debian source
+package Bastion rebuilds, with patches; ``docs/package-schema.json``) with the same errors.
+
 :func:`normalised_digest` identifies what a definition means (not how it is written) for lock files;
 :func:`definition_schema` is the JSON schema of the format.
 """
 
-from bastion.catalog._loader import load_definition
+from bastion.catalog._loader import load_definition, load_package_definition
 from bastion.catalog._model import Definition, ImageFields, Overlay, Variant, VariantKind
+from bastion.catalog._package import PackageDefinition, Patch
 from bastion.catalog._parts import (
     DEFAULT_KEYRING,
     AbsentTest,
@@ -83,7 +87,13 @@ from bastion.catalog._parts import (
     User,
     Waiver,
 )
-from bastion.catalog._schema import definition_schema, normalised_digest, render_schema
+from bastion.catalog._schema import (
+    definition_schema,
+    normalised_digest,
+    package_schema,
+    render_package_schema,
+    render_schema,
+)
 from bastion.catalog._types import Platform, parse_platform
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
@@ -105,6 +115,8 @@ __all__ = [
     "HttpTest",
     "ImageFields",
     "Overlay",
+    "PackageDefinition",
+    "Patch",
     "Platform",
     "Repository",
     "SymlinkEntry",
@@ -117,7 +129,10 @@ __all__ = [
     "Waiver",
     "definition_schema",
     "load_definition",
+    "load_package_definition",
     "normalised_digest",
+    "package_schema",
     "parse_platform",
+    "render_package_schema",
     "render_schema",
 ]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bastion.catalog._model import Definition, Overlay, OverlayError, field_path, merge_variant
+from bastion.catalog._package import PackageDefinition, Patch
 from bastion.catalog._parts import (
     UNION_TAGS,
     AbsentTest,
@@ -43,7 +44,7 @@ from bastion.catalog._vex import VexStatement
 from bastion.documents import check_yaml
 from bastion.errors import DefinitionError, InputError
 
-__all__ = ["load_definition"]
+__all__ = ["load_definition", "load_package_definition"]
 
 Loc = tuple[str | int, ...]
 Lines = dict[Loc, int]
@@ -81,6 +82,8 @@ _FIELD_NAMES = sorted(
             ComplianceOverlay,
             Waiver,
             VexStatement,
+            PackageDefinition,
+            Patch,
         )
         for name, field in model.model_fields.items()
     }
@@ -111,6 +114,15 @@ def load_definition(path: Path) -> Definition:
     return definition
 
 
+def load_package_definition(path: Path) -> PackageDefinition:
+    """Load and validate the package definition at ``path``, with errors as :func:`load_definition`'s."""
+    data, lines = _parse(_read(path), path, needs="'source' and 'reason'")
+    try:
+        return PackageDefinition.model_validate(data)
+    except ValidationError as err:
+        raise _diagnose(err, path, lines, ()) from None
+
+
 def _read(path: Path) -> str:
     try:
         raw = path.read_bytes()
@@ -127,7 +139,7 @@ def _read(path: Path) -> str:
         raise DefinitionError("not UTF-8 text", where=f"{path}:{line}") from None
 
 
-def _parse(text: str, path: Path) -> tuple[Any, Lines]:
+def _parse(text: str, path: Path, *, needs: str = "'name'") -> tuple[Any, Lines]:
     loader: yaml.SafeLoader | None = None
     try:
         # Depth and aliases bounded before composing: the composer recurses once per level.
@@ -138,7 +150,9 @@ def _parse(text: str, path: Path) -> tuple[Any, Lines]:
         loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
         if root is None:
-            raise DefinitionError("the file is empty; a definition needs at least 'name'", where=f"{path}:1")
+            raise DefinitionError(
+                f"the file is empty; a definition needs at least {needs}", where=f"{path}:1"
+            )
         if not isinstance(root, yaml.MappingNode):
             line = root.start_mark.line + 1
             raise DefinitionError("the top level must be a mapping, e.g. 'name: ...'", where=f"{path}:{line}")

@@ -11,8 +11,15 @@ import json
 from typing import Any
 
 from bastion.catalog._model import Definition, Variant
+from bastion.catalog._package import PackageDefinition
 
-__all__ = ["definition_schema", "normalised_digest", "render_schema"]
+__all__ = [
+    "definition_schema",
+    "normalised_digest",
+    "package_schema",
+    "render_package_schema",
+    "render_schema",
+]
 
 # Bump when the meaning of a definition changes without its content changing (a merge rule, say),
 # so that lock files made under the old meaning no longer match.
@@ -106,3 +113,19 @@ def definition_schema() -> dict[str, Any]:
 def render_schema() -> str:
     """The schema as checked in at ``docs/definition-schema.json``."""
     return json.dumps(definition_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def package_schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a package definition file (a source package to rebuild)."""
+    schema = PackageDefinition.model_json_schema(by_alias=True, mode="validation")
+    _drop_property_titles(schema)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "Bastion package definition",
+    }
+
+
+def render_package_schema() -> str:
+    """The schema as checked in at ``docs/package-schema.json``."""
+    return json.dumps(package_schema(), indent=2, ensure_ascii=False) + "\n"

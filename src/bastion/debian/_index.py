@@ -203,6 +203,18 @@ class PackageIndex:
             self._records[name] = records
         return records
 
+    def essential(self) -> list[str]:
+        """The names of every ``Essential: yes`` package (Policy §3.8), which a build root must hold."""
+        column = _FIELD_INDEX["Essential"]
+        return sorted(
+            {
+                name
+                for parsed, _, _ in self._files
+                for name, rows in parsed.rows.items()
+                if any(packed.split(_SEP)[column] == "yes" for packed in rows)
+            }
+        )
+
     def providers(self, virtual: str) -> list[tuple[PackageRecord, str | None]]:
         """Packages whose Provides names ``virtual``, with the provided version if any (Policy §7.5)."""
         names = [name for parsed, _, _ in self._files for name in parsed.provides.get(virtual, ())]
