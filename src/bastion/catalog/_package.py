@@ -1,6 +1,6 @@
 """Package definitions: a Debian source package Bastion rebuilds, optionally patched.
 
-A package definition (``catalog/packages/<name>.yaml``; ``docs/package-schema.json`` is its schema)::
+A package definition (``catalog/packages/<name>/<name>.yaml``; ``docs/package-schema.json`` is its schema)::
 
     source: zlib                      # the Debian source package
     version: "1:1.2.13.dfsg-1"        # optional: the highest version in the suites when absent
@@ -9,7 +9,7 @@ A package definition (``catalog/packages/<name>.yaml``; ``docs/package-schema.js
     repositories:                     # absent: the host's apt sources (which must serve deb-src)
       - {uri: http://mirror.example/debian, suites: [bookworm], components: [main]}
     patches:                          # files beside the definition, applied in order as quilt patches
-      - {file: zlib/check-window-bits.patch, fixes: [CVE-2099-0001]}
+      - {file: check-window-bits.patch, fixes: [CVE-2099-0001]}
     platforms: [linux/amd64]
 
 Patch files are read relative to the definition's directory and must stay inside it.
@@ -36,7 +36,7 @@ DebianVersion = Annotated[
 # Components start with a letter, digit or "_": never "..", so a path cannot leave the directory.
 PatchPath = Annotated[
     str, Matches(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*(?:/[A-Za-z0-9_][A-Za-z0-9._+-]*)*$",
-                 "relative path inside the definition's directory", "zlib/fix.patch", 1024)
+                 "relative path inside the definition's directory", "fix-header.patch", 1024)
 ]  # fmt: skip
 #: A changelog line (Policy §4.4): one line of text, no control characters.
 Reason = Annotated[str, Field(min_length=1, max_length=400, pattern=r"^[^\x00-\x1f\x7f]+$")]

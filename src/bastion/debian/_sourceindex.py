@@ -111,7 +111,11 @@ def find_source(suites: list[Suite], name: str, version: str | None, fetcher: Fe
     if not found:
         at = f" version {version}" if version else ""
         raise InputError(f"source package {name}{at} is in none of the Sources indices of the suites")
-    return sorted(found, key=cmp_to_key(lambda a, b: compare_versions(b.version, a.version)))[0]
+
+    def newer_first(a: SourceRecord, b: SourceRecord) -> int:
+        return compare_versions(b.version, a.version)
+
+    return sorted(found, key=cmp_to_key(newer_first))[0]
 
 
 def parse_sources(

@@ -134,18 +134,7 @@ def _argv(step: Step, staging: Path, fds: tuple[int, int, int]) -> list[str]:
     argv = [*_BWRAP, "--json-status-fd", str(status), "--unshare-user", "--info-fd", str(info),
             "--userns-block-fd", str(block)]  # fmt: skip
     argv += [part for cap in ROOT_CAPS for part in ("--cap-add", cap)]
-    fresh = [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--perms",
-        "1777",
-        "--size",
-        str(_TMP_BYTES),
-        "--tmpfs",
-        "/tmp",
-    ]  # noqa: S108
+    fresh = ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(_TMP_BYTES), "--tmpfs", "/tmp"]  # noqa: S108  # fmt: skip
     if not any(mount.target == "/" for mount in step.mounts):
         # No root tree: bwrap's empty root, the merged-/usr links (Debian since bookworm), the fresh mounts.
         for name in ("bin", "sbin", "lib", "lib64"):

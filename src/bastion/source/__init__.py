@@ -1,0 +1,31 @@
+"""Building from source: Debian source packages rebuilt (patched, ``+bastion<N>``) in the sandbox from
+verified inputs, and Bastion's own signed APT repository that publishes them."""
+
+from bastion.source._build import BuiltFile, SourceBuild, build_source, local_repository
+from bastion.source._buildroot import BuildRoot, build_dependencies, prepare_build_root
+from bastion.source._changelog import (
+    MAINTAINER,
+    ChangelogFacts,
+    bastion_version,
+    changelog_entry,
+    parse_facts,
+)
+from bastion.source._repository import SUITE, LocalRepository, Published
+
+__all__ = [
+    "MAINTAINER",
+    "SUITE",
+    "BuildRoot",
+    "BuiltFile",
+    "ChangelogFacts",
+    "LocalRepository",
+    "Published",
+    "SourceBuild",
+    "bastion_version",
+    "build_dependencies",
+    "build_source",
+    "changelog_entry",
+    "local_repository",
+    "parse_facts",
+    "prepare_build_root",
+]
