@@ -234,9 +234,13 @@ class _Work:
         script = ["set -e", "umask 022", f'cd "/build/{directory}"', "mkdir -p debian/patches",
                   "touch debian/patches/series"]  # fmt: skip
         for number, (name, _) in enumerate(patches, start=1):
+            # dpkg-source --before-build takes a next patch that does not apply for one already applied
+            # (Dpkg::Source::Package::V3::Quilt check_patches_applied), so each is tried first with
+            # patch(1) as dpkg-source applies it (no fuzz), and its quilt record checked after.
             script += [
                 f'cp "/in/patches/{name}" debian/patches/ && echo "{name}" >> debian/patches/series',
-                f"dpkg-source --before-build . || exit {100 + number}",
+                f'patch -p1 -f -F 0 --dry-run -s -r - < "debian/patches/{name}" || exit {100 + number}',
+                f'dpkg-source --before-build . && grep -qx "{name}" .pc/applied-patches || exit {100 + number}',
             ]
         script += ["cat /in/changelog-entry debian/changelog > debian/changelog.new",
                    "mv debian/changelog.new debian/changelog"]  # fmt: skip
