@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO_ROOT, run_cli
 
 from bastion.catalog import load_package_definition
 from bastion.errors import DefinitionError
-from tests.conftest import REPO_ROOT, run_cli
 
 SCHEMA_FILE = REPO_ROOT / "docs" / "package-schema.json"
 
