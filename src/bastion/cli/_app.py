@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import _attest, _compliance, _images, _keys, _publish, _sbom, _schema, _supply, _vuln
+from bastion.cli import (
+    _attest,
+    _compliance,
+    _factory,
+    _images,
+    _keys,
+    _publish,
+    _sbom,
+    _schema,
+    _supply,
+    _vuln,
+)
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -44,3 +55,4 @@ _keys.register(app)
 _vuln.register(app)
 _attest.register(app)
 _publish.register(app)
+_factory.register(app)
