@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import run_cli
 from tests.factory.conftest import GITHUB, Replay, Route
 
@@ -35,11 +36,11 @@ def catalog(tmp_path: Path, replay: Replay) -> Path:
     _definition(
         directory,
         "tool",
-        f"""\
+        """\
 track:
-  - {{kind: github-release, owner: example, repo: tool, match: '^v2\\.', vars: {{TOOL: {{value: v2.0.0}}, TOOL_MINOR: {{value: "2.0", capture: '^v(\\d+\\.\\d+)'}}}}}}
-  - {{kind: github-tag, owner: example, repo: tool, match: '^v', vars: {{TAG: {{value: v2.0.1}}}}}}
-labels: {{org.example.tool: "${{TOOL}}"}}
+  - {kind: github-release, owner: example, repo: tool, match: '^v2\\.', vars: {TOOL: {value: v2.0.0}, TOOL_MINOR: {value: "2.0", capture: '^v(\\d+\\.\\d+)'}}}
+  - {kind: github-tag, owner: example, repo: tool, match: '^v', vars: {TAG: {value: v2.0.1}}}
+labels: {org.example.tool: "${TOOL}"}
 """,
     )
     _definition(directory, "app", "from: tool\n")
