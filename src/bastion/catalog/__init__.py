@@ -60,6 +60,13 @@ Overlays do not stack on one another. The merge rules:
 :func:`load_package_definition` reads a package definition (:class:`PackageDefinition`: a Debian source
 package Bastion rebuilds, with patches; ``docs/package-schema.json``) with the same errors.
 
+Factory fields
+--------------
+``track`` (trackers and the ``${NAME}`` variables they set), ``dates`` (release, end-of-life) and
+``from`` (the catalog image a definition starts from) are top-level only; see
+:mod:`bastion.catalog._track` and ``docs/definitions.md``. They are left out of the digest (``from``
+only when absent), so existing lock files still match.
+
 :func:`normalised_digest` identifies what a definition means (not how it is written) for lock files;
 :func:`definition_schema` is the JSON schema of the format.
 """
@@ -94,11 +101,28 @@ from bastion.catalog._schema import (
     render_package_schema,
     render_schema,
 )
+from bastion.catalog._track import (
+    TEMPLATED_FIELDS,
+    Dates,
+    DebianPackageTracker,
+    GithubReleaseTracker,
+    GithubTagTracker,
+    IncrementTracker,
+    JsonUrlTracker,
+    OciImageTracker,
+    Tracker,
+    TrackerKind,
+    UrlTracker,
+    VarSpec,
+    capture,
+    parse_from,
+)
 from bastion.catalog._types import Platform, parse_platform
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
 __all__ = [
     "DEFAULT_KEYRING",
+    "TEMPLATED_FIELDS",
     "AbsentTest",
     "Accounts",
     "AccountsOverlay",
@@ -107,31 +131,44 @@ __all__ = [
     "ComplianceOverlay",
     "Contents",
     "ContentsOverlay",
+    "Dates",
+    "DebianPackageTracker",
     "Definition",
     "DirectoryEntry",
     "FileEntry",
     "FileTest",
+    "GithubReleaseTracker",
+    "GithubTagTracker",
     "Group",
     "HttpTest",
     "ImageFields",
+    "IncrementTracker",
+    "JsonUrlTracker",
+    "OciImageTracker",
     "Overlay",
     "PackageDefinition",
     "Patch",
     "Platform",
     "Repository",
     "SymlinkEntry",
+    "Tracker",
+    "TrackerKind",
+    "UrlTracker",
     "User",
+    "VarSpec",
     "Variant",
     "VariantKind",
     "VexJustification",
     "VexStatement",
     "VexStatus",
     "Waiver",
+    "capture",
     "definition_schema",
     "load_definition",
     "load_package_definition",
     "normalised_digest",
     "package_schema",
+    "parse_from",
     "parse_platform",
     "render_package_schema",
     "render_schema",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ from bastion.catalog._parts import (
     SymlinkEntry,
     User,
     Waiver,
+)
+from bastion.catalog._template import substitute
+from bastion.catalog._track import (
+    TRACKER_TAGS,
+    Dates,
+    DebianPackageTracker,
+    GithubReleaseTracker,
+    GithubTagTracker,
+    IncrementTracker,
+    JsonUrlTracker,
+    OciImageTracker,
+    UrlTracker,
+    VarSpec,
 )
 from bastion.catalog._types import ITEM_ERROR
 from bastion.catalog._vex import VexStatement
@@ -84,20 +98,33 @@ _FIELD_NAMES = sorted(
             VexStatement,
             PackageDefinition,
             Patch,
+            Dates,
+            DebianPackageTracker,
+            GithubReleaseTracker,
+            GithubTagTracker,
+            OciImageTracker,
+            UrlTracker,
+            JsonUrlTracker,
+            IncrementTracker,
+            VarSpec,
         )
         for name, field in model.model_fields.items()
     }
 )
 
 
-def load_definition(path: Path) -> Definition:
+def load_definition(path: Path, *, variables: Mapping[str, str] | None = None) -> Definition:
     """Load and validate the definition at ``path``, and every variant it declares.
+
+    ``${NAME}`` in the templated fields takes the ``value`` of the tracker variable ``NAME``, or
+    ``variables[NAME]`` when given (:mod:`bastion.catalog._template`).
 
     Raises :class:`~bastion.errors.DefinitionError` (``where`` is ``file:line``, the message starts
     with the field path) for a malformed file, :class:`~bastion.errors.InputError` for one that
     cannot be read.
     """
     data, lines = _parse(_read(path), path)
+    data = substitute(data, lines, path, variables)
     try:
         definition = Definition.model_validate(data, context={"path": path})
     except ValidationError as err:
@@ -249,7 +276,11 @@ def _locate(loc: Loc, lines: Lines, prefix: Loc) -> tuple[Loc, int]:
 def _diagnose(err: ValidationError, path: Path, lines: Lines, prefix: Loc) -> DefinitionError:
     problems: list[tuple[int, str]] = []
     for error in err.errors(include_url=False):
-        loc: Loc = tuple(part for part in error["loc"] if part not in UNION_TAGS and part != "[key]")
+        loc: Loc = tuple(
+            part
+            for part in error["loc"]
+            if part not in UNION_TAGS and part not in TRACKER_TAGS and part != "[key]"
+        )
         if error["type"] == ITEM_ERROR:
             loc = (*loc, error.get("ctx", {})["item"])
         loc, line = _locate(loc, lines, prefix)

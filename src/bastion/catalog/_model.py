@@ -39,6 +39,7 @@ from bastion.catalog._parts import (
     TestItem,
     item_key,
 )
+from bastion.catalog._track import Dates, FromImage, Trackers
 from bastion.catalog._types import (
     AbsPath,
     ArgList,
@@ -183,6 +184,12 @@ class Definition(ImageFields):
     """Repository name in the local store; ``bastion/<name>`` when absent."""
     variants: Annotated[dict[VariantName, Overlay | None], NonEmpty()] | None = None
     """Overlays by variant name; when absent the definition has one variant, ``runtime``."""
+    track: Trackers = ()
+    """Upstreams the factory watches, and the variables (``${NAME}``) each sets."""
+    dates: Dates = Dates()
+    """Release and end of life; the factory does not rebuild an image past its end of life."""
+    from_: FromImage | None = Field(default=None, alias="from")
+    """The catalog image (definition name, optionally ``:variant``) this definition starts from."""
 
     _path: Path = PrivateAttr(default_factory=Path)
 

@@ -48,8 +48,12 @@ def normalised_digest(definition: Definition) -> str:
 
 
 #: Fields that change neither what is resolved nor what is built, so that editing them does not
-#: invalidate the lock: ``vex`` statements are read when the VEX document is generated.
-_NOT_DIGESTED = ("vex",)
+#: invalidate the lock: ``vex`` statements are read when the VEX document is generated; ``track``
+#: and ``dates`` are read by the factory (a tracker variable's value is digested where it is
+#: substituted, in the templated fields).
+_NOT_DIGESTED = ("vex", "track", "dates")
+#: Top-level fields added after locks were first written, left out of the digest at their default.
+_ADDED_AT_TOP: dict[str, object] = {"from": None}
 #: Fields of image tests added to the format after locks were first written, with their defaults: at the
 #: default they are left out of the digest, so that a Bastion that knows them reads existing locks as before.
 _ADDED_TO_TESTS: dict[str, object] = {"read-only": False, "platforms": None}
@@ -61,6 +65,9 @@ def _dump(model: Definition | Variant) -> dict[str, Any]:
     for part in (dumped, *overlays):
         for name in _NOT_DIGESTED:
             part.pop(name, None)
+    for key, default in _ADDED_AT_TOP.items():
+        if key in dumped and dumped[key] == default:
+            del dumped[key]
     _drop_added_defaults(dumped)
     return dumped
 

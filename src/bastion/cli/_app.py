@@ -8,6 +8,7 @@ from bastion import __version__
 from bastion.cli import (
     _attest,
     _compliance,
+    _factory,
     _images,
     _keys,
     _publish,
@@ -56,3 +57,4 @@ _vuln.register(app)
 _attest.register(app)
 _publish.register(app)
 _source.register(app)
+_factory.register(app)

@@ -1,0 +1,46 @@
+"""The rebuild factory: trackers, their state, the catalog's dependency graph, and the plan.
+
+The foundation ``factory run`` (jobs, proposals, publishing, cascades, the CVE clock) builds on:
+
+* :func:`open_state` -> :class:`FactoryState`: the database (SQLite under ``BASTION_HOME`` or
+  PostgreSQL via ``BASTION_FACTORY_DB``), migrated on open; :meth:`FactoryState.record` stores polls.
+* :func:`poll`: every tracker of a catalog, as :class:`Polled` (a result or a one-line
+  error per tracker), Debian suites polled once each with conditional requests.
+* :func:`load_catalog` and :class:`Graph`: definitions, their ``from:``/lock/``oci-image`` edges and
+  the topological order (a ``from:`` cycle is refused, named).
+* :func:`plan`: what the trackers report now against the stored state, and the rebuild tree.
+"""
+
+from bastion.factory._db import ENV_FACTORY_DB, HEAD_REVISION, current_revision, database_url, migrate, tables
+from bastion.factory._debian import LockChange
+from bastion.factory._graph import Catalog, Graph, load_catalog
+from bastion.factory._http import Http
+from bastion.factory._plan import Plan, Poll, Rebuild, TrackerReport, plan, poll
+from bastion.factory._state import FactoryState, TrackerState, open_state
+from bastion.factory._trackers import ENV_GITHUB_API, Polled, TrackerRef
+
+__all__ = [
+    "ENV_FACTORY_DB",
+    "ENV_GITHUB_API",
+    "HEAD_REVISION",
+    "Catalog",
+    "FactoryState",
+    "Graph",
+    "Http",
+    "LockChange",
+    "Plan",
+    "Poll",
+    "Polled",
+    "Rebuild",
+    "TrackerRef",
+    "TrackerReport",
+    "TrackerState",
+    "current_revision",
+    "database_url",
+    "load_catalog",
+    "migrate",
+    "open_state",
+    "plan",
+    "poll",
+    "tables",
+]
