@@ -89,3 +89,14 @@ def test_refusals_are_one_line(home: Path, args: tuple[str, ...], message: str) 
     assert result.code == 2, result.stderr
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_inspect_refuses_a_layout_whose_manifest_is_not_a_manifest(home: Path, tmp_path: Path) -> None:
+    """An ``oci-dir://`` layout is input from outside: a document that is not the object it must be
+    is refused naming its digest (exit 2), never an internal error."""
+    layout = Store(tmp_path / "hostile")
+    blob = layout.put_blob(b"[1, 2, 3]", "application/vnd.oci.image.manifest.v1+json")
+    layout.tag("bad:1", blob)
+    result = run_cli("inspect", f"oci-dir://{tmp_path / 'hostile'}:bad:1", home=home)
+    assert result.code == 2, result.stderr
+    assert blob.digest in result.stderr and "manifest" in result.stderr
