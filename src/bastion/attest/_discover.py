@@ -22,7 +22,6 @@ import base64
 import binascii
 import contextlib
 import platform as _host
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,16 +48,17 @@ from bastion.oci import (
     ANNOTATION_CREATED,
     INDEX_MEDIA_TYPES,
     MANIFEST_MEDIA_TYPES,
+    SCHEMES,
     Descriptor,
+    ImageRef,
     Platform,
+    Scheme,
     Store,
-    find_in_store,
-    is_registry_reference,
-    layout_images,
+    layout_image,
     load_json_object,
-    open_in_store,
+    parse_image_ref,
     parse_manifest,
-    parse_reference,
+    store_image,
     walk_index,
 )
 
@@ -70,6 +70,8 @@ if TYPE_CHECKING:
 _MAX_DOCUMENT = 4 * 1024 * 1024
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
+#: The references that can carry attestations: the local store, OCI layouts and registries.
+ATTESTED_SCHEMES = frozenset(s for s, info in SCHEMES.items() if info.attestations)
 _IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
 
 
@@ -408,38 +410,27 @@ class _RegistrySource(ImageSource):
 
 @contextlib.contextmanager
 def open_image(
-    reference: str, settings: Settings, registry: RegistryOptions | None = None
+    reference: str | ImageRef, settings: Settings, registry: RegistryOptions | None = None
 ) -> Iterator[ImageSource]:
-    """Resolve ``reference`` (a store name, ``oci-dir://PATH[:TAG]`` or a registry reference) for
-    reading what is attached to it."""
+    """Resolve ``reference`` (a store name, ``oci-dir://PATH[:TAG]`` or a registry reference, parsed by
+    :func:`bastion.oci.parse_image_ref`) for reading what is attached to it."""
+    ref = parse_image_ref(reference).require(ATTESTED_SCHEMES, "reading attestations")
     source: ImageSource
-    scheme, sep, rest = reference.partition("://")
-    # A name the local store has is read there (as every command does); registry:// always means remote.
-    if is_registry_reference(reference) and (sep or find_in_store(settings.store_dir, reference) is None):
-        ref = parse_reference(reference)
-        client = (registry or RegistryOptions()).client(ref.registry)
+    found = store_image(ref, settings.store_dir)
+    if found is None and ref.scheme is Scheme.registry:
+        remote = ref.remote
+        client = (registry or RegistryOptions()).client(remote.registry)
         try:
-            source = _RegistrySource(reference, client, ref, settings.max_attestation_size)
+            source = _RegistrySource(ref.text, client, remote, settings.max_attestation_size)
         except BaseException:
             client.close()
             raise
-    elif scheme == "oci-dir":
-        path, tag = _split_tag(rest)
-        store = Store(path, create=False)
-        source = _LayoutSource(
-            reference, store, _layout_entry(store, tag, reference), scan=True, source_name="layout",
-            max_attestation_size=settings.max_attestation_size,
-        )  # fmt: skip
-    elif sep:
-        raise InputError(
-            f"{scheme}:// images carry no attestations",
-            where=reference,
-            hint="use a store name, oci-dir://PATH[:TAG] or a registry reference",
-        )
     else:
-        store, desc = open_in_store(settings.store_dir, reference)
+        # The store keeps a referrers list; any other layout is scanned for subjects (_LayoutSource).
+        layout = ref.scheme is Scheme.oci_dir
+        store, desc = found or layout_image(ref, settings.store_dir)
         source = _LayoutSource(
-            reference, store, desc, scan=False, source_name="store",
+            ref.text, store, desc, scan=layout, source_name="layout" if layout else "store",
             max_attestation_size=settings.max_attestation_size,
         )  # fmt: skip
     try:
@@ -485,39 +476,4 @@ def _matches(found: Platform, wanted: Platform) -> bool:
         found.os == wanted.os
         and found.architecture == wanted.architecture
         and (not wanted.variant or not found.variant or found.variant == wanted.variant)
-    )
-
-
-def _split_tag(text: str) -> tuple[Path, str | None]:
-    """``PATH[:TAG]``: the longest prefix that is a directory is the path (paths may hold colons)."""
-    if Path(text).is_dir():
-        return Path(text), None
-    for match in reversed(list(re.finditer(":", text))):
-        if Path(text[: match.start()]).is_dir():
-            return Path(text[: match.start()]), text[match.end() :] or None
-    raise InputError(f"{text} is not a directory")
-
-
-def _layout_entry(store: Store, tag: str | None, reference: str) -> Descriptor:
-    """The image a layout's ``index.json`` names ``tag`` (the whole ref name or the part after its
-    last ``:``); without a tag, the layout's only tagged image."""
-    tags = store.list_tags()
-    if tag is None:
-        # cosign's sha256-<hex>.att/.sig tags (and the referrers fallback tag) are not images, and a
-        # per-platform tag of an exported index is part of that index (bastion.oci.layout_images).
-        images = layout_images(list(tags.values()))
-        digests = {d.digest for d in images}
-        if len(digests) == 1:
-            return images[0]
-        raise InputError(
-            f"the layout holds {len(digests)} tagged images", where=reference,
-            hint="add :TAG, one of: " + (", ".join(sorted(tags)) or "none"),
-        )  # fmt: skip
-    found = {d.digest: d for name, d in tags.items() if name == tag or name.rpartition(":")[2] == tag}
-    if len(found) == 1:
-        return next(iter(found.values()))
-    raise InputError(
-        f"no single image tagged {tag!r}",
-        where=reference,
-        hint="tags: " + (", ".join(sorted(tags)) or "none"),
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli._console import info, stdout
-from bastion.cli._options import ImageArg, ImagePlatformOpt
+from bastion.cli._options import ImageArg, ImagePlatformOpt, image_ref
 from bastion.cli._publish import CaFileOpt, InsecureOpt, registry_options
 from bastion.config import Settings
 from bastion.errors import InputError, VerificationFailed
@@ -64,7 +64,8 @@ def list_command(
     'verify' to check them). Also lists cosign's legacy .att/.sig tags."""
     from bastion.attest import open_image, predicate_alias
 
-    with open_image(image, Settings.from_env(), registry_options(insecure, ca_file)) as source:
+    ref = image_ref("attest list", image)
+    with open_image(ref, Settings.from_env(), registry_options(insecure, ca_file)) as source:
         targets = source.targets(platform)
         index = source.index_target()
         found = [a for t in ([index] if index else []) + targets for a in source.attestations(t)]
@@ -122,10 +123,11 @@ def get_command(
     --key implies --verify. Only the attestation is fetched from a registry, never the image."""
     from bastion.attest import candidates_for, open_image, predicate_alias, resolve_predicate_type, select
 
+    ref = image_ref("attest get", image)
     settings = Settings.from_env()
     wanted = resolve_predicate_type(predicate_type)
     verifier = _verifier(key, settings) if verify or key else None
-    with open_image(image, settings, registry_options(insecure, ca_file)) as source:
+    with open_image(ref, settings, registry_options(insecure, ca_file)) as source:
         target = source.targets(platform, host_default=True)[0]
         what = f"{image} ({target.platform or target.digest})"
         opened = select(candidates_for(source, target, wanted), wanted, verifier, what=what)
@@ -181,6 +183,7 @@ def verify_command(
     )
     from bastion.policy import evaluate_conditions, load_policy
 
+    ref = image_ref("verify", image)
     settings = Settings.from_env()
     policy = load_policy(policy_file) if policy_file is not None else None
     if policy is not None and policy.policy.keys and key:
@@ -197,7 +200,7 @@ def verify_command(
             )
         )
     verifier = _verifier(policy.key_files if policy is not None and policy.policy.keys else key, settings)
-    with open_image(image, settings, registry_options(insecure, ca_file)) as source:
+    with open_image(ref, settings, registry_options(insecure, ca_file)) as source:
         report = verify_image(source, verifier, required, platform=platform)
     if not report.checks:  # fail closed: a verification that checked nothing has not passed
         raise VerificationFailed("nothing was verified: no platform of the image to check", where=image)

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bastion.cli._console import info, stdout
+from bastion.cli._options import ImageArg, image_ref
 from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 from bastion.errors import InputError
@@ -62,12 +63,7 @@ def _print_summary(result: ComplianceResult) -> None:
 
 
 def compliance(
-    image: Annotated[
-        str,
-        typer.Argument(
-            help="A store reference, oci-dir://PATH[:TAG], docker-archive://FILE[:TAG] or fs://DIR."
-        ),
-    ],
+    image: ImageArg,
     profile: Annotated[
         str, typer.Option("--profile", help="A built-in profile name (default) or a profile YAML file.")
     ] = "default",
@@ -116,9 +112,10 @@ def compliance(
     from bastion.compliance import compliance as evaluate
     from bastion.image import open_target
 
+    ref = image_ref("compliance", image)
     settings = Settings.from_env()
     keys = _trusted_keys(key or [], settings)
-    with open_target(image, settings, platform=platform) as target:
+    with open_target(ref, settings, platform=platform) as target:
         result = evaluate(target, profile)
     if definition is not None:
         from bastion.catalog import load_definition
@@ -130,7 +127,7 @@ def compliance(
         result = dataclasses.replace(result, waiver_source=f"waivers from the image definition {definition}")
     else:
         attested = attested_waivers(
-            image, settings, manifest_digest=result.target.manifest_digest, profile=result.profile, keys=keys
+            ref, settings, manifest_digest=result.target.manifest_digest, profile=result.profile, keys=keys
         )
         for note in attested.notes:
             info(note)

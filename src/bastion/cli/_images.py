@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +18,7 @@ from bastion.cli._options import (
     PlatformOpt,
     VariantOpt,
     definition_platforms,
+    image_ref,
 )
 from bastion.config import Settings
 from bastion.errors import InputError
@@ -133,16 +133,21 @@ def images_command(output: FormatOpt = ListFormat.table) -> None:
 
 
 def inspect_command(
-    image: Annotated[str, typer.Argument(help="A reference or digest in the local store.")],
+    image: Annotated[
+        str, typer.Argument(help="A reference or digest in the local store, or oci-dir://PATH[:TAG].")
+    ],
 ) -> None:
     """Print an image's index (or manifest), each platform's manifest and config, as JSON.
 
     ``annotations`` repeats the index's (or manifest's) OCI annotations and each platform's those of
     its manifest, so they are seen without reading the documents."""
-    from bastion.oci import open_in_store
+    from bastion.oci import INDEX_MEDIA_TYPES, layout_image, load_json_object, parse_index, parse_manifest
 
-    store, desc = open_in_store(Settings.from_env().store_dir, image)
-    top = json.loads(store.read_blob(desc.digest))
+    store, desc = layout_image(image_ref("inspect", image), Settings.from_env().store_dir)
+    # An oci-dir:// layout is input from outside: each document is checked against its digest and
+    # read as the object it must be, so a malformed one is refused (exit 2), never a crash.
+    data = store.read_blob(desc.digest)
+    top = load_json_object(data, "index" if desc.media_type in INDEX_MEDIA_TYPES else "manifest", desc.digest)
     result: dict[str, object] = {
         "reference": image,
         "digest": desc.digest,
@@ -151,13 +156,16 @@ def inspect_command(
         "document": top,
     }
     manifests = []
-    for entry in top.get("manifests", []):
-        manifest = json.loads(store.read_blob(entry["digest"]))
-        config = json.loads(store.read_blob(manifest["config"]["digest"]))
+    entries = parse_index(data, where=desc.digest).manifests if "manifests" in top else ()
+    for raw, entry in zip(top.get("manifests", ()), entries, strict=True):  # parse_index checked each
+        manifest_data = store.read_blob(entry.digest)
+        manifest = load_json_object(manifest_data, "manifest", entry.digest)
+        config_digest = parse_manifest(manifest_data, where=entry.digest).config.digest
+        config = load_json_object(store.read_blob(config_digest), "config", config_digest)
         manifests.append(
             {
-                "platform": entry.get("platform"),
-                "digest": entry["digest"],
+                "platform": raw.get("platform"),
+                "digest": entry.digest,
                 "annotations": manifest.get("annotations") or {},
                 "manifest": manifest,
                 "config": config,
@@ -185,14 +193,18 @@ def export_command(
 ) -> None:
     """Export an image for other tools: an OCI layout directory (with its signatures and attestations),
     or a docker-archive tar (which cannot hold them)."""
-    from bastion.oci import Store, attachments, export_docker_archive, export_oci_dir
+    from bastion.oci import Scheme, Store, attachments, export_docker_archive, export_oci_dir
 
+    source, target = image_ref("export", image), image_ref("export destination", destination)
+    assert target.path is not None  # both destination schemes name a path (parse_image_ref)
+    image = source.text
     store = Store(Settings.from_env().store_dir)
-    if destination.startswith("oci-dir://"):
-        rest = destination.removeprefix("oci-dir://")
-        path, _, tag = rest.partition(":")
+    if target.scheme is Scheme.oci_dir:
+        if target.digest is not None:
+            raise InputError("an export destination is named by a tag, not a digest", where=destination)
+        path = target.path
         exported = export_oci_dir(
-            store, image, Path(path), tag or None, platform=platform, with_attachments=not no_attestations
+            store, image, path, target.tag, platform=platform, with_attachments=not no_attestations
         )
         desc = exported.descriptor
         if exported.platform_tags:
@@ -203,23 +215,18 @@ def export_command(
             )
         if not no_attestations:
             info(f"{len(exported.attachments)} attached signatures and attestations exported with {image}")
-    elif destination.startswith("docker-archive://"):
+    else:
         if not platform:
             raise InputError("docker-archive holds one platform: give --platform", where=destination)
-        desc = export_docker_archive(
-            store, image, Path(destination.removeprefix("docker-archive://")), platform
-        )
+        if target.tag is not None:
+            raise InputError("a docker-archive export takes no :TAG", where=destination)
+        desc = export_docker_archive(store, image, target.path, platform)
         if not no_attestations:
             left = len(attachments(store, store.resolve(image)))
             info(
                 f"note: a docker-archive cannot carry signatures or attestations; {left} attached to "
                 f"{image} were left out (export to oci-dir:// to keep them)"
             )
-    else:
-        raise InputError(
-            f"unknown export destination {destination!r}",
-            hint="use oci-dir://PATH[:TAG] or docker-archive://FILE.tar",
-        )
     stdout.print(desc.digest)
 
 

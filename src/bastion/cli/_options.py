@@ -12,6 +12,7 @@ from bastion.errors import InputError
 
 if TYPE_CHECKING:
     from bastion.catalog import Definition
+    from bastion.oci import ImageRef
 
 
 class ListFormat(StrEnum):
@@ -41,6 +42,42 @@ IMAGE_HELP = (
     "A local store name (bastion/python:3.11), oci-dir://PATH[:TAG], docker-archive://FILE.tar, "
     "a registry reference (registry://HOST/REPO:TAG, or HOST/REPO:TAG) or fs://DIR."
 )
+
+# Which references each command takes (bastion.oci.Scheme values; README "Naming an image"). Kept as
+# strings so that a command's start-up does not import bastion.oci before it needs it.
+_IMAGES = ("store", "oci-dir", "docker-archive", "fs", "registry")
+_ATTESTED = ("store", "oci-dir", "registry")
+_REGISTRY = ("registry",)
+COMMAND_SCHEMES: dict[str, tuple[str, ...]] = {
+    "cves": (*_IMAGES, "sbom"),
+    "vex": (*_IMAGES, "sbom"),
+    "sbom": _IMAGES,
+    "compare": _IMAGES,
+    "compliance": _IMAGES,
+    "inspect": ("store", "oci-dir"),
+    "export": ("store",),
+    "export destination": ("oci-dir", "docker-archive"),
+    "attest list": _ATTESTED,
+    "attest get": _ATTESTED,
+    "verify": _ATTESTED,
+    "push": ("store",),
+    "push destination": _REGISTRY,
+    "pull": _REGISTRY,
+    "mirror": _REGISTRY,
+}
+
+
+def image_ref(command: str, text: str) -> ImageRef:
+    """``text`` parsed (:func:`bastion.oci.parse_image_ref`) and checked against what ``command``
+    takes (:data:`COMMAND_SCHEMES`): the one place a command refuses a kind of reference."""
+    from bastion.oci import Scheme, parse_image_ref
+
+    accepted = {Scheme(name) for name in COMMAND_SCHEMES[command]}
+    name, destination, _ = command.partition(" destination")
+    by = f"the destination of `bastion {name}`" if destination else f"`bastion {name}`"
+    return parse_image_ref(text).require(accepted, by)
+
+
 ImageArg = Annotated[str, typer.Argument(help=IMAGE_HELP, show_default=False)]
 ImagePlatformOpt = Annotated[
     str | None,

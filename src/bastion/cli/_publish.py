@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli._console import info, stdout
+from bastion.cli._options import image_ref
 from bastion.config import Settings
 
 if TYPE_CHECKING:
@@ -52,10 +53,11 @@ def push_command(
     registry's referrers API, else in the sha256-<hex> fallback tag that Bastion keeps up to date.
     """
     from bastion.attest import push
-    from bastion.oci import Store, TransferStats, parse_reference
+    from bastion.oci import Store, TransferStats
 
+    image = image_ref("push", image).text
+    target = image_ref("push destination", reference).remote
     store = Store(Settings.from_env().store_dir)
-    target = parse_reference(reference)
     stats = TransferStats()
     with registry_options(insecure, ca_file).client(target.registry) as client:
         result = push(store, image, reference, client, stats=stats)
@@ -81,10 +83,10 @@ def pull_command(
 
     Everything is checked against its digest before it is stored; the tag is written last."""
     from bastion.attest import pull
-    from bastion.oci import Store, TransferStats, parse_reference
+    from bastion.oci import Store, TransferStats
 
+    source = image_ref("pull", reference).remote
     store = Store(Settings.from_env().store_dir)
-    source = parse_reference(reference)
     stats = TransferStats()
     with registry_options(insecure, ca_file).client(source.registry) as client:
         result = pull(client, reference, store, tag, stats=stats)
@@ -108,9 +110,9 @@ def mirror_command(
     """Copy an image between repositories or registries: every platform, every attestation (and
     cosign's legacy .att/.sig tags), digests unchanged; prints DESTINATION@DIGEST."""
     from bastion.attest import mirror
-    from bastion.oci import TransferStats, parse_reference
+    from bastion.oci import TransferStats
 
-    src, dst = parse_reference(source), parse_reference(destination)
+    src, dst = image_ref("mirror", source).remote, image_ref("mirror", destination).remote
     options = registry_options(insecure, ca_file)
     stats = TransferStats()
     with options.client(src.registry) as src_client, options.client(dst.registry) as dst_client:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bastion.cli._console import info, stdout
-from bastion.cli._options import ImageArg, ImagePlatformOpt
+from bastion.cli._options import ImageArg, ImagePlatformOpt, image_ref
 from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 
@@ -33,7 +33,7 @@ def sbom_command(
     """List every package in IMAGE (Debian, Python, npm, Go, Java, Alpine) as SPDX 2.3, CycloneDX 1.6 or a table."""
     from bastion import sbom as sboms
 
-    sbom = sboms.scan_image(image, Settings.from_env(), platform=platform)
+    sbom = sboms.scan_image(image_ref("sbom", image), Settings.from_env(), platform=platform)
     if output_format is SbomFormat.table:
         if not to_stdout(output):
             raise typer.BadParameter("a table is for the terminal; use --format spdx-json or cyclonedx-json")
@@ -61,8 +61,9 @@ def compare_command(
     from bastion.sbom import compare, render_comparison_markdown, render_comparison_text, scan_image
 
     settings = Settings.from_env()
+    first, second = image_ref("compare", before), image_ref("compare", after)
     comparison = compare(
-        scan_image(before, settings, platform=platform), scan_image(after, settings, platform=platform)
+        scan_image(first, settings, platform=platform), scan_image(second, settings, platform=platform)
     )
     render = render_comparison_markdown if output_format is CompareFormat.markdown else render_comparison_text
     emit(render(comparison).encode(), None, line_on_stdout=True)

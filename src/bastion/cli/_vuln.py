@@ -13,7 +13,7 @@ import typer
 from bastion._clock import now as clock_now
 from bastion._clock import rfc3339
 from bastion.cli._console import info, stdout, warning
-from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt
+from bastion.cli._options import IMAGE_HELP, ImagePlatformOpt, image_ref
 from bastion.cli._output import OutputOpt, emit, to_stdout
 from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
@@ -163,10 +163,11 @@ def cves_command(
                 raise typer.BadParameter(
                     f"unknown severity {word.strip()!r}", param_hint="--only-severity"
                 ) from None
+    ref = image_ref("cves", image)
     settings = Settings.from_env()
     documents = _load_vex(vex or [])  # bad VEX is refused before the (slower) scan
     database = require_database(settings)
-    result = scan_sbom(load_sbom(image, settings, platform=platform), database,
+    result = scan_sbom(load_sbom(ref, settings, platform=platform), database,
                        max_age_hours=load_config(settings.home).max_age_hours)  # fmt: skip
     if documents:
         from bastion.vex import apply_vex_counted
@@ -250,6 +251,7 @@ def vex_command(
     from bastion.vex import generate_vex
     from bastion.vuln import load_sbom, require_database, scan_sbom
 
+    ref = image_ref("vex", image)
     settings = Settings.from_env()
     statements: Sequence[VexStatementLike] = ()
     if definition is not None:
@@ -257,7 +259,7 @@ def vex_command(
 
         statements = load_definition(definition).variant(variant).vex
     database = require_database(settings)
-    result = scan_sbom(load_sbom(image, settings, platform=platform), database)
+    result = scan_sbom(load_sbom(ref, settings, platform=platform), database)
     timestamp = rfc3339()
     document = generate_vex(result, timestamp=timestamp, author=author, statements=statements)
     if document is None:

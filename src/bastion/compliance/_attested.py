@@ -22,11 +22,10 @@ from bastion.compliance._model import Profile
 from bastion.compliance._rules import RULES
 from bastion.config import Settings
 from bastion.errors import InputError, VerificationFailed
+from bastion.oci import SCHEMES, ImageRef, parse_image_ref
 
 __all__ = ["AttestedWaiver", "AttestedWaivers", "attested_waivers"]
 
-#: Image sources that cannot carry attestations (``bastion.attest.open_image`` refuses them).
-_NO_ATTESTATIONS = ("fs://", "docker-archive://")
 # Bounds on the predicate's parts: a profile has fewer than a hundred rules; reasons are sentences.
 _MAX_PROFILES = 64
 _MAX_WAIVERS = 1024
@@ -77,7 +76,7 @@ class AttestedWaivers:
 
 
 def attested_waivers(
-    reference: str,
+    reference: str | ImageRef,
     settings: Settings,
     *,
     manifest_digest: str | None,
@@ -86,11 +85,12 @@ def attested_waivers(
 ) -> AttestedWaivers:
     """The waivers for ``profile`` that the newest verified compliance attestation attached to the
     platform image ``manifest_digest`` of ``reference`` records, verified with any of ``keys``."""
-    if manifest_digest is None or reference.startswith(_NO_ATTESTATIONS):
+    ref = parse_image_ref(reference)
+    if manifest_digest is None or not SCHEMES[ref.scheme].attestations:
         return AttestedWaivers()
     from bastion.attest import Verifier, open_image, select
 
-    with open_image(reference, settings) as source:
+    with open_image(ref, settings) as source:
         target = next((t for t in source.targets() if t.digest == manifest_digest), None)
         found = source.attestations(target, COMPLIANCE_PREDICATE_TYPE) if target is not None else []
     if not found:

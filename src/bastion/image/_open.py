@@ -1,20 +1,17 @@
 """Opening any image for scanning: :func:`open_target`.
 
-References:
+References are parsed by :func:`bastion.oci.parse_image_ref` (the forms, and where a path ends and a
+tag begins, are in :mod:`bastion.oci`); ``sbom://`` is not an image and is refused here. Resolved:
 
-* ``NAME[:TAG]``, ``NAME@sha256:...`` or ``sha256:...`` — an image in the local store
-  (``Settings.store_dir``), found with :func:`bastion.oci.open_in_store` (an ambiguous short name is
-  refused, never read from a registry instead);
-* ``oci-dir://PATH[:TAG]`` — an OCI image layout; ``TAG`` is matched against
-  ``org.opencontainers.image.ref.name`` (the whole name, or the part after the last ``:``); without a
-  tag the layout must hold one image (what is attached to it, signatures and attestations, and the
-  per-platform tags of an exported index are not other images: :func:`bastion.oci.layout_images`);
-* ``docker-archive://FILE.tar[:TAG]`` — a ``docker save`` archive: the OCI layout inside it when there
-  is one (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
+* a store name — the image in the local store (``Settings.store_dir``, :func:`bastion.oci.store_image`;
+  an ambiguous short name is refused, never read from a registry instead);
+* ``oci-dir://`` — an OCI image layout, the entry :func:`bastion.oci.layout_entry` picks;
+* ``docker-archive://`` — a ``docker save`` archive: the OCI layout inside it when there is one
+  (Docker 25+), else ``manifest.json`` (``Config``, ``RepoTags``, ``Layers``);
 * ``fs://DIR`` — a root filesystem directory, scanned in place (no layers, owners from ``lstat``);
-* ``registry://HOST/REPO[:TAG|@DIGEST]``, or a reference whose first part is a registry host that is
-  not a tag in the local store — the chosen platform's image is pulled (every document and blob checked
-  against its digest) into a temporary layout under ``Settings.home / "work"``, removed on close.
+* a registry reference not in the local store — the chosen platform's image is pulled (every document
+  and blob checked against its digest) into a temporary layout under ``Settings.home / "work"``,
+  removed on close.
 
 Blob verification: index, manifest and config are checked against their digests before they are
 parsed; each layer against its descriptor digest and size and against the config's ``diff_ids``
@@ -60,70 +57,67 @@ from bastion.oci import (
     ANNOTATION_REF_NAME,
     MANIFEST_MEDIA_TYPES,
     Descriptor,
+    ImageRef,
     Platform,
+    Scheme,
     Store,
-    find_in_store,
-    is_registry_reference,
-    layout_images,
-    open_in_store,
+    entry_names,
+    layout_entry,
+    parse_image_ref,
     parse_manifest,
     parse_reference,
+    store_image,
     walk_index,
 )
 
 __all__ = ["open_target"]
 
-_CONTAINERD_NAME = "io.containerd.image.name"
+_IMAGES = frozenset(s for s in Scheme if s is not Scheme.sbom)
 _DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 Opener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
 _MAX_DOCKER_MANIFEST = 16 * 1024 * 1024
 _BLOB_NAME = re.compile(r"(?:blobs/sha256/|)([a-f0-9]{64})(?:\.json)?")
 
 
-def open_target(  # noqa: PLR0911  (one return per kind of target reference)
-    reference: str,
+def open_target(
+    reference: str | ImageRef,
     settings: Settings,
     *,
     platform: str | None = None,
 ) -> ImageTarget:
-    """Open ``reference`` for scanning; use the result as a context manager (it owns the layers'
-    spool files, or a pulled copy of the image, removed on close)."""
+    """Open ``reference`` (parsed by :func:`bastion.oci.parse_image_ref`) for scanning; use the result
+    as a context manager (it owns the layers' spool files, or a pulled copy of the image, removed on
+    close)."""
+    ref = parse_image_ref(reference).require(_IMAGES, "opening an image")
     wanted = _Want(Platform.parse(platform) if platform else None)
-    scheme, sep, rest = reference.partition("://")
-    if not sep:
-        if is_registry_reference(reference) and find_in_store(settings.store_dir, reference) is None:
-            return _open_registry(reference, settings, wanted)
-        return _open_store(reference, settings, wanted)
-    if scheme == "oci-dir":
-        path, tag = _split_tag(rest, Path.is_dir)
-        files = DirFiles(path)
-        desc = _pick_layout_entry(files, tag)
-        return _open_layout(reference, files, desc, settings, wanted)
-    if scheme == "docker-archive":
-        path, tag = _split_tag(rest, Path.is_file)
-        archive = TarFiles(path)
-        try:
-            if archive.exists("oci-layout") and archive.exists("index.json"):
-                desc = _pick_layout_entry(archive, tag)
-                return _open_layout(reference, archive, desc, settings, wanted)
-            return _open_docker_manifest(reference, archive, tag, settings, wanted)
-        finally:
-            archive.close()
-    if scheme == "fs":
-        return _open_fs(reference, Path(rest))
-    if scheme == "registry":
-        return _open_registry(reference, settings, wanted)
-    raise InputError(
-        f"unknown image reference scheme {scheme + '://'!r}",
-        hint="use a store name, oci-dir://, docker-archive://, registry:// or fs://",
-    )
+    found = store_image(ref, settings.store_dir)
+    if found is not None:
+        return _open_store(ref.text, *found, settings, wanted)
+    if ref.scheme is Scheme.registry:
+        return _open_registry(ref.text, settings, wanted)
+    assert ref.path is not None  # every other scheme names a path (parse_image_ref)
+    if ref.scheme is Scheme.fs:
+        return _open_fs(ref.text, ref.path)
+    if ref.scheme is Scheme.oci_dir:
+        files = DirFiles(ref.path)
+        desc = layout_entry(layout_index(files), ref, files.where)
+        return _open_layout(ref.text, files, desc, settings, wanted)
+    archive = TarFiles(ref.path)
+    try:
+        if archive.exists("oci-layout") and archive.exists("index.json"):
+            desc = layout_entry(layout_index(archive), ref, archive.where)
+            return _open_layout(ref.text, archive, desc, settings, wanted)
+        return _open_docker_manifest(ref.text, archive, ref.tag, settings, wanted)
+    finally:
+        archive.close()
 
 
 # -- sources ------------------------------------------------------------------------------------------
 
 
-def _open_store(reference: str, settings: Settings, wanted: _Want) -> ImageTarget:
-    store, desc = open_in_store(settings.store_dir, reference)
+def _open_store(
+    reference: str, store: Store, desc: Descriptor, settings: Settings, wanted: _Want
+) -> ImageTarget:
     if desc.ref_name is None and "@" in reference:
         desc = desc.with_annotations({ANNOTATION_REF_NAME: reference.split("@", 1)[0]})
     return _open_layout(reference, DirFiles(store.root), desc, settings, wanted)
@@ -178,43 +172,6 @@ def _open_registry(reference: str, settings: Settings, wanted: _Want) -> ImageTa
     return target
 
 
-def _split_tag(text: str, exists: Callable[[Path], bool]) -> tuple[Path, str | None]:
-    """``PATH[:TAG]``: the longest prefix that exists is the path (paths may contain colons)."""
-    if exists(Path(text)):
-        return Path(text), None
-    for match in reversed(list(re.finditer(":", text))):
-        if exists(Path(text[: match.start()])):
-            return Path(text[: match.start()]), text[match.end() :] or None
-    raise InputError(f"{text} does not exist")
-
-
-def _pick_layout_entry(files: Files, tag: str | None) -> Descriptor:
-    entries = layout_index(files)
-    if tag is None:
-        entries = layout_images(entries)
-        if len({e.digest for e in entries}) == 1:
-            return entries[0]
-        names = sorted(_names(e)[0] or e.digest for e in entries)
-        raise InputError(
-            f"the layout holds {len(entries)} images",
-            where=files.where,
-            hint="add :TAG, one of: " + ", ".join(names),
-        )
-    exact = [e for e in entries if tag in _names(e)]
-    by_tag = [e for e in entries if any(n.rsplit("/", 1)[-1].rpartition(":")[2] == tag for n in _names(e))]
-    for found in (exact, by_tag):
-        if len({e.digest for e in found}) == 1:
-            return found[0]
-    names = sorted(n for e in entries for n in _names(e))
-    raise InputError(
-        f"no image tagged {tag!r}", where=files.where, hint="tags: " + (", ".join(names) or "none")
-    )
-
-
-def _names(desc: Descriptor) -> list[str]:
-    return [n for n in (desc.annotations.get(_CONTAINERD_NAME), desc.ref_name) if n]
-
-
 def _repository(names: list[str]) -> tuple[str | None, str | None]:
     """``bastion/python:3.11`` → (``bastion/python``, ``3.11``); a bare tag gives no repository."""
     repository = tag = None
@@ -238,7 +195,7 @@ def _open_layout(
         (layer, diff_id, functools.partial(files.open, blob_name(layer.digest)))
         for layer, diff_id in zip(chosen.layers, diff_ids, strict=True)
     ]
-    repository, tag = _repository(_names(desc))
+    repository, tag = _repository(entry_names(desc))
     return _extract(
         reference,
         settings,

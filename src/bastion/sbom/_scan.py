@@ -4,6 +4,7 @@ duplicates merged, a deterministic order."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from packageurl import PackageURL
 
@@ -12,6 +13,9 @@ from bastion.config import Settings
 from bastion.image import ImageTarget, open_target
 from bastion.sbom._catalog import CATALOGERS, Cataloger, drop_owned, os_release
 from bastion.sbom._model import Package, Sbom
+
+if TYPE_CHECKING:
+    from bastion.oci import ImageRef
 
 __all__ = ["image_purl", "scan", "scan_image"]
 
@@ -71,9 +75,9 @@ def image_purl(repository: str, digest: str, platform: str | None) -> str:
     return PackageURL("oci", None, repository.rsplit("/", 1)[-1], digest, qualifiers).to_string()
 
 
-def scan_image(reference: str, settings: Settings, *, platform: str | None = None) -> Sbom:
-    """Open the image ``reference`` names (store name, ``oci-dir://``, ``docker-archive://``,
-    ``fs://``), scan it, and complete the result from the SBOM a Bastion build embedded in it."""
+def scan_image(reference: str | ImageRef, settings: Settings, *, platform: str | None = None) -> Sbom:
+    """Open the image ``reference`` names (:func:`bastion.oci.parse_image_ref`: a store name,
+    ``oci-dir://``, ``docker-archive://``, ``fs://`` or a registry reference), scan it, and complete the result from the SBOM a Bastion build embedded in it."""
     from bastion.sbom._embedded import complete_from_embedded
 
     with open_target(reference, settings, platform=platform) as target:

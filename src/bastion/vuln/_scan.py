@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any
 
 import bastion
 from bastion._clock import rfc3339
 from bastion.config import Settings
 from bastion.errors import InputError
+from bastion.oci import ImageRef, Scheme, parse_image_ref
 from bastion.sbom import Sbom
 from bastion.vuln._db import SqlVulnDatabase, open_database
 from bastion.vuln._match import match_sbom
@@ -39,15 +39,18 @@ def require_database(settings: Settings) -> SqlVulnDatabase:
     return open_database(settings.home)
 
 
-def load_sbom(reference: str, settings: Settings, *, platform: str | None = None) -> Sbom:
-    """``sbom://FILE`` read back, anything else opened and scanned."""
-    if reference.startswith("sbom://"):
+def load_sbom(reference: str | ImageRef, settings: Settings, *, platform: str | None = None) -> Sbom:
+    """``sbom://FILE`` read back, any other reference (:func:`bastion.oci.parse_image_ref`) opened
+    and scanned."""
+    ref = parse_image_ref(reference)
+    if ref.scheme is Scheme.sbom:
         from bastion.vuln._sbomfile import read_sbom
 
-        return read_sbom(Path(reference.removeprefix("sbom://")))
+        assert ref.path is not None  # sbom:// names a path (parse_image_ref)
+        return read_sbom(ref.path)
     from bastion.sbom import scan_image
 
-    return scan_image(reference, settings, platform=platform)
+    return scan_image(ref, settings, platform=platform)
 
 
 def scan_sbom(sbom: Sbom, database: SqlVulnDatabase, *, max_age_hours: float | None = None) -> ScanResult:
