@@ -113,3 +113,54 @@ def test_what_a_killed_build_left_is_removed_once_it_is_old(tmp_path: Path) -> N
     unpack_all([package], cache)
     assert not old.exists()  # abandoned long ago
     assert young.exists()  # may belong to a build still running
+
+
+def test_packages_are_unpacked_as_their_downloads_complete(tmp_path: Path) -> None:
+    """A cold build unpacks each package while the others download (issue 19): the fetcher hands
+    each file it put into the cache, and only those, to EarlyUnpack; assembly then finds every
+    package unpacked, as unpack_all would have made it."""
+    from bastion.cache import Cache, Download, Fetcher
+    from bastion.pipeline._unpacked import EarlyUnpack
+
+    packages = [_deb(tmp_path, name) for name in ("one", "two", "three")]
+    unpacked = tmp_path / "unpacked"
+    handed: list[str] = []
+    items = [Download(p.deb.as_uri(), p.sha256, p.deb.stat().st_size, p.deb.name) for p in packages]
+    with Fetcher(Cache(tmp_path / "cache")) as fetcher, EarlyUnpack(unpacked) as early:
+
+        def on_fetched(path: Path, sha256: str) -> None:
+            handed.append(sha256)
+            early.submit(path, sha256)
+
+        fetcher.on_fetched = on_fetched
+        paths = fetcher.fetch_all(items[:2])
+    assert sorted(handed) == sorted(p.sha256 for p in packages[:2])
+    indexes = {p.sha256: unpacked / "v2" / p.sha256[:2] / p.sha256 / "index.json" for p in packages}
+    made = {digest: index.stat().st_mtime_ns for digest, index in indexes.items() if index.exists()}
+    assert sorted(made) == sorted(p.sha256 for p in packages[:2])
+    with Fetcher(Cache(tmp_path / "cache"), on_fetched=lambda path, sha256: handed.append(sha256)) as fetcher:
+        fetcher.fetch_all(items)  # two found in the cache: not handed again
+    assert sorted(handed) == sorted(p.sha256 for p in packages)
+    cached = [
+        PackageInput(p.name, p.version, p.architecture, p.source, p.source_version, path, p.sha256)
+        for p, path in zip(packages[:2], paths, strict=True)
+    ]
+    fresh = tmp_path / "fresh"
+    assert [_contents([u]) for u in unpack_all(cached, unpacked)] == [
+        _contents([u]) for u in unpack_all(cached, fresh)
+    ]
+    assert {digest: indexes[digest].stat().st_mtime_ns for digest in made} == made  # read, not made again
+
+
+def test_a_package_early_unpacking_fails_on_is_reported_by_assembly(tmp_path: Path) -> None:
+    """EarlyUnpack raises nothing; unpack_all unpacks the package again and reports the problem."""
+    from bastion.pipeline._unpacked import EarlyUnpack
+
+    package = _deb(tmp_path)
+    wrong = "0" * 64
+    with EarlyUnpack(tmp_path / "unpacked") as early:
+        early.submit(package.deb, wrong)
+    with pytest.raises(IntegrityError, match="the lock says 0000"):
+        unpack_all(
+            [PackageInput("demo", "1.0", "all", "demo", "1.0", package.deb, wrong)], tmp_path / "unpacked"
+        )

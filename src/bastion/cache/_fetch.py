@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +38,21 @@ class Download:
 
 
 class Fetcher:
+    """Downloads into ``cache``, ``workers`` at a time. ``on_fetched`` (settable) is called, in the
+    downloading thread, with the cache path and SHA256 of each file this fetcher put into the cache
+    (not of those it found there): a build unpacks each package while the others still download."""
+
     def __init__(
-        self, cache: Cache, *, progress: Progress | None = None, workers: int = 8, timeout: float = 60.0
+        self,
+        cache: Cache,
+        *,
+        progress: Progress | None = None,
+        workers: int = 8,
+        timeout: float = 60.0,
+        on_fetched: Callable[[Path, str], None] | None = None,
     ):
         self.cache = cache
+        self.on_fetched = on_fetched
         self.progress = progress or Silent()
         self.workers = workers
         self._timeout = timeout
@@ -87,6 +98,12 @@ class Fetcher:
             if task is not None:
                 self.progress.advance(task, item.size)
             return cached
+        path = self._download(item, task)
+        if self.on_fetched is not None:
+            self.on_fetched(path, item.sha256)
+        return path
+
+    def _download(self, item: Download, task: int | None) -> Path:
         if item.url.startswith("file:"):
             data = _file_path(item.url).read_bytes()
             path = self.cache.put_bytes(data, item.sha256, where=item.label, validate=item.validate)

@@ -126,7 +126,11 @@ def build(
             )
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
         from_file = None if planned.resolved else definition.path
-        debs = fetch_packages(lock, fetcher, selection, definition=from_file)
+        from bastion.pipeline._unpacked import EarlyUnpack
+
+        with EarlyUnpack(settings.cache_dir / "unpacked") as early:
+            fetcher.on_fetched = early.submit  # each package downloaded is unpacked as others download
+            debs = fetch_packages(lock, fetcher, selection, definition=from_file)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
     job = _Job(

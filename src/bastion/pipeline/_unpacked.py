@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,7 @@ from bastion.oci import Slice, remove_abandoned
 if TYPE_CHECKING:
     from bastion.pipeline._assemble import PackageInput
 
-__all__ = ["Unpacked", "unpack_all"]
+__all__ = ["EarlyUnpack", "Unpacked", "unpack_all"]
 
 FORMAT = 2  # of index.json and data; part of the path
 _KINDS = frozenset({"file", "dir", "symlink", "hardlink"})
@@ -75,27 +75,63 @@ def unpack_all(packages: Sequence[PackageInput], root: Path) -> list[Unpacked]:
     return [item for item in found if item is not None]
 
 
-def _place(package: PackageInput, root: Path) -> Path:
-    digest = package.sha256
+class EarlyUnpack:
+    """Packages unpacked into the cache as their downloads complete, while others still download
+    (a cold build; issue 19): :meth:`submit` is the fetcher's ``on_fetched``. Leaving the ``with``
+    block waits for every unpacking started. Its errors are not raised here: :func:`unpack_all`
+    unpacks again whatever was left undone and reports its errors where they belong."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="unpack")
+        self._started: list[Future[None]] = []
+
+    def submit(self, deb: Path, sha256: str) -> None:
+        """Unpack the verified ``deb`` (whose SHA256 is ``sha256``) unless the cache holds it."""
+        self._started.append(self._pool.submit(self._unpack, deb, sha256))
+
+    def _unpack(self, deb: Path, sha256: str) -> None:
+        if _read(_place(sha256, deb.name, self._root), sha256) is None:
+            _make(deb, sha256, self._root)
+
+    def __enter__(self) -> EarlyUnpack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+        for future in self._started:
+            if not future.cancelled():
+                future.exception()  # retrieved, so none is reported as never seen
+
+
+def _place(digest: str, where: str, root: Path) -> Path:
     if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-        raise IntegrityError(f"malformed SHA256 digest {digest!r}", where=package.deb.name)
+        raise IntegrityError(f"malformed SHA256 digest {digest!r}", where=where)
     return root / f"v{FORMAT}" / digest[:2] / digest
 
 
 def _load(package: PackageInput, root: Path) -> Unpacked | None:
-    place = _place(package, root)
+    read = _read(_place(package.sha256, package.deb.name, root), package.sha256)
+    return None if read is None else Unpacked(package, *read)
+
+
+def _read(
+    place: Path, sha256: str
+) -> tuple[dict[str, bytes], tuple[tuple[DebEntry, Slice | None], ...], dict[str, str]] | None:
+    """The members, entries and conffile md5s of the entry at ``place``; None when it is missing,
+    of another format or digest, or damaged."""
     try:
         index = json.loads((place / "index.json").read_bytes())
         size = (place / "data").stat().st_size
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
-    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("sha256") != package.sha256:
+    if not isinstance(index, dict) or index.get("format") != FORMAT or index.get("sha256") != sha256:
         return None
     data = place / "data"
-    origin = f"unpacked-v{FORMAT}:{package.sha256}"  # the same .deb unpacked the same way: the same bytes
+    origin = f"unpacked-v{FORMAT}:{sha256}"  # the same .deb unpacked the same way: the same bytes
     entries: list[tuple[DebEntry, Slice | None]] = []
     try:
-        for path, kind, mode, uid, gid, mtime, linkname, offset, length, sha256 in index["entries"]:
+        for path, kind, mode, uid, gid, mtime, linkname, offset, length, digest in index["entries"]:
             numbers = (mode, uid, gid, mtime, offset, length)
             if (
                 kind not in _KINDS
@@ -110,15 +146,15 @@ def _load(package: PackageInput, root: Path) -> Unpacked | None:
             entry = DebEntry(path, kind, mode, uid, gid, mtime, length, linkname)
             if kind != "file":
                 entries.append((entry, None))
-            elif offset + length <= size and isinstance(sha256, str) and len(sha256) == 64:
-                entries.append((entry, Slice(data, offset, length, origin, sha256)))
+            elif offset + length <= size and isinstance(digest, str) and len(digest) == 64:
+                entries.append((entry, Slice(data, offset, length, origin, digest)))
             else:
                 return None
         members = {name: text.encode("latin-1") for name, text in index["members"].items()}
         md5 = {str(path): str(value) for path, value in index["conffile_md5"].items()}
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return Unpacked(package, members, tuple(entries), md5)
+    return members, tuple(entries), md5
 
 
 def _plain_path(path: object) -> bool:
@@ -132,30 +168,39 @@ def _plain_path(path: object) -> bool:
     )
 
 
-def _check_digest(package: PackageInput) -> None:
+def _check_digest(deb: Path, sha256: str) -> None:
     """The .deb is the one the lock names: the cache found it by digest and size only."""
     digest = hashlib.sha256()
-    with package.deb.open("rb") as f:
+    with deb.open("rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
-    if digest.hexdigest() != package.sha256:
+    if digest.hexdigest() != sha256:
         raise IntegrityError(
-            f"SHA256 is {digest.hexdigest()}, the lock says {package.sha256}",
-            where=package.deb.name,
+            f"SHA256 is {digest.hexdigest()}, the lock says {sha256}",
+            where=deb.name,
             hint="the package cache is damaged: remove the file and fetch it again",
         )
 
 
 def _unpack(package: PackageInput, root: Path) -> Unpacked:
-    place = _place(package, root)
+    place = _make(package.deb, package.sha256, root)
+    loaded = _load(package, root)
+    if loaded is None:
+        raise IntegrityError("its unpacked copy cannot be read back", where=str(place))
+    return loaded
+
+
+def _make(deb_path: Path, sha256: str, root: Path) -> Path:
+    """The cache entry of the .deb at ``deb_path`` (see the module docs); returns its place."""
+    place = _place(sha256, deb_path.name, root)
     place.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(place.parent)  # what a killed build left here
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=place.parent))
     try:
         rows: list[list[Any]] = []
         md5: dict[str, str] = {}
-        _check_digest(package)
-        with DebArchive(package.deb, usrmerge=True) as deb, (work / "data").open("wb") as out:
+        _check_digest(deb_path, sha256)
+        with DebArchive(deb_path, usrmerge=True) as deb, (work / "data").open("wb") as out:
             members = deb.control_members()
             conffiles = {
                 line.split()[-1].lstrip("/")
@@ -183,7 +228,7 @@ def _unpack(package: PackageInput, root: Path) -> Unpacked:
                 )  # fmt: skip
         index = {
             "format": FORMAT,
-            "sha256": package.sha256,
+            "sha256": sha256,
             "members": {name: data.decode("latin-1") for name, data in members.items()},
             "entries": rows,
             "conffile_md5": md5,
@@ -192,14 +237,11 @@ def _unpack(package: PackageInput, root: Path) -> Unpacked:
         try:
             work.rename(place)
         except OSError:  # an entry is there: another build's (identical), or a damaged one
-            if _load(package, root) is None:
+            if _read(place, sha256) is None:
                 trash = Path(tempfile.mkdtemp(prefix=".tmp-", dir=place.parent))
                 place.rename(trash)  # rename(2) may replace an empty directory
                 work.rename(place)
                 shutil.rmtree(trash, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    loaded = _load(package, root)
-    if loaded is None:
-        raise IntegrityError("its unpacked copy cannot be read back", where=str(place))
-    return loaded
+    return place
