@@ -100,3 +100,22 @@ def test_inspect_refuses_a_layout_whose_manifest_is_not_a_manifest(home: Path, t
     result = run_cli("inspect", f"oci-dir://{tmp_path / 'hostile'}:bad:1", home=home)
     assert result.code == 2, result.stderr
     assert blob.digest in result.stderr and "manifest" in result.stderr
+
+
+def test_reading_a_layout_writes_nothing_into_it(home: Path, tmp_path: Path) -> None:
+    """``oci-dir://`` is the user's directory: ``inspect``, ``attest list``, ``verify`` and ``cves`` only
+    read it (no ``.lock``, no ``blobs/`` or ``index.json`` made, nothing touched)."""
+    layout = tmp_path / "layout"
+    _ok("export", NAME, f"oci-dir://{layout}:v1", "--no-attestations", home=home)
+    (layout / ".lock").unlink(missing_ok=True)
+
+    def snapshot() -> dict[str, tuple[int, int]]:
+        return {
+            str(p.relative_to(layout)): (p.stat().st_mtime_ns, p.stat().st_size) for p in layout.rglob("*")
+        }
+
+    before = snapshot()
+    reference = f"oci-dir://{layout}:v1"
+    _digests(reference, home)
+    run_cli("verify", reference, "--key", str(tmp_path / "none.pub"), home=home)
+    assert snapshot() == before

@@ -74,8 +74,12 @@ class Store:
             self.blobs_dir.mkdir(parents=True, exist_ok=True)
             atomic_write(self._layout_path, canonical_json({"imageLayoutVersion": LAYOUT_VERSION}))
         self._check_layout()
-        self.blobs_dir.mkdir(parents=True, exist_ok=True)
         self._lock = filelock.FileLock(str(root / ".lock"), timeout=_LOCK_TIMEOUT)
+        if not create:
+            # Opened to read a layout someone else made (``oci-dir://``): reading writes nothing into
+            # it; a missing index.json reads as empty (``index``) and the first write makes the rest.
+            return
+        self.blobs_dir.mkdir(parents=True, exist_ok=True)
         if not self._index_path.exists():
             with self._locked():
                 if not self._index_path.exists():
@@ -90,6 +94,7 @@ class Store:
         return self.blob_path(digest).is_file()
 
     def blob_writer(self, media_type: str = MEDIA_TYPE_OCTET_STREAM) -> BlobWriter:
+        self.blobs_dir.mkdir(parents=True, exist_ok=True)  # a layout opened to read may have none yet
         return BlobWriter(self.blobs_dir, media_type)
 
     def put_blob(self, data: bytes, media_type: str = MEDIA_TYPE_OCTET_STREAM) -> Descriptor:
