@@ -44,6 +44,7 @@ from bastion.compliance._model import (
     TargetInfo,
 )
 from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_profile
+from bastion.compliance._proofs import CLAIMS, COMPLIANCE_PRODUCER
 from bastion.compliance._report import Summary, summary, to_json
 from bastion.compliance._rules import RULES
 
@@ -57,8 +58,10 @@ __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
+    "CLAIMS",
     "COMPLIANCE_LABEL",
     "COMPLIANCE_PREDICATE_TYPE",
+    "COMPLIANCE_PRODUCER",
     "DEFAULT_PROFILE",
     "RULES",
     "Area",

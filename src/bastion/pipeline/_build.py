@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 from bastion import __version__
 from bastion._forked import Forked
 from bastion._progress import Progress, Silent
-from bastion.attest import BuildRecord, Dependency, dependencies_from
-from bastion.cache import Cache, Fetcher
+from bastion.attest import COMPLIANCE_PREDICATE_TYPE, BuildRecord, Dependency, dependencies_from
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
 from bastion.config import Settings
 from bastion.errors import BastionError, ExitCode, InputError, InternalError
 from bastion.identifiers import LABEL_VARIANT
-from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
+from bastion.lock import LockedPackage, LockedPlatform, LockFile
 from bastion.oci import (
     Descriptor,
     HistoryEntry,
@@ -47,13 +46,15 @@ from bastion.oci import (
     rfc3339,
 )
 from bastion.pipeline._aptsources import AptSource, apt_sources
-from bastion.pipeline._attest import BuildSigner, attest_platform
 from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.pipeline._hostids import host_owner
 from bastion.pipeline._release import OsRelease, debian_release
+from bastion.pipeline._signer import BuildSigner, statements_digest
+from bastion.pipeline._stages import attest_image, default_producers, fetch, resolve, supply
 from bastion.pipeline._tree import discard_later, wait_discarded
 
 if TYPE_CHECKING:
+    from bastion.attest import Fact, ProofContext
     from bastion.compliance import ClaimResult
     from bastion.pipeline._assemble import Rootfs
     from bastion.pipeline._imagetest import ImageCheck
@@ -114,21 +115,21 @@ def build(
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
     platforms = _chosen_platforms(definition, chosen, platforms)  # refused before anything is read
-    with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
+    with supply(settings, progress) as fetcher:
         # The lock file's packages when it satisfies the definition (bastion.lock._file says when);
         # else the whole definition is resolved (every variant and platform: cheap), so a lock is
         # never partial, and written only once every image of this build is in the store.
-        planned = plan(definition, settings, fetcher, locked=locked)
+        planned = resolve(definition, settings, fetcher, locked=locked)
         lock = planned.lock
         if planned.resolved:
             progress.warn(
                 f"resolving {definition.path} afresh ({planned.because}); the lock is written if the build succeeds"
             )
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
-        from_file = None if planned.resolved else definition.path
-        debs = fetch_packages(lock, fetcher, selection, definition=from_file)
+        debs = fetch(planned, fetcher, selection).debs
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
+    producers = default_producers()
     job = _Job(
         store,
         settings,
@@ -167,18 +168,7 @@ def build(
                     started_on=started,
                     finished_on=rfc3339(),
                 )
-                reference = f"{variant.image}@{result.manifest.digest}"
-                attest_platform(
-                    store,
-                    result.manifest,
-                    name=variant.image,
-                    signer=signer,
-                    record=record,
-                    sbom=_sbom_source(image.sbom, reference, settings),
-                    vex=variant.vex,
-                    settings=settings,
-                    extra=dict(image.made) or None,
-                )
+                attest_image(_proof_context(image, variant, record, settings, store), producers, signer)
             if cache is not None and image.record is not None:
                 # Only now is the image complete: a build stopped before this point leaves no record,
                 # so the next one builds (and attests) it again instead of reusing it as it is.
@@ -222,7 +212,7 @@ class _Job:
     settings: Settings
     cache: BuildCache | None
     progress: Progress
-    debs: dict[str, Path]
+    debs: Mapping[str, Path]
     run_tests: bool
     base_dir: Path  # the definition's directory: profiles named by path are read from it
     attest: bool
@@ -419,16 +409,30 @@ def _constant(value: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return lambda: value
 
 
-def _sbom_source(sbom: Sbom | None, reference: str, settings: Settings) -> Callable[[], Sbom]:
-    """The SBOM of a platform image: the one assembly made, or (for an image reused from the store)
-    a scan of the stored image, which completes itself from the SBOM embedded in it."""
+def _proof_context(
+    image: _PlatformImage, variant: Variant, record: BuildRecord, settings: Settings, store: Store
+) -> ProofContext:
+    """What the proofs of a platform image are made from: the build record, the definition's VEX
+    statements, the compliance claims assembly evaluated (or the recipe-cache record kept), and the
+    SBOM assembly made (for an image reused from the store, the SBOM fact's default scans the stored
+    image, which completes itself from the SBOM embedded in it)."""
+    from bastion.attest import BUILD_RECORD, ProofContext
+    from bastion.compliance import CLAIMS
+    from bastion.sbom import SBOM
+    from bastion.vex import VEX_STATEMENTS, ImageVex
 
-    def get() -> Sbom:
-        from bastion.sbom import scan_image
-
-        return sbom or scan_image(reference, settings)
-
-    return get
+    vex = ImageVex(variant.vex, statements_digest(variant.vex))
+    facts: dict[Fact[Any], Callable[[], Any]] = {BUILD_RECORD: lambda: record, VEX_STATEMENTS: lambda: vex}
+    if image.sbom is not None:
+        sbom = image.sbom
+        facts[SBOM] = lambda: sbom
+    for predicate_type, make in image.made.items():
+        if predicate_type == COMPLIANCE_PREDICATE_TYPE:
+            facts[CLAIMS] = make
+    built = image.built
+    return ProofContext(
+        store, built.manifest, name=variant.image, platform=built.platform, settings=settings, facts=facts
+    )
 
 
 def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, ...]:

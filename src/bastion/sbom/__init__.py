@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         render_comparison_text,
     )
     from bastion.sbom._cyclonedx import to_cyclonedx
+    from bastion.sbom._proofs import CYCLONEDX_PRODUCER, SBOM, SPDX_PRODUCER
     from bastion.sbom._spdx import to_spdx
     from bastion.sbom._table import TABLE_COLUMNS, table_rows
 
@@ -29,7 +30,10 @@ __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
+    "CYCLONEDX_PRODUCER",
     "EMBEDDED_SBOM_PATH",
+    "SBOM",
+    "SPDX_PRODUCER",
     "TABLE_COLUMNS",
     "Change",
     "Comparison",

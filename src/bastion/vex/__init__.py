@@ -20,12 +20,18 @@ from bastion.vex._model import (
     parse_openvex,
     validate_openvex,
 )
+from bastion.vex._proofs import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER, VEX_STATEMENTS, VULN_SCAN, ImageVex
 
 __all__ = [
+    "CVE_SCAN_PRODUCER",
     "OPENVEX_CONTEXT",
+    "OPENVEX_PRODUCER",
+    "VEX_STATEMENTS",
+    "VULN_SCAN",
     "AuthoredStatement",
     "DocumentUse",
     "ImageSubject",
+    "ImageVex",
     "Product",
     "Statement",
     "VexDocument",
