@@ -89,6 +89,7 @@ def test_refresh_signs_a_new_cve_scan_when_only_the_vulnerability_data_changed(
     scans = [a for a in document["attestations"] if a["predicateType"] == CVE_SCAN]
     assert [a["subject"] for a in scans] == [digest, digest]
 
+
 def test_refresh_refuses_what_no_producer_makes_and_images_not_in_the_store(tmp_path: Path) -> None:
     home = tmp_path / "home"
     unknown = run_cli("attest", "refresh", IMAGE, "--only", "cves,sbomish", home=home)
