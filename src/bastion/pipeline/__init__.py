@@ -12,7 +12,8 @@ from bastion._lazy import lazy_attributes
 # Loaded on first use (PEP 562, bastion._lazy): the supply commands need only the resolve and fetch
 # stages, not the builder's imports.
 if TYPE_CHECKING:
-    from bastion.pipeline._build import BuiltPlatform, BuiltVariant, ImageTestFailed, build
+    from bastion.pipeline._build import BuiltPlatform, BuiltVariant, build
+    from bastion.pipeline._platform import ImageTestFailed
     from bastion.pipeline._refresh import Refreshed, refresh
     from bastion.pipeline._signer import BuildSigner
     from bastion.pipeline._stages import (

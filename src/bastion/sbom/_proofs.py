@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.attest import CYCLONEDX_PREDICATE_TYPE, SPDX_PREDICATE_TYPE, Fact, ProofContext, ProofProducer
-from bastion.sbom._model import Sbom
+
+if TYPE_CHECKING:
+    from bastion.sbom._model import Sbom
 
 __all__ = ["CYCLONEDX_PRODUCER", "SBOM", "SPDX_PRODUCER"]
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.attest import CVE_SCAN_PREDICATE_TYPE, OPENVEX_PREDICATE_TYPE, Fact, ProofContext, ProofProducer
 from bastion.identifiers import ANNOTATION_VEX_STATEMENTS, ANNOTATION_VULN_DATA
 from bastion.sbom import SBOM
-from bastion.vex._generate import VexStatementLike, scan_attestations
+
+if TYPE_CHECKING:
+    from bastion.vex._generate import VexStatementLike
 
 __all__ = ["CVE_SCAN_PRODUCER", "OPENVEX_PRODUCER", "VEX_STATEMENTS", "VULN_SCAN", "ImageVex"]
 
@@ -40,6 +42,8 @@ VEX_STATEMENTS: Fact[ImageVex] = Fact("VEX statements", default=_no_statements)
 
 
 def _scan(context: ProofContext) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    from bastion.vex._generate import scan_attestations
+
     vex = context.get(VEX_STATEMENTS)
     return scan_attestations(
         context.reference, context.settings, sbom=context.get(SBOM), statements=vex.statements
