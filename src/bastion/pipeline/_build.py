@@ -87,8 +87,9 @@ def build(
 
     With ``use_cache`` a platform image whose recipe was built before (and is still whole in the
     store, and passed the same tests) is taken as it is (:mod:`bastion.pipeline._cache`). With
-    ``attest`` each platform image gets signed SBOM and provenance attestations, signed with ``key``
-    (a key reference) or the local default key (:mod:`bastion.pipeline._attest`).
+    ``attest`` each platform image gets what it lacks of the registered producers' predicates
+    (:func:`bastion.pipeline.default_producers`) signed with ``key`` (a key reference) or the local
+    default key (:mod:`bastion.pipeline._signer`).
     """
     progress = progress or Silent()
     started = rfc3339()
