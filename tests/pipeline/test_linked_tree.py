@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_cli
 
-from bastion.pipeline._build import _host_platform
+from bastion.pipeline._platform import host_platform as _host_platform
 
 pytestmark = [
     pytest.mark.mirror,

@@ -84,6 +84,14 @@ if TYPE_CHECKING:
         predicate_alias,
         resolve_predicate_type,
     )
+    from bastion.attest._producers import (
+        BUILD_RECORD,
+        PROVENANCE_PRODUCER,
+        Fact,
+        ProducerRegistry,
+        ProofContext,
+        ProofProducer,
+    )
     from bastion.attest._provenance import (
         BuildRecord,
         Dependency,
@@ -113,6 +121,7 @@ __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
+    "BUILD_RECORD",
     "BUNDLE_MEDIA_TYPE",
     "BUNDLE_MEDIA_TYPES",
     "COMPLIANCE_PREDICATE_TYPE",
@@ -125,6 +134,7 @@ __all__ = [
     "PREDICATE_ALIASES",
     "PREDICATE_TYPES",
     "PROVENANCE_PREDICATE_TYPE",
+    "PROVENANCE_PRODUCER",
     "SIGNATURE_PREDICATE_TYPE",
     "SPDX_PREDICATE_TYPE",
     "STATEMENT_TYPE_V1",
@@ -135,6 +145,7 @@ __all__ = [
     "Check",
     "Dependency",
     "Envelope",
+    "Fact",
     "ImageReport",
     "ImageSource",
     "KeyKind",
@@ -144,6 +155,9 @@ __all__ = [
     "PasswordSource",
     "PredicateType",
     "PrivateKey",
+    "ProducerRegistry",
+    "ProofContext",
+    "ProofProducer",
     "PublicKey",
     "Published",
     "RegistryOptions",

@@ -63,7 +63,7 @@ PREDICATE_TYPES: tuple[PredicateType, ...] = (
     PredicateType("cyclonedx", CYCLONEDX_PREDICATE_TYPE, ("cdx",)),
     PredicateType("provenance", PROVENANCE_PREDICATE_TYPE, ("slsa", "slsaprovenance1")),
     PredicateType("vex", OPENVEX_PREDICATE_TYPE, ("openvex",)),
-    PredicateType("cves", CVE_SCAN_PREDICATE_TYPE, ("vuln",)),
+    PredicateType("cves", CVE_SCAN_PREDICATE_TYPE, ("vuln", "cve-scan")),
     PredicateType("compliance", COMPLIANCE_PREDICATE_TYPE),
     PredicateType("signature", SIGNATURE_PREDICATE_TYPE),
 )

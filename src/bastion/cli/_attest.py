@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bastion.cli._console import info, stdout
+from bastion.cli._console import RichProgress, info, stdout
 from bastion.cli._options import ImageArg, ImagePlatformOpt, image_ref
 from bastion.cli._publish import CaFileOpt, InsecureOpt, registry_options
 from bastion.config import Settings
@@ -141,6 +141,70 @@ def get_command(
     out.flush()
     state = "verified" if opened.verified else "NOT verified (no --verify)"
     info(f"{predicate_alias(wanted)} attestation {opened.attestation.manifest} of {target.digest}: {state}")
+
+
+@attest_app.command("refresh")
+def refresh_command(
+    image: ImageArg,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="Sign with this key (a cosign-format key file, file://PATH). "
+            "Default: BASTION_HOME/keys/bastion.key, the key local builds sign with.",
+            show_default=False,
+        ),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Only these predicate types, comma-separated (aliases as for 'attest get', e.g. cves,vex). "
+            "Default: every one the image lacks that can be made without a build.",
+            show_default=False,
+        ),
+    ] = None,
+    definition: Annotated[
+        Path | None,
+        typer.Option(
+            "--definition",
+            help="The definition the image was built from: its vex: statements go into the OpenVEX document.",
+            show_default=False,
+        ),
+    ] = None,
+    platform: Annotated[
+        str | None, typer.Option("--platform", help="Only this platform (default: every platform).")
+    ] = None,
+    output_format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.list,
+) -> None:
+    """Re-make, sign and attach the attestations of IMAGE (in the local store) that are missing for
+    KEY or were made from other data: a new CVE scan and OpenVEX document when the vulnerability
+    database changed. The image is not rebuilt; its digest stays. Prints each platform's digest and
+    what was attached."""
+    from bastion.attest import predicate_alias
+    from bastion.pipeline import BuildSigner, default_producers, refresh
+
+    settings = Settings.from_env()
+    producers = default_producers()
+    if only is not None:
+        producers = producers.only(n.strip() for n in only.split(",") if n.strip())
+    spec = None
+    if definition is not None:
+        from bastion.catalog import load_definition
+
+        spec = load_definition(definition)
+    with RichProgress() as progress:
+        signer = BuildSigner(key, settings, progress)
+        done = refresh(image, settings, signer, producers, platform=platform, definition=spec)
+    if output_format is ListFormat.json:
+        rows = [{"platform": r.platform, "digest": r.digest, "attached": list(r.attached)} for r in done]
+        stdout.print_json(json.dumps({"reference": image, "platforms": rows}))
+    else:
+        for r in done:
+            names = ",".join(predicate_alias(t) for t in r.attached) or "-"
+            stdout.print(f"{r.platform} {r.digest} {names}", markup=False, highlight=False)
+    count = sum(len(r.attached) for r in done)
+    info(f"{count} attestation(s) attached to {len(done)} platform(s) of {image}")
 
 
 def verify_command(

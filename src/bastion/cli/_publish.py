@@ -52,15 +52,14 @@ def push_command(
     Attestations go up as cosign v3 attaches them (OCI 1.1 artifacts with a subject), listed by the
     registry's referrers API, else in the sha256-<hex> fallback tag that Bastion keeps up to date.
     """
-    from bastion.attest import push
     from bastion.oci import Store, TransferStats
+    from bastion.pipeline import publish
 
     image = image_ref("push", image).text
     target = image_ref("push destination", reference).remote
     store = Store(Settings.from_env().store_dir)
     stats = TransferStats()
-    with registry_options(insecure, ca_file).client(target.registry) as client:
-        result = push(store, image, reference, client, stats=stats)
+    result = publish(store, image, reference, registry_options(insecure, ca_file), stats=stats)
     info(
         f"pushed {image} to {target}: {stats.transferred} blobs uploaded ({stats.bytes} bytes), "
         f"{stats.skipped} already there, {stats.mounted} mounted; {result.artifacts} attestations attached"

@@ -25,39 +25,26 @@ from bastion.config import Settings
 
 if TYPE_CHECKING:
     from bastion.cache import Fetcher
-    from bastion.lock import LockFile
+    from bastion.lock import Planned
 
 # The supply libraries are imported inside the commands: the definition models alone cost start-up
 # time that every other command would pay (docs/benchmarks.md).
 
 
-def _selection(
-    lock: LockFile, variants: list[str] | None, platforms: list[str] | None
-) -> list[tuple[str, str]]:
-    return [
-        (v, p)
-        for v, per_platform in lock.variants.items()
-        if not variants or v in variants
-        for p in per_platform
-        if not platforms or p in platforms
-    ]
-
-
 @contextmanager
 def _planned(
     definition: Path, locked: bool, variants: list[str] | None, platform: str | None
-) -> Iterator[tuple[Settings, LockFile, list[tuple[str, str]], Fetcher]]:
-    """Load the definition and its exact package set; the fetcher stays open inside the block."""
-    from bastion.cache import Cache, Fetcher
+) -> Iterator[tuple[Settings, Planned, tuple[tuple[str, str], ...], Fetcher]]:
+    """Load the definition and run the pipeline's resolve stage; the fetcher stays open inside the block."""
     from bastion.catalog import load_definition
-    from bastion.lock import plan
+    from bastion.pipeline import resolve, select_locked, supply
 
     settings = Settings.from_env()
     spec = load_definition(definition)
     platforms = definition_platforms(spec, variants, platform)
-    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        lock = plan(spec, settings, fetcher, locked=locked).lock
-        yield settings, lock, _selection(lock, variants, platforms), fetcher
+    with RichProgress() as progress, supply(settings, progress) as fetcher:
+        planned = resolve(spec, settings, fetcher, locked=locked)
+        yield settings, planned, select_locked(planned.lock, variants, platforms), fetcher
 
 
 def lock_command(
@@ -76,14 +63,13 @@ def lock_command(
 
     A lock always holds the whole definition (so every --locked command can use it): choose platforms
     in the definition's `platforms:`, and with --variant/--platform on build, fetch and packages."""
-    from bastion.cache import Cache, Fetcher
     from bastion.catalog import load_definition
-    from bastion.lock import plan
+    from bastion.pipeline import resolve, supply
 
     settings = Settings.from_env()
     spec = load_definition(definition)
-    with RichProgress() as progress, Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
-        planned = plan(spec, settings, fetcher, locked=False, update=update)
+    with RichProgress() as progress, supply(settings, progress) as fetcher:
+        planned = resolve(spec, settings, fetcher, locked=False, update=update)
     saved = planned.save()
     lock = planned.lock
     counts = {v: {p: len(locked.packages) for p, locked in per.items()} for v, per in lock.variants.items()}
@@ -108,10 +94,11 @@ def fetch_command(
     output: FormatOpt = ListFormat.table,
 ) -> None:
     """Resolve DEFINITION (or read its lock) and download every package into the verified cache."""
-    with _planned(definition, locked, variant, platform) as (settings, lock, selection, fetcher):
-        from bastion.lock import fetch_packages
+    with _planned(definition, locked, variant, platform) as (settings, planned, selection, fetcher):
+        from bastion.pipeline import fetch
 
-        paths = fetch_packages(lock, fetcher, selection)
+        paths = fetch(planned, fetcher, selection).debs
+    lock = planned.lock
     rows = []
     for v, p in selection:
         for package in lock.platform(v, p).packages:
@@ -146,8 +133,8 @@ def packages_command(
     output: FormatOpt = ListFormat.table,
 ) -> None:
     """Show what DEFINITION would install and why: the dependency path to each package."""
-    with _planned(definition, locked, variant, platform) as (_, lock, selection, _fetcher):
-        pass
+    with _planned(definition, locked, variant, platform) as (_, planned, selection, _fetcher):
+        lock = planned.lock
     records = []
     for v, p in selection:
         locked_platform = lock.platform(v, p)

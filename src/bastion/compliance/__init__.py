@@ -20,45 +20,49 @@ scan of the published image takes those waivers back from the verified attestati
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
-from bastion.compliance._attested import AttestedWaiver, AttestedWaivers, attested_waivers
-from bastion.compliance._claims import (
-    COMPLIANCE_LABEL,
-    COMPLIANCE_PREDICATE_TYPE,
-    ClaimResult,
-    Failure,
-    Waiver,
-    apply_waivers,
-    evaluate_claims,
-)
-from bastion.compliance._engine import ComplianceFailed, compliance, default_score, require_passed
-from bastion.compliance._model import (
-    Area,
-    ComplianceResult,
-    Override,
-    Profile,
-    Result,
-    Rule,
-    RuleConfig,
-    RuleResult,
-    Severity,
-    TargetInfo,
-)
-from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_profile
-from bastion.compliance._report import Summary, summary, to_json
-from bastion.compliance._rules import RULES
 
-# The XCCDF and HTML writers load lxml and the report templates on first use (PEP 562, bastion._lazy):
-# evaluating rules, which every build does, needs neither.
+# Loaded on first use (PEP 562, bastion._lazy): the XCCDF and HTML writers load lxml and the report
+# templates, which evaluating rules, as every build does, needs neither of; the rules and profiles,
+# which a build that reuses its images (and looks up the compliance proof producer) does not need.
 if TYPE_CHECKING:
+    from bastion.compliance._attested import AttestedWaiver, AttestedWaivers, attested_waivers
+    from bastion.compliance._claims import (
+        COMPLIANCE_LABEL,
+        COMPLIANCE_PREDICATE_TYPE,
+        ClaimResult,
+        Failure,
+        Waiver,
+        apply_waivers,
+        evaluate_claims,
+    )
+    from bastion.compliance._engine import ComplianceFailed, compliance, default_score, require_passed
     from bastion.compliance._html import to_html
+    from bastion.compliance._model import (
+        Area,
+        ComplianceResult,
+        Override,
+        Profile,
+        Result,
+        Rule,
+        RuleConfig,
+        RuleResult,
+        Severity,
+        TargetInfo,
+    )
+    from bastion.compliance._profile import DEFAULT_PROFILE, builtin_profiles, load_profile
+    from bastion.compliance._proofs import CLAIMS, COMPLIANCE_PRODUCER
+    from bastion.compliance._report import Summary, summary, to_json
+    from bastion.compliance._rules import RULES
     from bastion.compliance._xccdf import to_xccdf
 
 __getattr__ = lazy_attributes(__name__)
 
 
 __all__ = [
+    "CLAIMS",
     "COMPLIANCE_LABEL",
     "COMPLIANCE_PREDICATE_TYPE",
+    "COMPLIANCE_PRODUCER",
     "DEFAULT_PROFILE",
     "RULES",
     "Area",

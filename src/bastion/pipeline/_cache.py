@@ -144,7 +144,7 @@ def tests_digest(tests: Sequence[BaseModel]) -> str:
 
 # The packages whose code decides an image's bytes. Whatever else changes (a scanner, a command)
 # leaves images as they are; a package that starts writing into images must be added here.
-_IMAGE_CODE = ("build", "catalog", "compliance", "debian", "image", "lock", "oci", "sbom")
+_IMAGE_CODE = ("catalog", "compliance", "debian", "image", "lock", "oci", "pipeline", "sbom")
 
 
 @cache

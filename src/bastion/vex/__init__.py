@@ -5,27 +5,43 @@ generated for images, and exported as CycloneDX VEX.
 repository, Apache License 2.0 (a format definition, shipped unchanged so validation needs no network).
 """
 
-from bastion.vex._apply import DocumentUse, ImageSubject, apply_vex, apply_vex_counted, purl_matches
-from bastion.vex._cyclonedx import to_cyclonedx_vex
-from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex, scan_attestations
-from bastion.vex._model import (
-    OPENVEX_CONTEXT,
-    Product,
-    Statement,
-    VexDocument,
-    VexStatus,
-    load_vex,
-    openvex_schema,
-    parse_cyclonedx_vex,
-    parse_openvex,
-    validate_openvex,
-)
+from typing import TYPE_CHECKING
+
+from bastion._lazy import lazy_attributes
+
+# Loaded on first use (PEP 562, bastion._lazy): a build looks up this package's proof producers on
+# every run, and a no-op rebuild must not pay for the OpenVEX schema, the matcher and pydantic models.
+if TYPE_CHECKING:
+    from bastion.vex._apply import DocumentUse, ImageSubject, apply_vex, apply_vex_counted, purl_matches
+    from bastion.vex._cyclonedx import to_cyclonedx_vex
+    from bastion.vex._generate import AuthoredStatement, VexStatementLike, generate_vex, scan_attestations
+    from bastion.vex._model import (
+        OPENVEX_CONTEXT,
+        Product,
+        Statement,
+        VexDocument,
+        VexStatus,
+        load_vex,
+        openvex_schema,
+        parse_cyclonedx_vex,
+        parse_openvex,
+        validate_openvex,
+    )
+    from bastion.vex._proofs import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER, VEX_STATEMENTS, VULN_SCAN, ImageVex
+
+__getattr__ = lazy_attributes(__name__)
+
 
 __all__ = [
+    "CVE_SCAN_PRODUCER",
     "OPENVEX_CONTEXT",
+    "OPENVEX_PRODUCER",
+    "VEX_STATEMENTS",
+    "VULN_SCAN",
     "AuthoredStatement",
     "DocumentUse",
     "ImageSubject",
+    "ImageVex",
     "Product",
     "Statement",
     "VexDocument",
