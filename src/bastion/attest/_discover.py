@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import platform as _host
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -53,6 +52,7 @@ from bastion.oci import (
     Platform,
     Store,
     find_in_store,
+    host_platform,
     is_registry_reference,
     layout_images,
     load_json_object,
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 _MAX_DOCUMENT = 4 * 1024 * 1024
 # sigstore_bundle.proto: every bundle media type starts so (v0.1/0.2 with a version parameter).
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
-_IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
 
 
 class AttestationFormat(StrEnum):
@@ -192,8 +191,8 @@ class ImageSource(ABC):
             raise InputError(f"{self.reference} holds no image manifest")
         if platform is None and not (host_default and len(manifests) > 1):
             return manifests
-        wanted = Platform.parse(platform or _host.machine().lower())
-        chosen = [t for t in manifests if t.platform and _matches(Platform.parse(t.platform), wanted)]
+        wanted = Platform.parse(platform) if platform else host_platform()
+        chosen = [t for t in manifests if t.platform and Platform.parse(t.platform).matches(wanted)]
         if not chosen:
             raise InputError(
                 f"{self.reference} has no image for {wanted}",
@@ -477,15 +476,7 @@ def _b64(text: str) -> bytes:
 
 
 def _ignored(desc: Descriptor) -> bool:
-    return desc.platform is not None and str(desc.platform) in _IGNORED_PLATFORMS
-
-
-def _matches(found: Platform, wanted: Platform) -> bool:
-    return (
-        found.os == wanted.os
-        and found.architecture == wanted.architecture
-        and (not wanted.variant or not found.variant or found.variant == wanted.variant)
-    )
+    return desc.platform is not None and desc.platform.is_unknown
 
 
 def _split_tag(text: str) -> tuple[Path, str | None]:

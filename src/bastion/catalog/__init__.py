@@ -84,7 +84,6 @@ from bastion.catalog._parts import (
     Waiver,
 )
 from bastion.catalog._schema import definition_schema, normalised_digest, render_schema
-from bastion.catalog._types import Platform, parse_platform
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
 __all__ = [
@@ -105,7 +104,6 @@ __all__ = [
     "HttpTest",
     "ImageFields",
     "Overlay",
-    "Platform",
     "Repository",
     "SymlinkEntry",
     "User",
@@ -118,6 +116,5 @@ __all__ = [
     "definition_schema",
     "load_definition",
     "normalised_digest",
-    "parse_platform",
     "render_schema",
 ]

@@ -1,6 +1,6 @@
 """Debian repositories: verified indices, versions and relations, resolution, and .deb files."""
 
-from bastion.debian._arch import debian_arch
+from bastion.debian._arch import debian_arch, debian_platform, platform_spellings
 from bastion.debian._deb import DebArchive, DebEntry, read_control
 from bastion.debian._index import PackageIndex, PackageRecord
 from bastion.debian._release import Release, verify_inrelease
@@ -31,6 +31,7 @@ __all__ = [
     "Suite",
     "compare_versions",
     "debian_arch",
+    "debian_platform",
     "host_sources",
     "load_index",
     "open_suites",
@@ -38,6 +39,7 @@ __all__ = [
     "parse_one_line_sources",
     "parse_relations",
     "parse_request",
+    "platform_spellings",
     "read_control",
     "resolve",
     "verify_inrelease",

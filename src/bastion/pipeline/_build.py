@@ -28,8 +28,9 @@ from bastion._forked import Forked
 from bastion._progress import Progress, Silent
 from bastion.attest import BuildRecord, Dependency, dependencies_from
 from bastion.cache import Cache, Fetcher
-from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
+from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind
 from bastion.config import Settings
+from bastion.debian import debian_platform
 from bastion.errors import BastionError, ExitCode, InputError, InternalError
 from bastion.identifiers import LABEL_VARIANT
 from bastion.lock import LockedPackage, LockedPlatform, LockFile, fetch_packages, plan
@@ -40,6 +41,7 @@ from bastion.oci import (
     Platform,
     RuntimeConfig,
     Store,
+    host_platform,
     image_config,
     put_image,
     put_index,
@@ -202,7 +204,7 @@ def _chosen_platforms(
     """``--platform`` in its normal spelling, refused unless every chosen variant lists it."""
     if not platforms:
         return None
-    normal = [str(parse_platform(p)) for p in platforms]
+    normal = [str(debian_platform(p)) for p in platforms]
     for name in chosen:
         listed = definition.variant(name).platforms
         for platform in normal:
@@ -446,7 +448,7 @@ def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[Ima
     test's ``platforms``); structure checks read files and run anywhere; commands would need
     emulation, which Bastion does not use."""
     mine = tuple(t for t in variant.tests if t.platforms is None or platform in t.platforms)
-    if platform == _host_platform():
+    if platform == str(host_platform()):
         return mine
     tests = tuple(t for t in mine if isinstance(t, FileTest | AbsentTest))
     if skipped := len(mine) - len(tests):
@@ -538,10 +540,3 @@ def _run_tests(
             ),
             where=f"{variant.image} {variant.name} {platform}",
         )
-
-
-def _host_platform() -> str:
-    import platform as _platform
-
-    machine = _platform.machine()
-    return {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(machine, f"linux/{machine}")
