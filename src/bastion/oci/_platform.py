@@ -103,13 +103,18 @@ class Platform:
 
     @classmethod
     def from_json(cls, obj: object, *, where: str | None = None) -> Platform:
-        """A descriptor's ``platform`` or an image config's fields; a missing or malformed one refused."""
+        """A descriptor's ``platform`` or an image config's fields; one that is missing or not a string
+        is refused. A pulled image may name any platform, so the names themselves are not checked."""
         if not isinstance(obj, dict):
             raise IntegrityError("platform is not a JSON object", where=where)
-        values = {key: obj.get(key, "") for key in ("os", "architecture", "variant")}
+        values = {
+            "os": obj.get("os"),
+            "architecture": obj.get("architecture"),
+            "variant": obj.get("variant", ""),
+        }
         for key, value in values.items():
-            if not isinstance(value, str) or not (_PART.fullmatch(value) or (key == "variant" and not value)):
-                raise IntegrityError(f"platform {key!r} is missing or not a platform name", where=where)
+            if not isinstance(value, str):
+                raise IntegrityError(f"platform {key!r} is missing or not a string", where=where)
         return cls(values["os"], values["architecture"], values["variant"])
 
 
