@@ -33,10 +33,10 @@ from bastion.oci._model import (
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,
     Descriptor,
-    Platform,
     canonical_json,
 )
 from bastion.oci._output import OutputFile
+from bastion.oci._platform import Platform
 from bastion.oci._store import LAYOUT_VERSION, Store, check_ref
 
 # Docker 25+ `docker save` names images in index.json with this annotation (containerd's convention).

@@ -14,13 +14,13 @@ from bastion.oci._model import (
     MEDIA_TYPE_MANIFEST,
     Descriptor,
     HistoryEntry,
-    Platform,
     RuntimeConfig,
     image_config,
     image_index,
     image_manifest,
     load_json_object,
 )
+from bastion.oci._platform import Platform
 from bastion.oci._store import Store
 
 
