@@ -183,11 +183,11 @@ def test_an_index_gives_the_platform_asked_or_names_the_ones_it_has(
     layout = tmp_path / "layout"
     multi_platform(layout, [BASE], ["amd64", "arm64"], "multi/app:1")
     with open_target(f"oci-dir://{layout}", settings, platform="linux/arm64") as target:
-        assert target.platform == "linux/arm64/v8"
+        assert target.platform == "linux/arm64"  # the one canonical form (issue 18 item 4)
         assert target.index_digest is not None and target.manifest_digest != target.index_digest
     with pytest.raises(InputError) as err:
         open_target(f"oci-dir://{layout}", settings, platform="linux/s390x")
-    assert "linux/amd64" in err.value.diagnostic() and "linux/arm64/v8" in err.value.diagnostic()
+    assert "linux/amd64" in err.value.diagnostic() and "linux/arm64" in err.value.diagnostic()
 
 
 def test_a_store_name_resolves_through_the_local_store(settings: Settings) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bastion.errors import InputError, IntegrityError, InternalError
+from bastion.errors import IntegrityError, InternalError
 from bastion.oci import (
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_INDEX,
@@ -34,26 +34,6 @@ def test_canonical_json_is_sorted_and_compact() -> None:
         canonical_json({"b": 1, "a": {"d": [1, 2], "c": "\u00e9"}})
         == '{"a":{"c":"\u00e9","d":[1,2]},"b":1}'.encode()
     )
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("linux/amd64", Platform("linux", "amd64")),
-        ("linux/arm64", Platform("linux", "arm64", "v8")),
-        ("linux/arm64/v8", Platform("linux", "arm64", "v8")),
-        ("arm64", Platform("linux", "arm64", "v8")),
-        ("linux/x86_64", Platform("linux", "amd64")),
-        ("linux/arm/v7", Platform("linux", "arm", "v7")),
-    ],
-)
-def test_platform_parse(text: str, expected: Platform) -> None:
-    assert Platform.parse(text) == expected
-
-
-def test_platform_parse_rejects_garbage() -> None:
-    with pytest.raises(InputError):
-        Platform.parse("linux//")
 
 
 def test_image_config() -> None:

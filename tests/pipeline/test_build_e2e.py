@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import REPO_ROOT, run_cli
 
-from bastion.pipeline._platform import host_platform as _host_platform
+from bastion.oci import host_platform
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
@@ -161,7 +161,7 @@ def test_nginx_serves_on_8080_as_nonroot_and_a_wrong_page_fails_the_build(
 
 
 def test_structure_tests_run_for_other_platforms_without_emulation(tmp_path: Path, cached_home: Path) -> None:
-    other = "linux/arm64" if _host_platform() == "linux/amd64" else "linux/amd64"
+    other = "linux/arm64" if str(host_platform()) == "linux/amd64" else "linux/amd64"
     definition = _copy_definition("static", tmp_path)
     definition.write_text(
         definition.read_text() + "  - {name: impossible, file: /etc/passwd, contains: no-such-account}\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_cli
 
-from bastion.pipeline._platform import host_platform as _host_platform
+from bastion.oci import host_platform
 
 pytestmark = [
     pytest.mark.mirror,
@@ -43,7 +43,7 @@ def _definition(path: Path) -> Path:
                 "name: linked",
                 "image: test/linked",
                 'tags: ["1"]',
-                f"platforms: [{_host_platform()}]",
+                f"platforms: [{host_platform()}]",
                 "contents:",
                 '  packages: [base-files, busybox-static, "!awk", "!mawk"]',
                 "tests:",

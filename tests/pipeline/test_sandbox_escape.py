@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_cli
 
-from bastion.pipeline._platform import host_platform as _host_platform
+from bastion.oci import host_platform
 
 pytestmark = [pytest.mark.mirror, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def _definition(path: Path, host_pid: int, host_port: int) -> Path:
         "name: escape",
         "image: test/escape",
         'tags: ["1"]',
-        f"platforms: [{_host_platform()}]",
+        f"platforms: [{host_platform()}]",
         "contents:",
         '  packages: [base-files, busybox-static, "!awk", "!mawk"]',
         "environment:",

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bastion.vuln._versions import VersionError, is_debian_version, parse
+from bastion.debian import is_debian_version
+from bastion.vuln._versions import VersionError, parse
 from tests.conftest import CliResult, run_cli
 from tests.vuln.helpers import tracker_release, write_tracker
 
@@ -150,11 +151,11 @@ def test_malformed_records_already_in_a_database_never_stop_a_scan(tmp_path: Pat
 
 
 def test_image_versions_that_do_not_parse_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
-    """``Version: garbage``, ``Source: zlib (!!!)``, bytes that are not UTF-8, and
+    """``Version: garbage!``, ``Source: zlib (!!!)``, bytes that are not UTF-8, and
     an epoch of full-width digits, which python-debian reads as 1 and dpkg refuses."""
     home = _database(tmp_path)
     status = b"\n".join([
-        _paragraph("openssl", "Version: garbage"),
+        _paragraph("openssl", "Version: garbage!"),
         _paragraph("zlib1g", "Source: zlib (!!!)", "Version: 1.0-1"),
         _paragraph("zlib-bin", "Source: zlib", "Version: 1.0-@@1").replace(b"@@", b"\xff\xfe"),
         _paragraph("libz-dev", "Source: zlib", "Version: \uff11:1.0-1"),
@@ -164,7 +165,7 @@ def test_image_versions_that_do_not_parse_are_reported_and_the_scan_goes_on(tmp_
     report = json.loads(scan.stdout)
     problems = {p["package"]["name"]: p for p in report["version_problems"]}
     assert set(problems) == {"openssl", "zlib1g", "zlib-bin", "libz-dev"}
-    assert problems["openssl"]["problem"] == "not a Debian version: 'garbage'"
+    assert problems["openssl"]["problem"] == "not a Debian version: 'garbage!'"
     assert problems["zlib1g"]["problem"] == "not a Debian version: '!!!'"
     assert problems["libz-dev"]["problem"] == "not a Debian version: '\uff11:1.0-1'"
     # zlib's CVE is fixed in 1.3-1: only ordering could decide it, so it is counted, not guessed.
@@ -173,7 +174,9 @@ def test_image_versions_that_do_not_parse_are_reported_and_the_scan_goes_on(tmp_
     (finding,) = report["findings"]
     assert finding["id"] == "CVE-2099-1001" and finding["package"]["name"] == "openssl"
     assert "matched by a record that affects every version" in finding["note"]
-    assert "not a Debian version: 'garbage': matched only by records that affect every version" in scan.stderr
+    assert (
+        "not a Debian version: 'garbage!': matched only by records that affect every version" in scan.stderr
+    )
 
 
 def test_a_package_without_a_version_is_matched_by_what_affects_every_version(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import platform as _host
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from bastion.oci import (
     Platform,
     Scheme,
     Store,
+    host_platform,
     layout_image,
     load_json_object,
     parse_image_ref,
@@ -72,7 +72,6 @@ _MAX_DOCUMENT = 4 * 1024 * 1024
 _BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 #: The references that can carry attestations: the local store, OCI layouts and registries.
 ATTESTED_SCHEMES = frozenset(s for s, info in SCHEMES.items() if info.attestations)
-_IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit's attestation manifests inside an index
 
 
 class AttestationFormat(StrEnum):
@@ -194,8 +193,8 @@ class ImageSource(ABC):
             raise InputError(f"{self.reference} holds no image manifest")
         if platform is None and not (host_default and len(manifests) > 1):
             return manifests
-        wanted = Platform.parse(platform or _host.machine().lower())
-        chosen = [t for t in manifests if t.platform and _matches(Platform.parse(t.platform), wanted)]
+        wanted = Platform.parse(platform) if platform else host_platform()
+        chosen = [t for t in manifests if t.platform and Platform.parse(t.platform).matches(wanted)]
         if not chosen:
             raise InputError(
                 f"{self.reference} has no image for {wanted}",
@@ -468,12 +467,4 @@ def _b64(text: str) -> bytes:
 
 
 def _ignored(desc: Descriptor) -> bool:
-    return desc.platform is not None and str(desc.platform) in _IGNORED_PLATFORMS
-
-
-def _matches(found: Platform, wanted: Platform) -> bool:
-    return (
-        found.os == wanted.os
-        and found.architecture == wanted.architecture
-        and (not wanted.variant or not found.variant or found.variant == wanted.variant)
-    )
+    return desc.platform is not None and desc.platform.is_unknown

@@ -117,7 +117,6 @@ from bastion.catalog._track import (
     capture,
     parse_from,
 )
-from bastion.catalog._types import Platform, parse_platform
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
 __all__ = [
@@ -148,7 +147,6 @@ __all__ = [
     "Overlay",
     "PackageDefinition",
     "Patch",
-    "Platform",
     "Repository",
     "SymlinkEntry",
     "Tracker",
@@ -169,7 +167,6 @@ __all__ = [
     "normalised_digest",
     "package_schema",
     "parse_from",
-    "parse_platform",
     "render_package_schema",
     "render_schema",
 ]

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from bastion.debian import debian_platform, platform_spellings
 from bastion.errors import InputError
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "Mode",
     "NonEmpty",
     "PackageSpec",
-    "Platform",
     "PlatformName",
     "Port",
     "RepositoryUri",
@@ -51,7 +51,6 @@ __all__ = [
     "TestName",
     "UserName",
     "VariantName",
-    "parse_platform",
     "unique",
 ]
 
@@ -246,70 +245,19 @@ Signal = Annotated[
 ArgList = tuple[str, ...]
 
 
-@dataclass(frozen=True, order=True)
-class Platform:
-    """An OCI platform that Debian builds for."""
-
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    def __str__(self) -> str:
-        parts = [self.os, self.architecture, *([self.variant] if self.variant else [])]
-        return "/".join(parts)
-
-    @property
-    def debian_architecture(self) -> str:
-        return _OCI_TO_DEBIAN[(self.architecture, self.variant)]
-
-
-# OCI image-spec platform names (GOARCH, plus the ARM variant) of Debian's release architectures
-# (https://www.debian.org/ports/). Debian's own names are accepted as spellings of the same platform.
-_OCI_TO_DEBIAN: dict[tuple[str, str | None], str] = {
-    ("amd64", None): "amd64",
-    ("arm64", None): "arm64",
-    ("arm", "v7"): "armhf",
-    ("arm", "v5"): "armel",
-    ("386", None): "i386",
-    ("ppc64le", None): "ppc64el",
-    ("s390x", None): "s390x",
-    ("riscv64", None): "riscv64",
-    ("mips64le", None): "mips64el",
-}
-_SPELLINGS: dict[tuple[str, str | None], tuple[str, str | None]] = {
-    **{key: key for key in _OCI_TO_DEBIAN},
-    **{(debian, None): key for key, debian in _OCI_TO_DEBIAN.items()},
-    ("arm64", "v8"): ("arm64", None),  # containerd's normalisation
-    ("arm", None): ("arm", "v7"),
-}
-
-
-def _parse_platform(text: str) -> Platform:
-    parts = text.split("/")
-    known = ", ".join(sorted(str(Platform("linux", *key)) for key in _OCI_TO_DEBIAN))
-    if len(parts) not in (2, 3) or parts[0] != "linux":
-        raise ValueError(f"{text!r} is not a platform os/arch[/variant] such as 'linux/amd64' ({known})")
-    key = _SPELLINGS.get((parts[1], parts[2] if len(parts) == 3 else None))
-    if key is None:
-        raise ValueError(f"{text!r} is not a Debian architecture; use one of {known}")
-    return Platform("linux", *key)
-
-
-def parse_platform(text: str) -> Platform:
-    """Parse ``linux/arm64`` (or Debian's ``linux/armhf``); raise :class:`InputError` if unknown."""
+def _platform_name(text: str) -> str:
     try:
-        return _parse_platform(text)
-    except ValueError as err:
-        raise InputError(str(err)) from None
+        return str(debian_platform(text))
+    except InputError as err:
+        raise ValueError(err.message) from None
 
 
-#: A platform, normalised to its OCI spelling (``linux/armhf`` -> ``linux/arm/v7``).
+#: A platform Debian builds for, in its canonical OCI form (``linux/armhf`` -> ``linux/arm/v7``,
+#: ``linux/arm64/v8`` -> ``linux/arm64``); the one table and normalisation are ``bastion.debian``'s.
 PlatformName = Annotated[
     str,
-    AfterValidator(lambda text: str(_parse_platform(text))),
-    WithJsonSchema(
-        {"type": "string", "pattern": "^linux/[a-z0-9]+(/v[0-9])?$", "description": "linux/amd64"}
-    ),
+    AfterValidator(_platform_name),
+    WithJsonSchema({"type": "string", "enum": platform_spellings(), "description": "linux/amd64"}),
 ]
 
 

@@ -95,7 +95,7 @@ def definition_platforms(
     """The ``--platform`` values, in the definition's spelling (``linux/armhf`` is ``linux/arm/v7``);
     each must be one that every chosen variant builds, since a lock holds only what the definition lists
     and nothing on the command line can add to it. None when no platform was given."""
-    from bastion.catalog import parse_platform
+    from bastion.debian import debian_platform
 
     asked = split_platforms(platform)
     if asked is None:
@@ -105,7 +105,7 @@ def definition_platforms(
     chosen: list[str] = []
     for text in asked:
         try:
-            normal = str(parse_platform(text))
+            normal = str(debian_platform(text))
         except InputError:
             normal = text
         for name, allowed in builds.items():

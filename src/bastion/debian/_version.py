@@ -1,8 +1,7 @@
 """Debian version comparison and relation parsing.
 
-Comparison is python-debian's implementation of Debian Policy §5.6.12 (epochs, upstream version,
-revision, ``~`` sorting before everything); we only add a cache because the resolver compares the
-same pairs many times.
+Comparison is the one sort key of :mod:`bastion.debian._order` (Debian Policy §5.6.12: epochs,
+upstream version, revision, ``~`` sorting before everything); relations are parsed by python-debian.
 """
 
 from __future__ import annotations
@@ -12,17 +11,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from debian.deb822 import PkgRelation
-from debian.debian_support import version_compare as _debian_version_compare
+
+from bastion.debian._order import debian_version_key
 
 # Debian Policy §7.1: the relation operators. `<` and `>` are obsolete spellings of `<=` and `>=`.
 _OPERATORS = {"<<", "<=", "=", ">=", ">>"}
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=65536)  # the resolver compares the same pairs many times
 def compare_versions(a: str, b: str) -> int:
-    """Return <0, 0 or >0 as Debian version ``a`` sorts before, equal to, or after ``b``."""
-    result: int = _debian_version_compare(a, b)
-    return result
+    """Return <0, 0 or >0 as Debian version ``a`` sorts before, equal to, or after ``b``;
+    :class:`ValueError` if either is not a version."""
+    x, y = debian_version_key(a), debian_version_key(b)
+    return (x > y) - (x < y)
 
 
 def version_satisfies(version: str, operator: str, wanted: str) -> bool:

@@ -28,6 +28,7 @@ from bastion.debian import (
     Suite,
     compare_versions,
     debian_arch,
+    debian_platform,
     host_sources,
     load_index,
     verify_inrelease,
@@ -179,7 +180,7 @@ def poll_debian(
         spec = ref.spec
         assert isinstance(spec, DebianPackageTracker)
         definition = definitions[ref.definition]
-        arch = spec.architecture or debian_arch(definition.platforms[0])
+        arch = spec.architecture or debian_arch(debian_platform(definition.platforms[0]))
         try:
             indices = [
                 suites.index(suite_key(s.uri, name, ring, s.components), s, arch)

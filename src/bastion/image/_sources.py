@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import platform as _host
 import posixpath
 import tarfile
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from bastion.oci import (
     DocumentBudget,
     Platform,
     check_digest,
+    host_platform,
     load_json_object,
     parse_index,
     parse_manifest,
@@ -35,7 +35,6 @@ from bastion.oci import (
 
 MAX_DOCUMENT_SIZE = 4 * 1024 * 1024  # the distribution spec's usual manifest limit; configs are smaller
 _MAX_SYMLINKS = 40
-_IGNORED_PLATFORMS = frozenset({"unknown/unknown"})  # buildkit attestation manifests inside an index
 
 
 class Files(Protocol):
@@ -133,10 +132,6 @@ def blob_name(digest: str) -> str:
     return "blobs/sha256/" + check_digest(digest).removeprefix("sha256:")
 
 
-def host_platform() -> Platform:
-    return Platform.parse(_host.machine().lower())
-
-
 @dataclass(frozen=True)
 class Chosen:
     """The manifest picked for one platform, with its parsed content and config."""
@@ -175,7 +170,7 @@ def choose(files: Files, desc: Descriptor, wanted: Platform | None) -> Chosen:
     config_data = read_verified(files, blob_name(parsed.config.digest), parsed.config.digest, "config")
     config = load_json_object(config_data, "config", parsed.config.digest)
     found = config_platform(config, parsed.config.digest)
-    if not _matches(found, target) and (wanted is not None or manifest.platform is not None):
+    if not found.matches(target) and (wanted is not None or manifest.platform is not None):
         raise InputError(f"image {manifest.digest} is for {found}, not {target}", where=files.where)
     return Chosen(manifest, index, parsed.layers, config, found)
 
@@ -213,7 +208,7 @@ def _find(
     budget.first_visit(desc.digest)
     data = read_verified(files, blob_name(desc.digest), desc.digest, "index")
     children = parse_index(data, where=desc.digest).manifests
-    images = [c for c in children if c.platform is None or str(c.platform) not in _IGNORED_PLATFORMS]
+    images = [c for c in children if c.platform is None or not c.platform.is_unknown]
     available: list[str] = []
     for child in images:
         if child.media_type in INDEX_MEDIA_TYPES:
@@ -222,7 +217,7 @@ def _find(
             with contextlib.suppress(_NoMatch):
                 return _find(files, child, target, desc, lenient, budget, depth + 1)
         elif child.platform is not None:
-            if _matches(child.platform, target):
+            if child.platform.matches(target):
                 return child, desc
             available.append(str(child.platform))
     manifests = [c for c in images if c.media_type in MANIFEST_MEDIA_TYPES]
@@ -232,13 +227,4 @@ def _find(
         f"image {desc.digest} has no manifest for {target}",
         where=files.where,
         hint="platforms: " + (", ".join(sorted(set(available))) or "none recorded") + "; use --platform",
-    )
-
-
-def _matches(found: Platform, wanted: Platform) -> bool:
-    # A wanted platform without a variant matches any variant (as bastion.oci.select_manifest does).
-    return (
-        found.os == wanted.os
-        and found.architecture == wanted.architecture
-        and (not wanted.variant or not found.variant or found.variant == wanted.variant)
     )

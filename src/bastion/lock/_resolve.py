@@ -19,6 +19,7 @@ from bastion.debian import (
     Source,
     Suite,
     debian_arch,
+    debian_platform,
     host_sources,
     load_index,
     open_suites,
@@ -94,7 +95,7 @@ def resolve_definition(
         suites = opened[key]
         resolved: dict[str, Resolution] = {}
         for platform in platforms or variant.platforms:
-            arch = debian_arch(platform)
+            arch = debian_arch(debian_platform(platform))
             index = indices.get((*key, arch))
             if index is None:
                 index = load_index(suites, arch, fetcher, index_cache)

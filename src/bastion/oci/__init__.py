@@ -60,7 +60,6 @@ from bastion.oci._model import (
     HistoryEntry,
     Index,
     Manifest,
-    Platform,
     RuntimeConfig,
     canonical_json,
     check_digest,
@@ -73,6 +72,7 @@ from bastion.oci._model import (
 )
 from bastion.oci._output import OutputFile, write_output
 from bastion.oci._parts import PartCache, add_layer_parts, write_layer_parts
+from bastion.oci._platform import Platform, host_platform
 from bastion.oci._reference import Reference, is_registry_reference, parse_reference
 from bastion.oci._store import Store, check_ref, find_in_store, open_in_store
 
@@ -142,6 +142,7 @@ __all__ = [
     "export_oci_dir",
     "fallback_tag",
     "find_in_store",
+    "host_platform",
     "image_config",
     "image_index",
     "image_manifest",

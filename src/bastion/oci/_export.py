@@ -33,10 +33,10 @@ from bastion.oci._model import (
     MANIFEST_MEDIA_TYPES,
     MEDIA_TYPE_INDEX,
     Descriptor,
-    Platform,
     canonical_json,
 )
 from bastion.oci._output import OutputFile
+from bastion.oci._platform import Platform
 from bastion.oci._store import LAYOUT_VERSION, Store, check_ref
 
 # Docker 25+ `docker save` names images in index.json with this annotation (containerd's convention).
@@ -48,8 +48,6 @@ _MAX_REFERRER_DEPTH = 4
 # distribution-spec spec.md "Referrers Tag Schema": <alg>-<ref> (an index of referrers, for registries
 # without the API); cosign SIGNATURE_SPEC.md "Tag-based Discovery": the same with .sig, .att, .sbom.
 _ATTACHMENT_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.sig|\.att|\.sbom)?")
-# buildkit's attestation manifests inside an index are not a platform anyone runs.
-_NOT_A_PLATFORM = frozenset({"unknown/unknown"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ def platform_tag(name: str, platform: Platform) -> str:
     multi-platform publishing."""
     parts = [] if platform.os == "linux" else [platform.os]
     parts.append(platform.architecture)
-    if platform.variant and (platform.architecture, platform.variant) != ("arm64", "v8"):
+    if platform.variant:
         parts.append(platform.variant)
     return check_ref(f"{name}-{'-'.join(parts)}")
 
@@ -177,7 +175,7 @@ def _tag_platforms(out: Store, desc: Descriptor, name: str) -> tuple[str, ...]:
     by_tag: dict[str, list[Descriptor]] = {}
     for entry in out.read_index(desc).manifests:
         if entry.media_type in MANIFEST_MEDIA_TYPES and entry.platform is not None:
-            if str(entry.platform) in _NOT_A_PLATFORM:
+            if entry.platform.is_unknown:
                 continue
             try:
                 by_tag.setdefault(platform_tag(name, entry.platform), []).append(entry)

@@ -14,13 +14,13 @@ from bastion.oci._model import (
     MEDIA_TYPE_MANIFEST,
     Descriptor,
     HistoryEntry,
-    Platform,
     RuntimeConfig,
     image_config,
     image_index,
     image_manifest,
     load_json_object,
 )
+from bastion.oci._platform import Platform
 from bastion.oci._store import Store
 
 
@@ -65,7 +65,7 @@ def select_manifest(store: Store, desc: Descriptor, platform: Platform) -> Descr
     """
     if desc.media_type in MANIFEST_MEDIA_TYPES:
         found = desc.platform or _manifest_platform(store, desc)
-        if not _matches(found, platform):
+        if not found.matches(platform):
             raise InputError(f"image {desc.digest} is for {found}, not {platform}")
         return desc
     if desc.media_type not in INDEX_MEDIA_TYPES:
@@ -78,7 +78,7 @@ def select_manifest(store: Store, desc: Descriptor, platform: Platform) -> Descr
             except InputError:
                 continue
         if child.platform is not None:
-            if _matches(child.platform, platform):
+            if child.platform.matches(platform):
                 return child
             available.append(str(child.platform))
     raise InputError(
@@ -90,11 +90,3 @@ def select_manifest(store: Store, desc: Descriptor, platform: Platform) -> Descr
 def _manifest_platform(store: Store, desc: Descriptor) -> Platform:
     config = store.read_manifest(desc).config
     return Platform.from_json(load_json_object(store.read_blob(config.digest), "config"), where=config.digest)
-
-
-def _matches(found: Platform, wanted: Platform) -> bool:
-    return (
-        found.os == wanted.os
-        and found.architecture == wanted.architecture
-        and (not wanted.variant or found.variant == wanted.variant)
-    )

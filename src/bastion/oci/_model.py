@@ -20,6 +20,7 @@ from typing import Any
 from bastion._clock import rfc3339
 from bastion.documents import load_json
 from bastion.errors import InputError, IntegrityError, InternalError
+from bastion.oci._platform import Platform
 
 MEDIA_TYPE_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_TYPE_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -42,8 +43,6 @@ ANNOTATION_CREATED = "org.opencontainers.image.created"
 # descriptor.md "Digests": we only produce and accept sha256 (the spec's one MUST-support algorithm).
 _DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 
-_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
-
 
 def canonical_json(obj: object) -> bytes:
     """The one serialisation used for every JSON document Bastion writes."""
@@ -55,44 +54,6 @@ def check_digest(digest: str, *, where: str | None = None) -> str:
     if not _DIGEST_RE.fullmatch(digest):
         raise IntegrityError(f"not a sha256 digest: {digest!r}", where=where)
     return digest
-
-
-@dataclass(frozen=True)
-class Platform:
-    """An image platform; ``linux/arm64`` is normalised to variant ``v8`` as the image spec lists it."""
-
-    os: str
-    architecture: str
-    variant: str = ""
-
-    def __post_init__(self) -> None:
-        if self.architecture == "arm64" and not self.variant:
-            object.__setattr__(self, "variant", "v8")
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """Parse ``os/arch[/variant]`` (``linux/amd64``, ``linux/arm64/v8``); a bare arch means Linux."""
-        parts = text.strip().split("/")
-        if len(parts) == 1:
-            parts.insert(0, "linux")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise InputError(f"not a platform: {text!r}", hint="use os/arch[/variant], e.g. linux/arm64")
-        arch = _ARCH_ALIASES.get(parts[1], parts[1])
-        return cls(parts[0], arch, parts[2] if len(parts) == 3 else "")
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"architecture": self.architecture, "os": self.os}
-        if self.variant:
-            out["variant"] = self.variant
-        return out
-
-    @classmethod
-    def from_json(cls, obj: object, *, where: str | None = None) -> Platform:
-        d = _obj(obj, "platform", where)
-        return cls(_str(d, "os", where), _str(d, "architecture", where), _str(d, "variant", where, ""))
 
 
 @dataclass(frozen=True)
@@ -210,15 +171,12 @@ def image_config(
             item["empty_layer"] = True
         hist.append(item)
     out: dict[str, Any] = {
-        "architecture": platform.architecture,
-        "os": platform.os,
+        **platform.to_json(),  # architecture, os and variant as index descriptors write them
         "config": runtime.to_json(),
         "created": created,
         "history": hist,
         "rootfs": {"type": "layers", "diff_ids": [check_digest(d) for d in diff_ids]},
     }
-    if platform.variant:
-        out["variant"] = platform.variant
     return out
 
 

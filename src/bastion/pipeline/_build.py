@@ -25,19 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 from bastion._progress import Progress, Silent
 from bastion.attest import COMPLIANCE_PREDICATE_TYPE, BuildRecord, Dependency, dependencies_from
-from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind, parse_platform
+from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind
 from bastion.config import Settings
+from bastion.debian import debian_platform
 from bastion.errors import InputError
 from bastion.lock import LockedPlatform, LockFile
 from bastion.oci import (
     Descriptor,
     Store,
+    host_platform,
     put_index,
     rfc3339,
 )
 from bastion.pipeline._aptsources import AptSource, apt_sources
 from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
-from bastion.pipeline._platform import constant, host_platform
+from bastion.pipeline._platform import constant
 from bastion.pipeline._release import OsRelease, debian_release
 from bastion.pipeline._signer import BuildSigner, statements_digest
 from bastion.pipeline._stages import attest_image, default_producers, fetch, resolve, supply
@@ -175,7 +177,7 @@ def _chosen_platforms(
     """``--platform`` in its normal spelling, refused unless every chosen variant lists it."""
     if not platforms:
         return None
-    normal = [str(parse_platform(p)) for p in platforms]
+    normal = [str(debian_platform(p)) for p in platforms]
     for name in chosen:
         listed = definition.variant(name).platforms
         for platform in normal:
@@ -306,7 +308,7 @@ def _tests_for(variant: Variant, platform: str, progress: Progress) -> tuple[Ima
     test's ``platforms``); structure checks read files and run anywhere; commands would need
     emulation, which Bastion does not use."""
     mine = tuple(t for t in variant.tests if t.platforms is None or platform in t.platforms)
-    if platform == host_platform():
+    if platform == str(host_platform()):
         return mine
     tests = tuple(t for t in mine if isinstance(t, FileTest | AbsentTest))
     if skipped := len(mine) - len(tests):

@@ -370,10 +370,3 @@ def _run_tests(
             ),
             where=f"{variant.image} {variant.name} {platform}",
         )
-
-
-def host_platform() -> str:
-    import platform as _platform
-
-    machine = _platform.machine()
-    return {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}.get(machine, f"linux/{machine}")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from debian.debian_support import Version
-
+from bastion.debian import compare_versions
 from bastion.sbom._model import PackageType, Sbom
 
 __all__ = [
@@ -55,7 +54,7 @@ class Change:
         if self.key.type != PackageType.DEB or len(self.before) != 1 or len(self.after) != 1:
             return None
         try:
-            return "upgrade" if Version(self.after[0]) > Version(self.before[0]) else "downgrade"
+            return "upgrade" if compare_versions(self.after[0], self.before[0]) > 0 else "downgrade"
         except ValueError:
             return None
 

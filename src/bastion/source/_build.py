@@ -30,6 +30,7 @@ from bastion.debian import Source as AptSource
 from bastion.debian import (
     SourceRecord,
     debian_arch,
+    debian_platform,
     fetch_source,
     find_source,
     host_sources,
@@ -122,7 +123,7 @@ def build_source(
     definition = load_package_definition(path)
     if platform not in definition.platforms:
         raise InputError(f"{platform} is not among the definition's platforms", where=str(path))
-    arch = debian_arch(platform)
+    arch = debian_arch(debian_platform(platform))
     patches = _read_patches(definition, path)
     keyring = path.parent / definition.keyring
     with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:

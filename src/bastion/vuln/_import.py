@@ -30,13 +30,13 @@ from typing import Any
 
 import yaml
 
+from bastion.debian import is_debian_version
 from bastion.documents import MAX_DEPTH, check_shape, load_json
 from bastion.errors import InputError
 from bastion.vuln._db import ImportCounts, KevEntry, Record, VulnDatabase, VulnWriter
 from bastion.vuln._versions import (
     VersionError,
     debian_release,
-    is_debian_version,
     is_known_ecosystem,
     normalise_package,
     parse,

@@ -1,7 +1,7 @@
 """Version ordering per ecosystem, and OSV range evaluation.
 
-* Debian (``Debian:N``): Debian Policy §5.6.12, as a sort key computed once per version (see
-  :func:`_debian_key`; tests hold it to python-debian's ``version_compare``).
+* Debian (``Debian:N``): Debian Policy §5.6.12, the one sort key of ``bastion.debian``
+  (:func:`bastion.debian.debian_version_key`, made once per version).
 * PyPI: PEP 440, the ``packaging`` library (what pip itself uses).
 * npm, Go, crates.io: SemVer 2.0.0 precedence (§11). Hand-written: no declared dependency implements
   SemVer precedence, and the rule is twenty lines. Go versions lose their ``v`` and ``+incompatible``
@@ -24,13 +24,14 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from bastion.debian import DebianVersionKey, debian_version_key
+
 __all__ = [
     "ECOSYSTEMS",
     "VersionError",
     "affected_by_ranges",
     "compare",
     "debian_release",
-    "is_debian_version",
     "is_known_ecosystem",
     "normalise_package",
     "parse",
@@ -143,44 +144,12 @@ def _maven_compare(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
 
 # -- Debian --------------------------------------------------------------------------------------------
 
-# Policy §5.6.12 syntax, as python-debian's Version accepts it: [epoch:]upstream[-revision], the
-# revision after the last hyphen; a colon in the upstream version only with an epoch.
-_DEBIAN = re.compile(r"(?:([0-9]+):)?([A-Za-z0-9.+:~-]+?)(?:-([A-Za-z0-9+.~]+))?")
-_DEBIAN_RUNS = re.compile(r"([^0-9]*)([0-9]*)")
 
-
-def _debian_key(version: str) -> tuple[Any, ...]:
-    """A tuple that sorts as dpkg orders versions (Policy §5.6.12).
-
-    Hand-written rather than python-debian's ``version_compare``: that compares two strings at a time
-    (about 25 µs a pair), and a scan orders thousands of pairs; this key is made once per version and
-    compared natively. The comparison: epochs numerically, then the upstream version, then the
-    revision, each as alternating runs of non-digits (character by character: ``~`` before the end
-    of the run, the end before letters, letters before everything else) and digits (numerically, an
-    empty run being 0). A run's end is the weight 0; the string's end is one more empty non-digit
-    run, so ``1.0~`` < ``1.0`` < ``1.0a`` < ``1.0.1``."""
-    parts = _debian_parts(version)
-    if parts is None:
-        raise VersionError(f"not a Debian version: {version!r}")
-    epoch, upstream, revision = parts
-    return (_number(epoch), _debian_runs(upstream), _debian_runs(revision))
-
-
-def _debian_parts(version: str) -> tuple[str, str, str] | None:
-    match = _DEBIAN.fullmatch(version)
-    if match is None:
-        return None
-    epoch, upstream, revision = match.groups()
-    if (epoch is None and ":" in upstream) or _DIGITS.match(upstream) is None:
-        # the last: the upstream version starts with a digit (dpkg rejects others as bad syntax)
-        return None
-    return epoch or "", upstream, revision or ""
-
-
-def is_debian_version(version: str) -> bool:
-    """Whether ``version`` has Policy §5.6.12 syntax, so that :func:`parse` will order it: the check
-    an import makes on every Debian version it stores, without building the sort key."""
-    return _debian_parts(version) is not None
+def _debian_key(version: str) -> DebianVersionKey:
+    try:
+        return debian_version_key(version)
+    except ValueError as err:
+        raise VersionError(str(err)) from None
 
 
 def _number(digits: str) -> tuple[int, str]:
@@ -188,21 +157,6 @@ def _number(digits: str) -> tuple[int, str]:
     more than 4,300 digits, and a version string comes from the image being scanned."""
     significant = digits.lstrip("0")
     return len(significant), significant
-
-
-# The weight of each character a version may hold outside its digits (dpkg's order()).
-_WEIGHTS = {c: -1 if c == "~" else ord(c) if c.isalpha() else ord(c) + 256 for c in map(chr, range(128))}
-
-
-def _debian_runs(text: str) -> tuple[Any, ...]:
-    key: list[Any] = []
-    for letters, digits in _DEBIAN_RUNS.findall(text):
-        if key and not (letters or digits):
-            break  # the empty match at the end of the string
-        key.append((*map(_WEIGHTS.__getitem__, letters), 0))
-        key.append(_number(digits))
-    key.append((0,))
-    return tuple(key)
 
 
 def _pep440(text: str) -> Version:
