@@ -31,7 +31,7 @@ import json
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +57,7 @@ from sqlalchemy.exc import DatabaseError
 
 from bastion._clock import rfc3339
 from bastion.errors import InputError
+from bastion.vuln._records import ImportCounts, KevEntry, Record
 from bastion.vuln._state import DATA_KEY, database_path
 
 __all__ = [
@@ -136,53 +137,6 @@ _feeds = Table(
 _metadata_table = Table(
     "meta", _meta, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False)
 )
-
-
-@dataclass(frozen=True)
-class Record:
-    """One advisory as imported: an OSV record, or one CVE of the Debian tracker."""
-
-    source: str  # osv | debian-tracker
-    id: str
-    modified: str
-    published: str | None
-    summary: str
-    aliases: tuple[str, ...]
-    severity: tuple[tuple[str, str], ...]  # (type, vector) as OSV "severity" has them
-    db_severity: str | None  # database_specific.severity (GHSA: LOW/MODERATE/HIGH/CRITICAL)
-    affected: tuple[tuple[str, str, str], ...]  # (ecosystem, package key, data JSON)
-    digest: str
-    withdrawn: bool = False
-
-
-@dataclass(frozen=True)
-class KevEntry:
-    cve_id: str
-    date_added: str | None
-    due_date: str | None
-    ransomware: str | None
-    name: str | None
-
-
-@dataclass
-class ImportCounts:
-    added: int = 0
-    replaced: int = 0
-    unchanged: int = 0
-    withdrawn: int = 0
-    skipped: int = 0
-    superseded: int = 0  # an earlier copy of a record that a later one in the same input replaced
-    kev: int = 0
-    reasons: list[str] = field(default_factory=list)  # the first reasons records were skipped
-
-    @property
-    def imported(self) -> int:
-        return self.added + self.replaced + self.unchanged
-
-    def skip(self, reason: str) -> None:
-        self.skipped += 1
-        if len(self.reasons) < 5:
-            self.reasons.append(reason)
 
 
 @dataclass(frozen=True)
