@@ -52,8 +52,22 @@ def load_json(
         raise InputError(f"not UTF-8 text: {error.reason} at byte {error.start}", where=where) from None
     except ValueError as error:  # json.JSONDecodeError, and int() refusing a 5,000-digit number
         raise InputError(f"not valid JSON: {error}", where=where) from None
-    check_shape(value, where=where, max_depth=max_depth, max_values=max_values)
+    if not _within_bounds(data, max_depth, max_values):
+        check_shape(value, where=where, max_depth=max_depth, max_values=max_values)
     return value
+
+
+def _within_bounds(data: bytes | str, max_depth: int, max_values: int) -> bool:
+    """Whether the text alone proves that its value is within both limits, so the walk can be
+    skipped (it was a quarter of the time a feed import spends on each OSV record). RFC 8259 §2-§7:
+    every value takes at least one character of the text, so a text of n characters holds at most n
+    values; every array or object opens with ``[`` or ``{``, so a value nests no deeper than the
+    number of those characters (ones inside strings only add to the count)."""
+    if len(data) > max_values:
+        return False
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") < max_depth
+    return data.count(b"[") + data.count(b"{") < max_depth
 
 
 def check_shape(value: Any, *, where: str, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:

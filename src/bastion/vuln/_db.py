@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,7 +56,9 @@ from sqlalchemy.exc import DatabaseError
 
 from bastion._clock import rfc3339
 from bastion.errors import InputError
-from bastion.vuln._state import DATA_KEY, database_path
+from bastion.vuln._read import AffectedHit, Reads, SourceStatus, VulnDatabase, chunks, marks
+from bastion.vuln._records import ImportCounts, KevEntry, Record
+from bastion.vuln._state import DATA_KEY, SCHEMA_VERSION, database_path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -73,8 +74,6 @@ __all__ = [
     "open_database",
 ]
 
-SCHEMA_VERSION = "2"  # bump, and migrate (_migrate) or rebuild, when a table changes
-_CHUNK = 500  # bound parameters per IN (...) (SQLite allows 32766; PostgreSQL more)
 #: How long a writer waits for another process's import (or schema creation) to finish.
 WRITER_WAIT_SECONDS = 600.0
 
@@ -138,95 +137,11 @@ _metadata_table = Table(
 )
 
 
-@dataclass(frozen=True)
-class Record:
-    """One advisory as imported: an OSV record, or one CVE of the Debian tracker."""
-
-    source: str  # osv | debian-tracker
-    id: str
-    modified: str
-    published: str | None
-    summary: str
-    aliases: tuple[str, ...]
-    severity: tuple[tuple[str, str], ...]  # (type, vector) as OSV "severity" has them
-    db_severity: str | None  # database_specific.severity (GHSA: LOW/MODERATE/HIGH/CRITICAL)
-    affected: tuple[tuple[str, str, str], ...]  # (ecosystem, package key, data JSON)
-    digest: str
-    withdrawn: bool = False
-
-
-@dataclass(frozen=True)
-class KevEntry:
-    cve_id: str
-    date_added: str | None
-    due_date: str | None
-    ransomware: str | None
-    name: str | None
-
-
-@dataclass
-class ImportCounts:
-    added: int = 0
-    replaced: int = 0
-    unchanged: int = 0
-    withdrawn: int = 0
-    skipped: int = 0
-    superseded: int = 0  # an earlier copy of a record that a later one in the same input replaced
-    kev: int = 0
-    reasons: list[str] = field(default_factory=list)  # the first reasons records were skipped
-
-    @property
-    def imported(self) -> int:
-        return self.added + self.replaced + self.unchanged
-
-    def skip(self, reason: str) -> None:
-        self.skipped += 1
-        if len(self.reasons) < 5:
-            self.reasons.append(reason)
-
-
-@dataclass(frozen=True)
-class AffectedHit:
-    """One affected entry of one advisory, for a package the scan asked about."""
-
-    source: str
-    advisory_id: str
-    ecosystem: str
-    package: str
-    data: dict[str, Any]
-    summary: str
-    aliases: tuple[str, ...]
-    severity: tuple[tuple[str, str], ...]
-    db_severity: str | None
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    name: str
-    location: str
-    imported_at: str
-    records: int
-
-
 class VulnWriter(Protocol):
     def put_records(self, records: Iterable[Record], counts: ImportCounts) -> None: ...
     def put_kev(self, entries: Iterable[KevEntry], counts: ImportCounts) -> None: ...
     def mark_source(self, name: str, location: str) -> None: ...
     def set_feed(self, url: str, etag: str | None, last_modified: str | None) -> None: ...
-
-
-class VulnDatabase(Protocol):
-    """What the importer, the updater and the matcher need from a database."""
-
-    def transaction(self) -> Any:  # a context manager yielding a VulnWriter
-        ...
-
-    def lookup(self, keys: Mapping[str, Collection[str]]) -> list[AffectedHit]: ...
-    def severities(self, ids: Collection[str]) -> dict[str, list[tuple[tuple[str, str], ...] | str]]: ...
-    def kev_ids(self, ids: Collection[str]) -> set[str]: ...
-    def sources(self) -> list[SourceStatus]: ...
-    def feed(self, url: str) -> tuple[str | None, str | None]: ...
-    def is_empty(self) -> bool: ...
 
 
 def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
@@ -236,32 +151,9 @@ def _insert_many(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) ->
     if not rows:
         return
     names = [column.name for column in table.columns]
-    marks = _marks(conn, len(names))
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(marks)})"  # noqa: S608 - names are ours
+    placeholders = marks(conn.dialect.paramstyle, len(names))
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(placeholders)})"  # noqa: S608 - names are ours
     conn.exec_driver_sql(sql, rows)
-
-
-def _marks(conn: Connection, count: int) -> list[str]:
-    """``count`` positional placeholders in the driver's own style."""
-    style = conn.dialect.paramstyle
-    if style == "qmark":
-        return ["?"] * count
-    if style == "numeric":
-        return [f":{i + 1}" for i in range(count)]
-    return ["%s"] * count  # format / pyformat drivers (psycopg)
-
-
-def _select_in(conn: Connection, sql: str, fixed: list[Any], values: Sequence[Any]) -> list[Any]:
-    """Run ``sql``, whose ``{0}``.. take one placeholder per ``fixed`` value and whose last field
-    takes the placeholders of an ``IN (...)`` list of ``values``. Table and column names are ours."""
-    marks = _marks(conn, len(fixed) + len(values))
-    text = sql.format(*marks[: len(fixed)], ", ".join(marks[len(fixed) :]))
-    return list(conn.exec_driver_sql(text, tuple([*fixed, *values])).fetchall())
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _SqlWriter:
@@ -317,7 +209,7 @@ class _SqlWriter:
             fresh.append(record)
         self.changed = self.changed or bool(stale or fresh)
         for source, ids in stale.items():
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 for table, column in (
                     (_affected, _affected.c.advisory_id),
                     (_severities, _severities.c.advisory_id),
@@ -391,14 +283,16 @@ class _SqlWriter:
         )
 
 
-class SqlVulnDatabase:
-    """:class:`VulnDatabase` on SQLAlchemy Core."""
+class SqlVulnDatabase(Reads):
+    """:class:`VulnDatabase` on SQLAlchemy Core; its reads (:class:`Reads`) run on the engine's
+    DB-API connections."""
 
     def __init__(self, url: str | URL, *, create: bool = True) -> None:
         parsed = make_url(url)
         # Shown in messages; a password in a server URL is hidden.
         self.url = url = parsed.render_as_string(hide_password=True)
         self._engine: Engine = create_engine(parsed)
+        super().__init__(self._driver_connection, self._engine.dialect.paramstyle)
         self._lock: filelock.BaseFileLock | None = None
         if parsed.get_backend_name() == "sqlite":
             event.listen(self._engine, "connect", _sqlite_pragmas)
@@ -442,6 +336,14 @@ class SqlVulnDatabase:
                 "run this again when it has finished",
             ) from None
 
+    @contextmanager
+    def _driver_connection(self) -> Iterator[Any]:
+        connection = self._engine.raw_connection()
+        try:
+            yield connection
+        finally:
+            connection.close()  # back to the pool
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -454,76 +356,12 @@ class SqlVulnDatabase:
                 conn.execute(delete(_metadata_table).where(_metadata_table.c.key == DATA_KEY))
                 conn.execute(insert(_metadata_table).values(key=DATA_KEY, value=uuid.uuid4().hex))
 
-    def lookup(self, keys: Mapping[str, Collection[str]]) -> list[AffectedHit]:
-        # Plain SQL straight through the driver (as _insert_many): compiling the Core statement
-        # with its expanding IN list cost a scan more than running it.
-        sql = (
-            "SELECT a.source, a.advisory_id, a.ecosystem, a.package, a.data, v.summary, v.aliases, "
-            "v.severity, v.db_severity FROM affected a JOIN advisories v "
-            "ON v.source = a.source AND v.id = a.advisory_id WHERE a.ecosystem = {0} AND a.package IN ({1})"
-        )
-        hits: list[AffectedHit] = []
-        with self._engine.connect() as conn:
-            for ecosystem, names in keys.items():
-                for chunk in _chunks(sorted(set(names))):
-                    rows = _select_in(conn, sql, [ecosystem], chunk)
-                    for source, ident, eco, package, data, summary, aliases, severity, db_severity in rows:
-                        hits.append(
-                            AffectedHit(
-                                source, ident, eco, package, json.loads(data), summary,
-                                tuple(aliases.split("\n")) if aliases else (), _severity(severity), db_severity,
-                            )
-                        )  # fmt: skip
-        return hits
-
-    def severities(self, ids: Collection[str]) -> dict[str, list[tuple[tuple[str, str], ...] | str]]:
-        """For each id, the severity entries (CVSS vectors, database severities) of every record that
-        has it as id or alias."""
-        found: dict[str, list[tuple[tuple[str, str], ...] | str]] = {}
-        sql = "SELECT alias, severity, db_severity FROM severities WHERE alias IN ({0})"
-        with self._engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
-                for alias, severity, db_severity in _select_in(conn, sql, [], chunk):
-                    entries = found.setdefault(alias, [])
-                    entries.append(_severity(severity))
-                    if db_severity:
-                        entries.append(db_severity)
-        return found
-
-    def kev_ids(self, ids: Collection[str]) -> set[str]:
-        result: set[str] = set()
-        sql = "SELECT cve_id FROM kev WHERE cve_id IN ({0})"  # plain SQL, as lookup
-        with self._engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
-                result.update(row[0] for row in _select_in(conn, sql, [], chunk))
-        return result
-
-    def sources(self) -> list[SourceStatus]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(_sources).order_by(_sources.c.name))
-            return [SourceStatus(r.name, r.location, r.imported_at, r.records) for r in rows]
-
     def counts_by_ecosystem(self) -> dict[str, int]:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(_affected.c.ecosystem, func.count()).group_by(_affected.c.ecosystem).order_by(_affected.c.ecosystem)
             )  # fmt: skip
             return {row[0]: int(row[1]) for row in rows}
-
-    def feed(self, url: str) -> tuple[str | None, str | None]:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(_feeds).where(_feeds.c.url == url)).first()
-        return (row.etag, row.last_modified) if row else (None, None)
-
-    def is_empty(self) -> bool:
-        with self._engine.connect() as conn:
-            return conn.execute(select(_sources.c.name).limit(1)).first() is None
-
-
-def _severity(text: str) -> tuple[tuple[str, str], ...]:
-    if text == "[]":
-        return ()
-    return tuple((str(item[0]), str(item[1])) for item in json.loads(text))
 
 
 def _migrate(conn: Connection, url: str) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 from bastion.sbom import Package, PackageType, Sbom
 from bastion.vuln._cvss import base_score, rating
-from bastion.vuln._db import AffectedHit, VulnDatabase
 from bastion.vuln._model import (
     Cvss,
     Finding,
@@ -35,6 +34,7 @@ from bastion.vuln._model import (
     State,
     VersionProblem,
 )
+from bastion.vuln._read import AffectedHit, VulnDatabase
 from bastion.vuln._versions import VersionError, affected_by_ranges, compare, normalise_package, parse
 
 __all__ = ["match_sbom", "package_refs"]

@@ -13,9 +13,9 @@ from bastion.config import Settings
 from bastion.errors import InputError
 from bastion.oci import ImageRef, Scheme, parse_image_ref
 from bastion.sbom import Sbom
-from bastion.vuln._db import SqlVulnDatabase, open_database
 from bastion.vuln._match import match_sbom
 from bastion.vuln._model import ScanResult, Severity, State
+from bastion.vuln._read import VulnDatabase, open_for_scan
 from bastion.vuln._report import summary, to_json
 from bastion.vuln._state import database_path
 
@@ -28,7 +28,10 @@ __all__ = [
 ]
 
 
-def require_database(settings: Settings) -> SqlVulnDatabase:
+def require_database(settings: Settings) -> VulnDatabase:
+    """The database to scan with: read through the standard library's sqlite3 when it has this
+    Bastion's schema (so a scan does not load SQLAlchemy), else opened by the database layer, which
+    migrates an older schema or refuses a newer one."""
     path = database_path(settings.home)
     if not path.exists():
         raise InputError(
@@ -36,6 +39,11 @@ def require_database(settings: Settings) -> SqlVulnDatabase:
             where=str(path),
             hint="run `bastion db import PATH` or `bastion db update`",
         )
+    database = open_for_scan(path)
+    if database is not None:
+        return database
+    from bastion.vuln._db import open_database
+
     return open_database(settings.home)
 
 
@@ -53,7 +61,7 @@ def load_sbom(reference: str | ImageRef, settings: Settings, *, platform: str | 
     return scan_image(ref, settings, platform=platform)
 
 
-def scan_sbom(sbom: Sbom, database: SqlVulnDatabase, *, max_age_hours: float | None = None) -> ScanResult:
+def scan_sbom(sbom: Sbom, database: VulnDatabase, *, max_age_hours: float | None = None) -> ScanResult:
     """Match ``sbom`` and record the database's sources (with a warning when they are stale)."""
     from bastion.vuln._update import stale_sources
 
@@ -105,7 +113,7 @@ def cve_scan_attestation(
     if not database_path(settings.home).exists():
         return None
     started = rfc3339()
-    database = open_database(settings.home)
+    database = require_database(settings)
     try:
         result = scan_sbom(sbom or load_sbom(reference, settings, platform=platform), database)
     finally:

@@ -13,9 +13,10 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-__all__ = ["DATA_KEY", "data_version", "database_path"]
+__all__ = ["DATA_KEY", "SCHEMA_VERSION", "data_version", "database_path"]
 
 DATA_KEY = "data"  # meta key of the token
+SCHEMA_VERSION = "2"  # meta key "schema"; bump, and migrate (_db._migrate) or rebuild, when a table changes
 
 
 def database_path(home: Path) -> Path:

@@ -23,11 +23,15 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bastion.errors import InputError, NetworkError
-from bastion.vuln._db import SqlVulnDatabase
-from bastion.vuln._import import ImportReport, import_paths
+from bastion.vuln._read import VulnDatabase
+
+if TYPE_CHECKING:
+    from bastion.vuln._db import SqlVulnDatabase
+    from bastion.vuln._import import ImportReport
 
 __all__ = [
     "DEFAULT_FEEDS",
@@ -119,6 +123,8 @@ def update(
     """Download every feed that changed into ``work`` and import them together."""
     import httpx
 
+    from bastion.vuln._import import import_paths
+
     result = UpdateResult()
     work.mkdir(parents=True, exist_ok=True)
     downloaded: list[Path] = []
@@ -162,7 +168,7 @@ def update(
     return result
 
 
-def stale_sources(database: SqlVulnDatabase, max_age_hours: float, now: float | None = None) -> list[str]:
+def stale_sources(database: VulnDatabase, max_age_hours: float, now: float | None = None) -> list[str]:
     """Warnings for sources imported longer than ``max_age_hours`` ago."""
     import time
     from datetime import datetime
