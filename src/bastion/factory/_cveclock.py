@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from bastion._clock import rfc3339
 from bastion.factory._db import cve_clock, publications, transaction
@@ -222,7 +222,7 @@ def _publication(connection: Connection, image: str, digest: str) -> Publication
     return _publication_of(row) if row is not None else None
 
 
-def _publication_of(row: Mapping[str, Any]) -> Publication:
+def _publication_of(row: RowMapping) -> Publication:
     return Publication(row["id"], row["image"], row["reference"], row["digest"], _parse(row["published_at"]))
 
 
