@@ -14,6 +14,7 @@ from bastion.cli import (
     _publish,
     _sbom,
     _schema,
+    _sla,
     _source,
     _supply,
     _vuln,
@@ -58,3 +59,4 @@ _attest.register(app)
 _publish.register(app)
 _source.register(app)
 _factory.register(app)
+_sla.register(app)

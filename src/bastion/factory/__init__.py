@@ -9,13 +9,27 @@ The foundation ``factory run`` (jobs, proposals, publishing, cascades, the CVE c
 * :func:`load_catalog` and :class:`Graph`: definitions, their ``from:``/lock/``oci-image`` edges and
   the topological order (a ``from:`` cycle is refused, named).
 * :func:`plan`: what the trackers report now against the stored state, and the rebuild tree.
+* The CVE clock: :func:`observe` opens, updates and closes an image's items from a scan;
+  :func:`rescan` re-scans each image's newest publication with the current vulnerability data
+  (:func:`reattest_published` is the re-attestation hook); :func:`clock_items`,
+  :func:`load_sla_policy` and :func:`sla_rows` make the ``sla report``.
 """
 
+from bastion.factory._cveclock import (
+    ClockItem,
+    Observation,
+    Publication,
+    clock_items,
+    current_publications,
+    observe,
+)
 from bastion.factory._db import ENV_FACTORY_DB, HEAD_REVISION, current_revision, database_url, migrate, tables
 from bastion.factory._debian import LockChange
 from bastion.factory._graph import Catalog, Graph, load_catalog
 from bastion.factory._http import Http
 from bastion.factory._plan import Plan, Poll, Rebuild, TrackerReport, plan, poll
+from bastion.factory._rescan import Reattest, Rescanned, reattest_published, rescan
+from bastion.factory._sla import SlaPolicy, SlaRow, load_sla_policy, sla_rows
 from bastion.factory._state import FactoryState, TrackerState, open_state
 from bastion.factory._trackers import ENV_GITHUB_API, Polled, TrackerRef
 
@@ -24,23 +38,37 @@ __all__ = [
     "ENV_GITHUB_API",
     "HEAD_REVISION",
     "Catalog",
+    "ClockItem",
     "FactoryState",
     "Graph",
     "Http",
     "LockChange",
+    "Observation",
     "Plan",
     "Poll",
     "Polled",
+    "Publication",
+    "Reattest",
     "Rebuild",
+    "Rescanned",
+    "SlaPolicy",
+    "SlaRow",
     "TrackerRef",
     "TrackerReport",
     "TrackerState",
+    "clock_items",
+    "current_publications",
     "current_revision",
     "database_url",
     "load_catalog",
+    "load_sla_policy",
     "migrate",
+    "observe",
     "open_state",
     "plan",
     "poll",
+    "reattest_published",
+    "rescan",
+    "sla_rows",
     "tables",
 ]
