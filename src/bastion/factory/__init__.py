@@ -9,13 +9,20 @@ The foundation ``factory run`` (jobs, proposals, publishing, cascades, the CVE c
 * :func:`load_catalog` and :class:`Graph`: definitions, their ``from:``/lock/``oci-image`` edges and
   the topological order (a ``from:`` cycle is refused, named).
 * :func:`plan`: what the trackers report now against the stored state, and the rebuild tree.
+* :func:`cycle` (detect -> propose -> review gate -> queue, cascading) and :func:`execute` (one job:
+  build -> tests -> attestations -> sign -> publish -> tags, each stage recorded), :class:`Jobs`
+  (the job tables), :func:`celery_app` / :func:`send` (the task engine), :class:`FactoryConfig`.
 """
 
+from bastion.factory._config import AutoApprove, FactoryConfig
 from bastion.factory._db import ENV_FACTORY_DB, HEAD_REVISION, current_revision, database_url, migrate, tables
 from bastion.factory._debian import LockChange
+from bastion.factory._engine import QUEUES, celery_app, send
 from bastion.factory._graph import Catalog, Graph, load_catalog
 from bastion.factory._http import Http
+from bastion.factory._jobs import JobRow, Jobs
 from bastion.factory._plan import Plan, Poll, Rebuild, TrackerReport, plan, poll
+from bastion.factory._run import Cycle, QueuedJob, cycle, execute
 from bastion.factory._state import FactoryState, TrackerState, open_state
 from bastion.factory._trackers import ENV_GITHUB_API, Polled, TrackerRef
 
@@ -23,24 +30,35 @@ __all__ = [
     "ENV_FACTORY_DB",
     "ENV_GITHUB_API",
     "HEAD_REVISION",
+    "QUEUES",
+    "AutoApprove",
     "Catalog",
+    "Cycle",
+    "FactoryConfig",
     "FactoryState",
     "Graph",
     "Http",
+    "JobRow",
+    "Jobs",
     "LockChange",
     "Plan",
     "Poll",
     "Polled",
+    "QueuedJob",
     "Rebuild",
     "TrackerRef",
     "TrackerReport",
     "TrackerState",
+    "celery_app",
     "current_revision",
+    "cycle",
     "database_url",
+    "execute",
     "load_catalog",
     "migrate",
     "open_state",
     "plan",
     "poll",
+    "send",
     "tables",
 ]
