@@ -108,11 +108,11 @@ def run_command(
             _report(found, config)
             ids = [job.id for job in found.queued]
             if config.broker is None:
-                for job in found.queued:
-                    info(f"rebuilding {job.image} (job {job.id}): {'; '.join(job.reasons)}")
+                for queued in found.queued:
+                    info(f"rebuilding {queued.image} (job {queued.id}): {'; '.join(queued.reasons)}")
                     with RichProgress() as progress:
-                        status = execute(job.id, settings, config, state, progress)
-                    info(f"{job.image}: {status}")
+                        status = execute(queued.id, settings, config, state, progress)
+                    info(f"{queued.image}: {status}")
             else:
                 send(celery_app(config), ids, [job.priority for job in found.queued])
                 info(f"sent {len(ids)} jobs to the broker; waiting for the workers")

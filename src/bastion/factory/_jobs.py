@@ -86,7 +86,7 @@ class Jobs:
     def get(self, job_id: int) -> JobRow:
         with transaction(self.engine) as connection:
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
-        return JobRow.of(row)
+        return JobRow.of(dict(row))
 
     def diff(self, proposal_id: int) -> str:
         with transaction(self.engine) as connection:
@@ -107,7 +107,7 @@ class Jobs:
                     log_path=log_path)
             )  # fmt: skip
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
-        return JobRow.of(row)
+        return JobRow.of(dict(row))
 
     def stage(self, job_id: int, stage: str, status: str, detail: str | None = None) -> None:
         with transaction(self.engine) as connection:
@@ -203,7 +203,7 @@ class Jobs:
                 .mappings()
                 .all()
             )
-        return [JobRow.of(r) for r in rows]
+        return [JobRow.of(dict(r)) for r in rows]
 
     def recent(self, image: str | None = None, limit: int = 50) -> list[JobRow]:
         query = select(jobs).order_by(desc(jobs.c.id)).limit(limit)
@@ -211,7 +211,7 @@ class Jobs:
             query = query.where(jobs.c.image == image)
         with transaction(self.engine) as connection:
             rows = connection.execute(query).mappings().all()
-        return [JobRow.of(r) for r in rows]
+        return [JobRow.of(dict(r)) for r in rows]
 
     def tracker_errors(self) -> list[tuple[str, str]]:
         with transaction(self.engine) as connection:
