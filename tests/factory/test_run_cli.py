@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import home_sharing_cache, run_cli
-from tests.registry.conftest import RegistryProcess, registry  # noqa: F401  (the fixture)
+from tests.registry.conftest import RegistryProcess
 
 pytestmark = pytest.mark.mirror
 
@@ -50,7 +50,9 @@ def test_run_once_rebuilds_publishes_verifies_and_then_does_nothing(
     # The definitions now say what was built: the tracker's value, and a lock holding it.
     assert "value: '6.4'" in (catalog / "net.yaml").read_text()
     lock = json.loads((catalog / "net.lock.json").read_text())
-    assert {p["name"]: p["version"] for p in lock["variants"]["runtime"]["linux/amd64"]["packages"]}["netbase"] == "6.4"
+    assert {p["name"]: p["version"] for p in lock["variants"]["runtime"]["linux/amd64"]["packages"]}[
+        "netbase"
+    ] == "6.4"
 
     verified = run_cli("verify", f"registry://{registry.host}/bastion/net:latest",
                        "--key", str(home / "keys" / "bastion.pub"), home=home)  # fmt: skip
