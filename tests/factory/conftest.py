@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.conftest import free_port
+from tests.registry.conftest import free_port, registry  # noqa: F401  (the loopback docker-registry fixture)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 GITHUB = Path(__file__).with_name("github")

@@ -18,7 +18,11 @@ Tables (all times RFC 3339 UTC strings from :mod:`bastion._clock`; JSON in ``Tex
 ``jobs``
     ``id``, ``key`` (unique: the idempotency key, e.g. the recipe digest, so duplicate triggers
     coalesce), ``kind``, ``proposal_id``, ``priority`` (higher first: CVE fixes before routine bumps),
-    ``status``, ``attempts``, ``error``, ``created_at``, ``started_at``, ``finished_at``.
+    ``status``, ``attempts``, ``error``, ``created_at``, ``started_at``, ``finished_at``; since
+    revision 0003 ``image``, ``catalog`` (the catalog directory the job reads) and ``log_path``.
+``stages`` (revision 0003)
+    ``id``, ``job_id``, ``stage`` (propose, review, build, tests, attestations, sign, publish,
+    tags, cascade), ``status`` (done, failed, skipped, not-reviewed, approved), ``detail``, ``at``.
 ``builds``
     ``id``, ``job_id``, ``image``, ``recipe_digest``, ``image_digest``, ``status``, ``log_path`` (the
     job's log file), ``started_at``, ``finished_at``.
@@ -70,16 +74,22 @@ from bastion.errors import InputError, InternalError
 __all__ = [
     "ENV_FACTORY_DB",
     "HEAD_REVISION",
+    "builds",
     "connect",
     "current_revision",
     "database_url",
+    "jobs",
     "migrate",
+    "proposals",
+    "publications",
+    "stages",
     "tables",
+    "tracker_state",
     "transaction",
 ]
 
 ENV_FACTORY_DB = "BASTION_FACTORY_DB"
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_SECONDS = 60
 # PostgreSQL advisory lock id of the factory's migrations (any constant both writers agree on).
@@ -125,6 +135,19 @@ jobs = Table(
     Column("created_at", String(32), nullable=False),
     Column("started_at", String(32)),
     Column("finished_at", String(32)),
+    Column("image", String(256)),
+    Column("catalog", String(4096)),
+    Column("log_path", String(4096)),
+)
+stages = Table(
+    "stages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text),
+    Column("at", String(32), nullable=False),
 )
 builds = Table(
     "builds",

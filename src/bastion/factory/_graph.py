@@ -107,6 +107,10 @@ class Graph:
         """The images whose lock contains ``package``."""
         return self.packages.get(package, set())
 
+    def upstream(self, name: str) -> list[str]:
+        """The images ``name`` depends on directly."""
+        return sorted(up for up, children in self.downstream.items() if name in children)
+
     def order(self) -> list[str]:
         """Every image after the images it depends on (ties by name, so the order is stable)."""
         sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
