@@ -20,9 +20,11 @@ from bastion.vex._model import (
     parse_openvex,
     validate_openvex,
 )
+from bastion.vex._repository import REPOSITORY_VEX_DIR, repository_statements, repository_vex
 
 __all__ = [
     "OPENVEX_CONTEXT",
+    "REPOSITORY_VEX_DIR",
     "AuthoredStatement",
     "DocumentUse",
     "ImageSubject",
@@ -39,6 +41,8 @@ __all__ = [
     "parse_cyclonedx_vex",
     "parse_openvex",
     "purl_matches",
+    "repository_statements",
+    "repository_vex",
     "scan_attestations",
     "to_cyclonedx_vex",
     "validate_openvex",
