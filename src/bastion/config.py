@@ -70,3 +70,9 @@ class Settings:
     @property
     def store_dir(self) -> Path:
         return self.home / "store"
+
+    @property
+    def repository_dir(self) -> Path:
+        """Bastion's own APT repository (``bastion source build``), with the provenance and OpenVEX
+        documents of what it built (``provenance/``, ``vex/``)."""
+        return self.home / "repository"

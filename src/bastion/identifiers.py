@@ -40,6 +40,8 @@ ANNOTATION_VULN_DATA = f"{LABEL_NAMESPACE}.vuln.data"
 COMPLIANCE_PREDICATE_URI = f"{URI_BASE}attestations/compliance/v1"
 SLSA_BUILD_TYPE = f"{URI_BASE}slsa/build-types/debian-image/v1"
 SLSA_BUILDER_ID = f"{URI_BASE}slsa/builders/local"
+#: SLSA ``buildDefinition.buildType`` of a Debian source package rebuilt by ``bastion source build``.
+SLSA_SOURCE_BUILD_TYPE = f"{URI_BASE}slsa/build-types/debian-source-package/v1"
 #: SPDX ``documentNamespace`` prefix (SPDX 2.3 clause 6.5).
 SPDX_NAMESPACE_BASE = f"{URI_BASE}spdx/"
 #: The URL namespace CycloneDX ``serialNumber`` UUIDs are derived from (RFC 4122 section 4.3).
@@ -66,6 +68,7 @@ __all__ = [
     "OPENVEX_ID_BASE",
     "SLSA_BUILDER_ID",
     "SLSA_BUILD_TYPE",
+    "SLSA_SOURCE_BUILD_TYPE",
     "SPDX_NAMESPACE_BASE",
     "TOOL_URI",
     "URI_BASE",

@@ -4,6 +4,7 @@ lock``). Offline: a .deb made here with dpkg-deb."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.errors import InputError
+from bastion.errors import InputError, InternalError
 from bastion.source import SUITE, LocalRepository
 from tests.conftest import run_cli
 
@@ -82,3 +83,35 @@ def test_a_signature_by_another_key_does_not_verify(tmp_path: Path) -> None:
         ["gpgv", "--keyring", str(second.keyring), str(inrelease)], capture_output=True, check=False
     )
     assert verified.returncode != 0
+
+
+def test_an_image_provenance_names_the_bundle_of_a_package_built_here(tmp_path: Path) -> None:
+    """provenance_references (called for an image's provenance) finds, for a package whose lock URL is in
+    Bastion's repository, the bundle whose subjects include that .deb's digest; for another digest, none."""
+    from bastion.attest import (
+        PROVENANCE_PREDICATE_TYPE,
+        Subject,
+        ephemeral_signer,
+        make_statement,
+        sign_statement,
+    )
+    from bastion.source import provenance_references
+
+    repository = LocalRepository(tmp_path / "repository", tmp_path / "keys")
+    deb = _deb(tmp_path)
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    statement = make_statement(
+        [Subject(name=deb.name, digest={"sha256": digest})], PROVENANCE_PREDICATE_TYPE, {}
+    )
+    bundle = sign_statement(statement, ephemeral_signer())
+    name = "provenance/tiny-bastion/1.0-1+bastion1_amd64.sigstore.json"
+    [published] = repository.publish("tiny-bastion", [deb], {name: bundle})
+    url = published.path.resolve().as_uri()
+    assert provenance_references([(url, digest)]) == [
+        ((tmp_path / "repository" / name).resolve().as_uri(), hashlib.sha256(bundle).hexdigest(),
+         f"provenance of {deb.name}")
+    ]  # fmt: skip
+    assert provenance_references([(url, "0" * 64)]) == []
+    assert provenance_references([("http://127.0.0.1:1/pool/main/t/tiny-bastion/x.deb", digest)]) == []
+    with pytest.raises(InternalError):
+        repository.publish("tiny-bastion", [deb], {"dists/bastion/InRelease": b"x"})

@@ -29,9 +29,19 @@ def build_command(
             "--check", help="Build twice and refuse to publish unless the .deb files are identical."
         ),
     ] = False,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="Sign the packages' provenance with this key (a cosign-format key file, file://PATH). "
+            "Default: BASTION_HOME/keys/bastion.key, the key `bastion build` signs with.",
+        ),
+    ] = None,
 ) -> None:
     """Fetch the source through the verified chain, apply the definition's patches, build it in the sandbox
-    and publish the packages to BASTION_HOME/repository (suite "bastion", signed with Bastion's archive key).
+    and publish the packages to BASTION_HOME/repository (suite "bastion", signed with Bastion's archive key),
+    with the build's SLSA provenance (signed with --key, else the default build key) and, when a patch
+    fixes vulnerabilities, an OpenVEX document stating them fixed that `bastion cves` applies.
 
     Prints a JSON summary of what was built and published; progress goes to stderr."""
     from bastion.config import Settings
@@ -39,7 +49,7 @@ def build_command(
 
     with RichProgress() as progress:
         built = build_source(
-            definition, Settings.from_env(), platform=platform, check=check, progress=progress
+            definition, Settings.from_env(), platform=platform, check=check, key=key, progress=progress
         )
     info(f"{built.source.name} {built.version}: {len(built.debs)} package(s) published to {built.repository.uri} "
          f"(suite bastion, key {built.repository.keyring})")  # fmt: skip
@@ -58,6 +68,7 @@ def build_command(
             "keyring": str(built.repository.keyring),
         },
         "reproducible": check or None,
+        "proofs": [str(built.repository.root / name) for name in built.proofs],
     }
     stdout.print(json.dumps(summary, indent=2), markup=False, highlight=False, soft_wrap=True)
 

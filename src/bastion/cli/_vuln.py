@@ -19,8 +19,6 @@ from bastion.config import Settings
 from bastion.errors import ExitCode, FindingsFound
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from bastion.vex import VexDocument, VexStatementLike
     from bastion.vuln import ImportCounts, ScanResult
 
@@ -165,10 +163,16 @@ def cves_command(
                 ) from None
     ref = image_ref("cves", image)
     settings = Settings.from_env()
-    documents = _load_vex(vex or [])  # bad VEX is refused before the (slower) scan
+    from bastion.vex import repository_vex
+
+    # Bastion's repository states what its packages' patches fix; the user's documents come after it,
+    # so they win at equal times. Bad VEX is refused before the (slower) scan.
+    ours = repository_vex(settings)
+    documents = _load_vex(vex or [], first=len(ours))
     database = require_database(settings)
     result = scan_sbom(load_sbom(ref, settings, platform=platform), database,
                        max_age_hours=load_config(settings.home).max_age_hours)  # fmt: skip
+    result = _apply_repository_vex(result, ours)
     if documents:
         from bastion.vex import apply_vex_counted
 
@@ -193,12 +197,28 @@ def cves_command(
         raise FindingsFound(f"{len(result.findings)} findings remain after VEX and filters (--exit-code)")
 
 
-def _load_vex(paths: list[Path]) -> list[VexDocument]:
+def _apply_repository_vex(result: ScanResult, ours: list[tuple[Path, VexDocument]]) -> ScanResult:
+    """Bastion's repository VEX applied, each finding it moved named on stderr: shown, not silently
+    absent (the finding is in the report's suppressed list too)."""
+    if not ours:
+        return result
+    from bastion.vex import apply_vex
+
+    before = {(f.id, f.package.purl) for f in result.suppressed}
+    result = apply_vex(result, [document for _, document in ours])
+    for finding in result.suppressed:
+        if (finding.id, finding.package.purl) not in before and finding.suppression is not None:
+            info(f"{finding.id} in {finding.package.name} {finding.package.version}: fixed by Bastion's "
+                 f"build ({finding.suppression.statement}; VEX {finding.suppression.document})")  # fmt: skip
+    return result
+
+
+def _load_vex(paths: list[Path], *, first: int = 0) -> list[VexDocument]:
     if not paths:
         return []
     from bastion.vex import load_vex
 
-    return [load_vex(path, index=index) for index, path in enumerate(paths)]
+    return [load_vex(path, index=first + index) for index, path in enumerate(paths)]
 
 
 def _emit_result(
@@ -248,16 +268,17 @@ def vex_command(
     ] = "runtime",
 ) -> None:
     """An OpenVEX v0.2.0 document for IMAGE: fixed, affected (with the action), under investigation, not affected."""
-    from bastion.vex import generate_vex
+    from bastion.vex import generate_vex, repository_statements
     from bastion.vuln import load_sbom, require_database, scan_sbom
 
     ref = image_ref("vex", image)
     settings = Settings.from_env()
-    statements: Sequence[VexStatementLike] = ()
+    # What the patches of Bastion's own packages fix (bastion source build), then the definition's.
+    statements: list[VexStatementLike] = [*repository_statements(settings)]
     if definition is not None:
         from bastion.catalog import load_definition
 
-        statements = load_definition(definition).variant(variant).vex
+        statements += load_definition(definition).variant(variant).vex
     database = require_database(settings)
     result = scan_sbom(load_sbom(ref, settings, platform=platform), database)
     timestamp = rfc3339()

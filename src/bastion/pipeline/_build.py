@@ -300,6 +300,11 @@ def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, .
         (f"{s.repository.rstrip('/')}/dists/{s.suite}/InRelease", s.inrelease_sha256, None)
         for s in lock.suites
     ]
+    if any(p.url.startswith("file:") for p in locked.packages):
+        # Packages Bastion built from source (its local repository): each one's signed provenance.
+        from bastion.source import provenance_references
+
+        items += provenance_references((p.url, p.sha256) for p in locked.packages)
     return dependencies_from(items)
 
 

@@ -10,11 +10,13 @@ from bastion.source._changelog import (
     changelog_entry,
     parse_facts,
 )
+from bastion.source._proofs import BuildFacts, make_proofs, provenance_references, source_signer
 from bastion.source._repository import SUITE, LocalRepository, Published
 
 __all__ = [
     "MAINTAINER",
     "SUITE",
+    "BuildFacts",
     "BuildRoot",
     "BuiltFile",
     "ChangelogFacts",
@@ -26,6 +28,9 @@ __all__ = [
     "build_source",
     "changelog_entry",
     "local_repository",
+    "make_proofs",
     "parse_facts",
     "prepare_build_root",
+    "provenance_references",
+    "source_signer",
 ]

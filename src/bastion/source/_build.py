@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bastion import _clock as clock
 from bastion._progress import Progress, Silent
 from bastion.cache import Cache, Fetcher
 from bastion.catalog import PackageDefinition, load_package_definition
@@ -41,6 +42,7 @@ from bastion.errors import InputError, IntegrityError, VerificationFailed
 from bastion.sandbox import Mount, Outcome, Step, host_owner, run_step
 from bastion.source._buildroot import BuildRoot, prepare_build_root
 from bastion.source._changelog import FACTS_COMMAND, bastion_version, changelog_entry, parse_facts
+from bastion.source._proofs import BuildFacts, make_proofs, source_signer
 from bastion.source._repository import LocalRepository, Published
 
 __all__ = ["BuiltFile", "SourceBuild", "build_source", "local_repository"]
@@ -72,11 +74,12 @@ class SourceBuild:
     published: tuple[Published, ...]
     repository: LocalRepository
     fixes: tuple[str, ...]
+    proofs: tuple[str, ...] = ()  # the provenance and VEX files kept with the repository (relative paths)
 
 
 def local_repository(settings: Settings) -> LocalRepository:
     """Bastion's APT repository under ``BASTION_HOME`` and the private keyring that signs it."""
-    return LocalRepository(settings.home / "repository", settings.home / "keys" / "apt")
+    return LocalRepository(settings.repository_dir, settings.home / "keys" / "apt")
 
 
 def _sources(definition: PackageDefinition, origin: str) -> list[AptSource]:
@@ -115,16 +118,20 @@ def build_source(
     *,
     platform: str = "linux/amd64",
     check: bool = False,
+    key: str | None = None,
     progress: Progress | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> SourceBuild:
-    """Rebuild the package definition at ``path`` and publish its packages to the local repository."""
+    """Rebuild the package definition at ``path`` and publish its packages to the local repository,
+    with their provenance signed by ``key`` (a key reference; else the default key, as ``bastion build``)."""
     progress = progress or Silent()
+    started = clock.rfc3339()
     definition = load_package_definition(path)
     if platform not in definition.platforms:
         raise InputError(f"{platform} is not among the definition's platforms", where=str(path))
     arch = debian_arch(debian_platform(platform))
     patches = _read_patches(definition, path)
+    signer = source_signer(key, settings.home, progress.warn)  # a bad key fails before any work
     keyring = path.parent / definition.keyring
     with Fetcher(Cache(settings.cache_dir), progress=progress) as fetcher:
         suites = open_suites(_sources(definition, str(path)), fetcher, keyring=keyring,
@@ -163,13 +170,22 @@ def build_source(
                 again = second.build(root, second.prepare(files, patches, changes, on_line), on_line)
                 progress.finish(task)
                 _same(built, again, f"source {record.name} {version}: check")
+            facts = BuildFacts(
+                definition=path, source=record, version=version, revision=definition.revision, arch=arch,
+                patches=tuple((n, hashlib.sha256(d).hexdigest()) for n, d in patches),
+                build_root=root.packages, build_root_digest=root.digest,
+                debs=tuple((n, built[n][0].sha256, n.split("_", 1)[0]) for n in sorted(built)),
+                fixes=tuple((n, p.fixes) for (n, _), p in zip(patches, definition.patches, strict=True)),
+                source_date_epoch=epoch, started_on=started, finished_on=clock.rfc3339(),
+            )  # fmt: skip
             repository = local_repository(settings)
-            published = repository.publish(record.name, [built[name][1] for name in sorted(built)])
+            proofs = make_proofs(facts, signer)
+            published = repository.publish(record.name, [built[name][1] for name in sorted(built)], proofs)
     return SourceBuild(
         source=record, version=version,
         patches=tuple(BuiltFile(n, hashlib.sha256(d).hexdigest(), len(d)) for n, d in patches),
         build_root=root, debs=tuple(built[n][0] for n in sorted(built)), published=tuple(published),
-        repository=repository, fixes=definition.fixes,
+        repository=repository, fixes=definition.fixes, proofs=tuple(sorted(proofs)),
     )  # fmt: skip
 
 

@@ -5,6 +5,8 @@ Laid out as the Debian Repository Format describes a suite, under ``BASTION_HOME
     pool/main/<letter>/<source>/<package>_<version>_<arch>.deb
     dists/bastion/main/binary-<arch>/Packages, Packages.gz
     dists/bastion/Release, InRelease       # InRelease: Release clearsigned by Bastion's archive key
+    provenance/<source>/<version>_<arch>.sigstore.json   # each build's signed SLSA provenance
+    vex/<source>_<version>_<arch>.openvex.json           # what its patches fix (OpenVEX ``fixed``)
     bastion-archive-keyring.gpg, .asc      # the public key, for gpgv, apt's Signed-By and definitions
 
 The key is an OpenPGP key made with ``gpg`` in a private ``GNUPGHOME`` (``BASTION_HOME/keys/apt``,
@@ -25,7 +27,7 @@ import gzip
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import format_datetime
@@ -74,8 +76,12 @@ class LocalRepository:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def publish(self, source: str, debs: Sequence[Path]) -> list[Published]:
-        """Add ``debs`` (built from ``source``) to the pool and publish the suite again, signed."""
+    def publish(
+        self, source: str, debs: Sequence[Path], proofs: Mapping[str, bytes] | None = None
+    ) -> list[Published]:
+        """Add ``debs`` (built from ``source``) to the pool and publish the suite again, signed; ``proofs``
+        (path under the repository → bytes: the build's provenance and VEX, :mod:`._proofs`) are
+        written before the suite is switched, so a published package always has them."""
         with self._locked():
             fingerprint = self._key()
             directory = (
@@ -101,6 +107,14 @@ class LocalRepository:
                 else:
                     atomic_write(target, data)
                 published.append(Published(deb.name, target, digest))
+            for name, data in sorted((proofs or {}).items()):
+                proof = self.root / name
+                if name.startswith(("pool/", "dists/")) or not proof.resolve().is_relative_to(
+                    self.root.resolve()
+                ):
+                    raise InternalError(f"a proof may not be written to {name}")
+                proof.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(proof, data)
             self._write_suite(fingerprint)
             return published
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         validate_openvex,
     )
     from bastion.vex._proofs import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER, VEX_STATEMENTS, VULN_SCAN, ImageVex
+    from bastion.vex._repository import REPOSITORY_VEX_DIR, repository_statements, repository_vex
 
 __getattr__ = lazy_attributes(__name__)
 
@@ -36,6 +37,7 @@ __all__ = [
     "CVE_SCAN_PRODUCER",
     "OPENVEX_CONTEXT",
     "OPENVEX_PRODUCER",
+    "REPOSITORY_VEX_DIR",
     "VEX_STATEMENTS",
     "VULN_SCAN",
     "AuthoredStatement",
@@ -55,6 +57,8 @@ __all__ = [
     "parse_cyclonedx_vex",
     "parse_openvex",
     "purl_matches",
+    "repository_statements",
+    "repository_vex",
     "scan_attestations",
     "to_cyclonedx_vex",
     "validate_openvex",

@@ -222,8 +222,10 @@ def scan_attestations(
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """For ``bastion build``: the CVE-scan predicate (:func:`bastion.vuln.cve_scan_attestation`) and
     the OpenVEX document of the same scan (``None`` when there is nothing to state), with the
-    statements the image's definition makes; ``None`` when no database is present. Pass ``sbom``
+    statements the image's definition makes and those of Bastion's repository for its packages in the
+    image (:mod:`._repository`); ``None`` when no database is present. Pass ``sbom``
     when the build already has it."""
+    from bastion.vex._repository import repository_statements
     from bastion.vuln import cve_scan_attestation
 
     scanned = cve_scan_attestation(reference, settings, platform=platform, sbom=sbom)
@@ -231,4 +233,6 @@ def scan_attestations(
         return None
     predicate, result = scanned
     finished = predicate["metadata"]["scanFinishedOn"]
-    return predicate, generate_vex(result, timestamp=finished, statements=statements)
+    # What Bastion's own packages in the image fix (their patches' ``fixes``), then the definition's.
+    stated = [*repository_statements(settings), *statements]
+    return predicate, generate_vex(result, timestamp=finished, statements=stated)
