@@ -11,6 +11,7 @@ from bastion.cli import (
     _images,
     _keys,
     _publish,
+    _review,
     _sbom,
     _schema,
     _source,
@@ -56,3 +57,4 @@ _vuln.register(app)
 _attest.register(app)
 _publish.register(app)
 _source.register(app)
+_review.register(app)
