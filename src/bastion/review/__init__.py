@@ -21,13 +21,14 @@ from bastion.review._model import (
     Verdict,
 )
 from bastion.review._open import review_versions
-from bastion.review._report import markdown, predicate, to_json
+from bastion.review._report import PREDICATE_TYPE, markdown, predicate, to_json
 from bastion.review._rules import RULES
 from bastion.review._snapshot import Git, Snapshot, tarball
 
 __all__ = [
     "BLOCK_AT",
     "FAMILIES",
+    "PREDICATE_TYPE",
     "REVIEW_AT",
     "RULES",
     "Confidence",

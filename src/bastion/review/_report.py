@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from bastion.identifiers import REVIEW_PREDICATE_URI
 from bastion.review._model import BLOCK_AT, NEW_CONTRIBUTOR_MULTIPLIER, REVIEW_AT, Review
+
+#: The in-toto predicate type of :func:`predicate` (docs/identifiers.md).
+PREDICATE_TYPE = REVIEW_PREDICATE_URI
 
 
 def to_json(review: Review) -> dict[str, object]:
@@ -24,7 +28,7 @@ def to_json(review: Review) -> dict[str, object]:
 
 
 def predicate(review: Review, *, reviewer: dict[str, str] | None = None) -> dict[str, object]:
-    """The in-toto predicate (type :data:`bastion.identifiers.REVIEW_PREDICATE_URI`): versions compared,
+    """The in-toto predicate (type :data:`PREDICATE_TYPE`): versions compared,
     rules run with their versions, findings, verdict and, once a person decided, the reviewer."""
     return {
         "versions": {"old": review.old, "new": review.new},

@@ -256,7 +256,10 @@ def _members(data: bytes, where: str) -> tuple[dict[str, bytes], dict[str, str]]
                 files[name] = handle.read() if handle is not None else b""
     # zlib, bz2 and lzma report corrupt streams as OSError, EOFError or ValueError.
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"not a readable tar archive: {exc}", where=where) from exc
+        reason = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+        raise InputError(
+            f"not a readable tar archive (plain, gzip, bzip2 or xz): {reason}", where=where
+        ) from exc
     return files, links
 
 
