@@ -29,6 +29,8 @@ class Case:
     author: str | None
     about: str
     root: Path
+    also: tuple[str, ...] = ()
+    """Other families the planted change also belongs to (a problem can be two things at once)."""
 
 
 def cases() -> list[Case]:
@@ -36,7 +38,7 @@ def cases() -> list[Case]:
     for meta in sorted(CASES.glob("*/case.json")):
         doc = json.loads(meta.read_text(encoding="utf-8"))
         found.append(Case(meta.parent.name, doc["expect"], doc["family"], doc["planted"], doc["mode"],
-                          doc.get("author"), doc.get("about", ""), meta.parent))  # fmt: skip
+                          doc.get("author"), doc.get("about", ""), meta.parent, tuple(doc.get("also", ()))))  # fmt: skip
     return found
 
 

@@ -104,7 +104,9 @@ def test_files_that_do_not_parse_and_binary_files_get_a_note(tmp_path: Path) -> 
         (side / "src").mkdir(parents=True)
         (side / "src" / "ok.py").write_text("def f():\n    return 1\n")
     (new / "src" / "broken.c").write_text("int f( { if (err == 0) return err; \n")
-    (new / "src" / "broken.py").write_text("def f(:\n    pass\n")
+    (new / "src" / "broken.py").write_text("}}} def (((: [[[\n")
+    body = "".join(f"int g{i}(int x)\n{{\n    return x + {i};\n}}\n" for i in range(20))
+    (new / "src" / "partial.c").write_text(body + "FOO_MACRO(int, bar) {{{ ;\n")
     (new / "docs").mkdir()
     (new / "docs" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     a = tarball_of(old, tmp_path / "a.tar.gz", "p-1")
@@ -114,6 +116,7 @@ def test_files_that_do_not_parse_and_binary_files_get_a_note(tmp_path: Path) -> 
     doc = json.loads(result.stdout)
     assert "src/broken.c: does not parse as c; analysed as text" in doc["notes"]
     assert "src/broken.py: does not parse as python; analysed as text" in doc["notes"]
+    assert "src/partial.c: parts do not parse as c (macros?); the rest analysed" in doc["notes"]
     assert any(n.startswith("docs/logo.png: binary file") for n in doc["notes"])
     assert [f["rule"] for f in doc["findings"]] == ["BI005"]
     assert "does not parse as c" in result.stderr

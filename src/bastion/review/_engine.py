@@ -118,6 +118,8 @@ def _file_hits(f: _File, notes: list[str]) -> list[Hit]:
         notes.append(f"{f.path}: does not parse as {language}; analysed as text")
         return hits
     old_src = parse(f.path, language, f.old) if f.old is not None else None
+    if new_src.partial:
+        notes.append(f"{f.path}: parts do not parse as {language} (macros?); the rest analysed")
     new_hits = list(_syntax_hits(new_src))
     old_words = " ".join(old_text.split())
     if old_src is not None:

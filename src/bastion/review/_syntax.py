@@ -12,6 +12,8 @@ from tree_sitter import Language, Node, Parser
 
 #: Files larger than this are analysed as text only (a generated file, not a hand-written change).
 MAX_PARSE_BYTES = 2 * 1024 * 1024
+#: A file whose unparsed regions cover more than this share is analysed as text only.
+MAX_UNPARSED_SHARE = 0.25
 
 _EXTENSIONS = {
     ".c": "c", ".h": "c",
@@ -63,6 +65,8 @@ class Source:
     language: str
     data: bytes
     root: Node
+    partial: bool = False
+    """Some regions did not parse (tree-sitter's ERROR nodes); the rules see the rest."""
 
     def text(self, node: Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -72,13 +76,27 @@ class Source:
 
 
 def parse(path: str, language: str, data: bytes) -> Source | None:
-    """The tree of ``data``, or None when it does not parse cleanly (the caller analyses it as text)."""
+    """The tree of ``data``, or None when too much of it does not parse (the caller analyses it as text)."""
     if len(data) > MAX_PARSE_BYTES:
         return None
     tree = _parser(language).parse(data)
-    if tree.root_node.has_error:
+    if tree.root_node.has_error and _unparsed_share(tree.root_node) > MAX_UNPARSED_SHARE:
         return None
-    return Source(path, language, data, tree.root_node)
+    return Source(path, language, data, tree.root_node, partial=tree.root_node.has_error)
+
+
+def _unparsed_share(root: Node) -> float:
+    """The share of the file's bytes inside ERROR nodes (tree-sitter recovers around what it cannot
+    parse: C files full of macros parse but for a few regions)."""
+    unparsed = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            unparsed += node.end_byte - node.start_byte
+        elif node.has_error:
+            stack.extend(node.children)
+    return unparsed / max(1, root.end_byte - root.start_byte)
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -54,7 +54,9 @@ def _dead(src: Source) -> Iterator[Hit]:
             continue
         body = statements(block)
         for first, after in itertools.pairwise(body):
-            if first.type not in _JUMPS or after.type in _LABELS:
+            if first.type not in _JUMPS or after.type in _LABELS or after.type.startswith("preproc"):
+                continue  # a label is reachable; what the preprocessor keeps is not known here
+            if src.text(after).strip() in (";", ""):
                 continue
             text = f"{src.text(first)} then {src.text(after).split(chr(10), 1)[0]}"
             if after.type == "if_statement" or _CHECK_CALL.search(src.text(after)):
