@@ -47,7 +47,7 @@ def _env() -> dict[str, str]:
 
 def _review(args: list[str], env: dict[str, str], home: Path) -> dict[str, object]:
     proc = subprocess.run([sys.executable, "-m", "bastion", "review", "diff", *args, "--format", "json"],
-                          capture_output=True, text=True, env={**env, "BASTION_HOME": str(home)})  # fmt: skip
+                          capture_output=True, text=True, env={**env, "BASTION_HOME": str(home)}, check=False)  # fmt: skip
     if proc.returncode not in (0, 1):
         sys.exit(f"review failed ({proc.returncode}): {proc.stderr}")
     doc: dict[str, object] = json.loads(proc.stdout)
@@ -134,8 +134,8 @@ def render(results: list[tuple[Case, dict[str, object]]], counts: dict[str, dict
              "| family | planted cases | found | missed | false alarms | precision | recall |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for family, c in counts.items():
         flagged = c["tp"] + c["fp"]
-        precision = f"{c['tp'] / flagged:.2f}" if flagged else "–"
-        recall = f"{c['tp'] / c['planted']:.2f}" if c["planted"] else "–"
+        precision = f"{c['tp'] / flagged:.2f}" if flagged else "-"
+        recall = f"{c['tp'] / c['planted']:.2f}" if c["planted"] else "-"
         lines.append(
             f"| {family} | {c['planted']} | {c['tp']} | {c['fn']} | {c['fp']} | {precision} | {recall} |"
         )
@@ -145,7 +145,7 @@ def render(results: list[tuple[Case, dict[str, object]]], counts: dict[str, dict
     for case, doc in results:
         findings = doc["findings"]
         assert isinstance(findings, list)
-        rules = ", ".join(sorted({f["rule"] for f in findings})) or "–"
+        rules = ", ".join(sorted({f["rule"] for f in findings})) or "-"
         family = case.family if case.planted else f"({case.family}, benign)"
         lines.append(
             f"| {case.name} | {case.mode} | {family} | {case.expect} | {doc['verdict']} | {doc['score']} | {rules} |"

@@ -130,5 +130,5 @@ def test_member_count_and_size_are_bounded(tmp_path: Path) -> None:
         info.size = 2 * 1024 * 1024
         tar.addfile(info, io.BytesIO(bytes(info.size)))
     result = run_cli("review", "diff", str(good), str(big), home=tmp_path / "home",
-                     env={"BASTION_REVIEW_MAX_BYTES": str(1024 * 1024)})  # fmt: skip
+                     env={"BASTION_MAX_REVIEW_SIZE": "1M"})  # fmt: skip
     assert result.code == 2 and "big.tar.gz: members hold more than 1048576 bytes" in result.stderr

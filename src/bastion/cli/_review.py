@@ -50,9 +50,10 @@ def diff_command(
 
     Exit codes: 0 verdict pass, 1 verdict review or block, 2 unreadable input. Nothing from the reviewed
     code is run."""
+    from bastion.config import Settings
     from bastion.review import Verdict, markdown, review_versions, to_json
 
-    review = review_versions(old, new, repo)
+    review = review_versions(old, new, repo, max_bytes=Settings.from_env().max_review_size)
     for note in review.notes:
         warning(note)
     if output_format is ReviewFormat.json:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from bastion.config import DEFAULT_MAX_REVIEW_SIZE
 from bastion.errors import InputError, InternalError, UnsafeArchiveError
 
-#: Bounds on what one side of a review may hold (README, Environment: BASTION_REVIEW_MAX_BYTES).
+#: Bounds on what one side of a review may hold; its bytes are BASTION_MAX_REVIEW_SIZE (bastion.config).
 MAX_FILES = 50_000
-MAX_BYTES = int(os.environ.get("BASTION_REVIEW_MAX_BYTES", str(512 * 1024 * 1024)))
 MAX_COMMITS = 10_000
 GIT_TIMEOUT = 120.0
 
@@ -65,10 +65,11 @@ def blob_id(data: bytes) -> str:
 
 
 class Git:
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, *, max_bytes: int = DEFAULT_MAX_REVIEW_SIZE) -> None:
         if not repo.is_dir():
             raise InputError("not a directory", where=str(repo))
         self.repo = repo
+        self.max_bytes = max_bytes
         self._env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_CONFIG_NOSYSTEM": "1",
@@ -138,8 +139,8 @@ class Git:
         return Snapshot(f"{ref}", "git", entries, self.blobs, commit=commit, notes=notes)
 
     def blobs(self, entries: list[Entry]) -> dict[str, bytes]:
-        if sum(e.size for e in entries) > MAX_BYTES:
-            raise InputError(f"the changed files hold more than {MAX_BYTES} bytes", where=str(self.repo))
+        if sum(e.size for e in entries) > self.max_bytes:
+            raise InputError(f"the changed files hold more than {self.max_bytes} bytes", where=str(self.repo))
         wanted = [e for e in entries]
         out = self.run("cat-file", "--batch", what="file contents",
                        stdin=b"".join(e.oid.encode() + b"\n" for e in wanted))  # fmt: skip
@@ -174,7 +175,7 @@ class Git:
 # -- tarballs -----------------------------------------------------------------------------------------
 
 
-def tarball(path: Path) -> Snapshot:
+def tarball(path: Path, *, max_bytes: int = DEFAULT_MAX_REVIEW_SIZE) -> Snapshot:
     """Read a release tarball into memory, refusing what a release never needs: traversal, absolute
     names, devices, FIFOs, links out of the tree, and more than the bounds allow."""
     where = str(path)
@@ -182,12 +183,12 @@ def tarball(path: Path) -> Snapshot:
         size = path.stat().st_size
         if not stat.S_ISREG(path.stat().st_mode):
             raise InputError("not a regular file", where=where)
-        if size > MAX_BYTES:
-            raise InputError(f"larger than {MAX_BYTES} bytes", where=where)
+        if size > max_bytes:
+            raise InputError(f"larger than {max_bytes} bytes", where=where)
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=where) from exc
-    files, links = _members(data, where)
+    files, links = _members(data, where, max_bytes)
     prefix = _common_top(list(files) + list(links))
     entries: dict[str, Entry] = {}
     contents: dict[str, bytes] = {}
@@ -231,7 +232,7 @@ def _common_top(names: list[str]) -> str:
     return ""
 
 
-def _members(data: bytes, where: str) -> tuple[dict[str, bytes], dict[str, str]]:
+def _members(data: bytes, where: str, max_bytes: int) -> tuple[dict[str, bytes], dict[str, str]]:
     files: dict[str, bytes] = {}
     links: dict[str, str] = {}
     total = 0
@@ -250,8 +251,8 @@ def _members(data: bytes, where: str) -> tuple[dict[str, bytes], dict[str, str]]
                     raise UnsafeArchiveError(f"member {member.name!r} is a device, FIFO or other special file",
                                              where=where)  # fmt: skip
                 total += member.size
-                if total > MAX_BYTES:
-                    raise InputError(f"members hold more than {MAX_BYTES} bytes", where=where)
+                if total > max_bytes:
+                    raise InputError(f"members hold more than {max_bytes} bytes", where=where)
                 handle = archive.extractfile(member)
                 files[name] = handle.read() if handle is not None else b""
     # zlib, bz2 and lzma report corrupt streams as OSError, EOFError or ValueError.

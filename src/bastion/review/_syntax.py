@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from tree_sitter import Language, Node, Parser
@@ -59,7 +59,7 @@ def _parser(language: str) -> Parser:
     return Parser(Language(grammars[language].language()))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Source:
     path: str
     language: str
@@ -67,6 +67,23 @@ class Source:
     root: Node
     partial: bool = False
     """Some regions did not parse (tree-sitter's ERROR nodes); the rules see the rest."""
+    _index: dict[str, list[Node]] | None = field(default=None, repr=False)
+
+    def of(self, *types: str, within: Node | None = None) -> list[Node]:
+        """The named nodes of these types, in source order, optionally only those inside ``within``: one
+        walk of the tree serves every rule (walking it once per rule was most of a review's time)."""
+        if self._index is None:
+            index: dict[str, list[Node]] = {}
+            for node in walk(self.root):
+                index.setdefault(node.type, []).append(node)
+            self._index = index
+        found = [n for t in types for n in self._index.get(t, ())]
+        if len(types) > 1:
+            found.sort(key=lambda n: n.start_byte)
+        if within is not None:
+            start, end = within.start_byte, within.end_byte
+            found = [n for n in found if start <= n.start_byte and n.end_byte <= end]
+        return found
 
     def text(self, node: Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
@@ -130,10 +147,8 @@ def function_name(src: Source, fn: Node) -> str:
 
 
 def functions(src: Source) -> Iterator[tuple[str, Node]]:
-    kinds = _FUNCTION_TYPES[src.language]
-    for node in walk(src.root):
-        if node.type in kinds:
-            yield function_name(src, node), node
+    for node in src.of(*_FUNCTION_TYPES[src.language]):
+        yield function_name(src, node), node
 
 
 def statements(block: Node) -> list[Node]:

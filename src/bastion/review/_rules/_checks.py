@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bastion.review._model import Confidence, Hit, Rule, Severity
 from bastion.review._rules._common import condition
-from bastion.review._syntax import Source, exits, function_of, walk
+from bastion.review._syntax import Source, exits, function_of
 
 REMOVED = Rule(
     "WC001", "checks", Severity.HIGH, Confidence.MEDIUM,
@@ -46,9 +46,7 @@ class Guard:
 
 def guards(src: Source) -> list[Guard]:
     found = []
-    for node in walk(src.root):
-        if node.type != "if_statement":
-            continue
+    for node in src.of("if_statement"):
         cond = condition(node)
         if cond is None:
             continue

@@ -73,9 +73,7 @@ def _returned_values(src: Source, ret: Node) -> list[str]:
 
 
 def _inverted(src: Source) -> Iterator[Hit]:
-    for node in walk(src.root):
-        if node.type != "if_statement":
-            continue
+    for node in src.of("if_statement"):
         cond = condition(node)
         name = _tested_for_success(src, cond) if cond is not None else None
         if name is None:
@@ -87,9 +85,7 @@ def _inverted(src: Source) -> Iterator[Hit]:
 
 
 def _dropped(src: Source) -> Iterator[Hit]:
-    for node in walk(src.root):
-        if node.type != "if_statement":
-            continue
+    for node in src.of("if_statement"):
         cond = condition(node)
         cmp = comparison(src, cond) if cond is not None else None
         if cmp is None or cmp[1] != "!=" or cmp[2] != "nil" or cmp[0] not in ERROR_NAMES:
@@ -106,10 +102,8 @@ def _unchecked(src: Source) -> Iterator[Hit]:
         if body is None:
             continue
         uses: list[tuple[int, bool, Node]] = []  # (position, is a write, node)
-        for n in walk(body):
-            if n.type == "func_literal" and n is not fn:
-                continue
-            if n.type == "identifier" and src.text(n) == "err":
+        for n in src.of("identifier", within=body):
+            if src.text(n) == "err":
                 uses.append((n.start_byte, _is_write(n), n))
         uses.sort(key=lambda u: u[0])
         for i, (_, write, node) in enumerate(uses):
@@ -130,9 +124,7 @@ def _is_write(ident: Node) -> bool:
 
 
 def _swallowed(src: Source) -> Iterator[Hit]:
-    for node in walk(src.root):
-        if node.type != "except_clause":
-            continue
+    for node in src.of("except_clause"):
         caught = [c for c in node.named_children if c.type != "block"]
         names = src.text(caught[0]).split(" as ")[0].strip() if caught else ""
         if names not in ("", "Exception", "BaseException"):

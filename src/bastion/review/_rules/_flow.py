@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from bastion.review._model import Confidence, Hit, Rule, Severity
 from bastion.review._rules._common import condition, hit, negated
-from bastion.review._syntax import Source, functions, statements, unwrap, walk
+from bastion.review._syntax import Source, functions, statements, unwrap
 
 DEAD_CHECK = Rule(
     "CF001", "control-flow", Severity.CRITICAL, Confidence.HIGH,
@@ -49,9 +49,7 @@ def check(src: Source, tristate: frozenset[str]) -> Iterator[Hit]:
 
 
 def _dead(src: Source) -> Iterator[Hit]:
-    for block in walk(src.root):
-        if block.type not in _BLOCKS:
-            continue
+    for block in src.of(*_BLOCKS):
         body = statements(block)
         for first, after in itertools.pairwise(body):
             if first.type not in _JUMPS or after.type in _LABELS or after.type.startswith("preproc"):
@@ -70,17 +68,15 @@ def tristate_functions(src: Source) -> set[str]:
     """Functions of a C file that return both a negative value and 1."""
     found: set[str] = set()
     for name, fn in functions(src):
-        values = {src.text(v).replace(" ", "") for r in walk(fn) if r.type == "return_statement"
-                  for v in walk(r) if v.type in ("number_literal", "unary_expression")}  # fmt: skip
+        values = {src.text(v).replace(" ", "") for r in src.of("return_statement", within=fn)
+                  for v in src.of("number_literal", "unary_expression", within=r)}  # fmt: skip
         if "1" in values and any(v.startswith("-") and v[1:].isdigit() for v in values):
             found.add(name)
     return found
 
 
 def _tristate(src: Source, tristate: frozenset[str]) -> Iterator[Hit]:
-    for node in walk(src.root):
-        if node.type not in ("if_statement", "while_statement"):
-            continue
+    for node in src.of("if_statement", "while_statement"):
         cond = condition(node)
         if cond is None:
             continue

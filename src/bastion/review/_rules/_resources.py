@@ -9,7 +9,7 @@ from tree_sitter import Node
 
 from bastion.review._model import Confidence, Hit, Rule, Severity
 from bastion.review._rules._common import hit
-from bastion.review._syntax import Source, functions, walk
+from bastion.review._syntax import Source, functions
 
 LEAK = Rule(
     "RS001", "resources", Severity.MEDIUM, Confidence.HIGH,
@@ -46,8 +46,8 @@ def _callee(src: Source, call: Node) -> str:
 
 def _acquisitions(src: Source, fn: Node) -> Iterator[tuple[str, Node]]:
     """(variable, statement) of each ``v = acquire(...)`` / ``T *v = acquire(...)``."""
-    for n in walk(fn):
-        if n.type == "call_expression" and _callee(src, n) in _ACQUIRE_C:
+    for n in src.of("call_expression", within=fn):
+        if _callee(src, n) in _ACQUIRE_C:
             parent = n.parent
             if parent is not None and parent.type == "cast_expression":
                 parent = parent.parent
@@ -66,7 +66,7 @@ def _acquisitions(src: Source, fn: Node) -> Iterator[tuple[str, Node]]:
 
 
 def _releases(src: Source, fn: Node, var: str) -> list[Node]:
-    return [n for n in walk(fn) if n.type == "call_expression" and _callee(src, n) in _RELEASE_C
+    return [n for n in src.of("call_expression", within=fn) if _callee(src, n) in _RELEASE_C
             and src.text(n.child_by_field_name("arguments") or n).strip("() ") == var]  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def _c_leaks(src: Source, fn: Node) -> Iterator[Hit]:
     for var, acquired in _acquisitions(src, fn):
         mentions = word(rf"\b{re.escape(var)}\b")
         releases = _releases(src, fn, var)
-        for ret in (n for n in walk(fn) if n.type == "return_statement" and n.start_byte > acquired.end_byte):
+        for ret in (n for n in src.of("return_statement", within=fn) if n.start_byte > acquired.end_byte):
             if mentions.search(src.text(ret)) or _guards_acquisition(src, ret, var):
                 continue
             if any(r.start_byte < ret.start_byte and _same_path(r, ret) for r in releases):
@@ -113,7 +113,7 @@ def _c_leaks(src: Source, fn: Node) -> Iterator[Hit]:
 
 
 def _c_double(src: Source, fn: Node) -> Iterator[Hit]:
-    calls = [n for n in walk(fn) if n.type == "call_expression" and _callee(src, n) in _RELEASE_C]
+    calls = [n for n in src.of("call_expression", within=fn) if _callee(src, n) in _RELEASE_C]
     for i, first in enumerate(calls):
         args = first.child_by_field_name("arguments")
         var = src.text(args).strip("() ") if args is not None else ""
@@ -134,9 +134,7 @@ def _c_double(src: Source, fn: Node) -> Iterator[Hit]:
 
 def _go_leaks(src: Source, fn: Node) -> Iterator[Hit]:
     body = src.text(fn)
-    for n in walk(fn):
-        if n.type != "short_var_declaration":
-            continue
+    for n in src.of("short_var_declaration", within=fn):
         right = n.child_by_field_name("right")
         left = n.child_by_field_name("left")
         if right is None or left is None or not right.named_children or not left.named_children:
