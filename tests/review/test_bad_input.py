@@ -132,3 +132,20 @@ def test_member_count_and_size_are_bounded(tmp_path: Path) -> None:
     result = run_cli("review", "diff", str(good), str(big), home=tmp_path / "home",
                      env={"BASTION_MAX_REVIEW_SIZE": "1M"})  # fmt: skip
     assert result.code == 2 and "big.tar.gz: members hold more than 1048576 bytes" in result.stderr
+
+
+def test_a_very_long_file_is_compared_by_counting_its_lines(tmp_path: Path) -> None:
+    """configure scripts run to tens of thousands of lines; past 20,000 the added lines are counted, not
+    aligned, and what they add is still found."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    body = "".join(f'echo "checking feature {i}"\n' for i in range(25_000))
+    for side in (old, new):
+        side.mkdir()
+    (old / "configure").write_text("#!/bin/sh\n" + body)
+    (new / "configure").write_text("#!/bin/sh\n" + body + 'eval "$(echo ZWNobyBoaQ== | base64 -d)"\n')
+    a = tarball_of(old, tmp_path / "a.tar.gz", "p-1")
+    b = tarball_of(new, tmp_path / "b.tar.gz", "p-2")
+    result = run_cli("review", "diff", str(a), str(b), "--format", "json", home=tmp_path / "home")
+    doc = json.loads(result.stdout)
+    assert result.code == 1 and doc["verdict"] == "block"
+    assert [(f["rule"], f["line"]) for f in doc["findings"]] == [("BI002", 25_002)]

@@ -21,6 +21,7 @@ from bastion.review._model import (
     Verdict,
 )
 from bastion.review._open import review_versions
+from bastion.review._queue import QueueEntry, ReviewQueue
 from bastion.review._report import PREDICATE_TYPE, markdown, predicate, to_json
 from bastion.review._rules import RULES
 from bastion.review._snapshot import Git, Snapshot, tarball
@@ -34,7 +35,9 @@ __all__ = [
     "Confidence",
     "Finding",
     "Git",
+    "QueueEntry",
     "Review",
+    "ReviewQueue",
     "Rule",
     "Severity",
     "Snapshot",

@@ -64,11 +64,27 @@ def review_diff(old: Snapshot, new: Snapshot, *, git: Git | None = None) -> Revi
                   RULES, tuple(findings), tuple(notes))  # fmt: skip
 
 
+#: Above this many lines on either side, a file's added lines are found by counting alone (difflib's
+#: matching grows faster than linearly with the lines that differ); the file gets no hunks.
+MAX_DIFF_LINES = 20_000
+
+
 def _file(path: str, old: bytes | None, new: bytes) -> _File:
     if _integrity.is_binary(new) or (old is not None and _integrity.is_binary(old)):
         return _File(path, old, new, [], [], 0)
     old_lines = old.decode("utf-8").splitlines() if old is not None else []
     new_lines = new.decode("utf-8").splitlines()
+    if max(len(old_lines), len(new_lines)) > MAX_DIFF_LINES:
+        budget = Counter(" ".join(line.split()) for line in new_lines)
+        budget.subtract(" ".join(line.split()) for line in old_lines)
+        added = []
+        for number, text in enumerate(new_lines, 1):
+            key = " ".join(text.split())
+            if budget[key] > 0:
+                budget[key] -= 1
+                added.append((number, text))
+        removed = sum(-n for n in budget.values() if n < 0)
+        return _File(path, old, new, [], added, len(added) + removed)
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     added: list[tuple[int, str]] = []
     changed = 0

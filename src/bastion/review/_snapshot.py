@@ -149,6 +149,9 @@ class Git:
         for e in wanted:
             end = out.index(b"\n", pos)
             header = out[pos:end].split()
+            if len(header) != 3:  # "<oid> missing": a shallow or partial clone lacks the object
+                raise InputError(f"{e.path}: object {e.oid} is not in the repository (a partial clone?)",
+                                 where=str(self.repo))  # fmt: skip
             size = int(header[2])
             result[e.path] = out[end + 1 : end + 1 + size]
             pos = end + 1 + size + 1
