@@ -75,16 +75,7 @@ def _file(path: str, old: bytes | None, new: bytes) -> _File:
     old_lines = old.decode("utf-8").splitlines() if old is not None else []
     new_lines = new.decode("utf-8").splitlines()
     if max(len(old_lines), len(new_lines)) > MAX_DIFF_LINES:
-        budget = Counter(" ".join(line.split()) for line in new_lines)
-        budget.subtract(" ".join(line.split()) for line in old_lines)
-        added = []
-        for number, text in enumerate(new_lines, 1):
-            key = " ".join(text.split())
-            if budget[key] > 0:
-                budget[key] -= 1
-                added.append((number, text))
-        removed = sum(-n for n in budget.values() if n < 0)
-        return _File(path, old, new, [], added, len(added) + removed)
+        return _counted(path, old, new, old_lines, new_lines)
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     added: list[tuple[int, str]] = []
     changed = 0
@@ -115,6 +106,19 @@ def _file(path: str, old: bytes | None, new: bytes) -> _File:
             body.extend(f"+{x}" for x in new_lines[b1:b2])
         hunks.append((j1 + 1, max(j2, j1 + 1), "\n".join(body)))
     return _File(path, old, new, hunks, kept, changed)
+
+
+def _counted(path: str, old: bytes | None, new: bytes, old_lines: list[str], new_lines: list[str]) -> _File:
+    budget = Counter(" ".join(line.split()) for line in new_lines)
+    budget.subtract(" ".join(line.split()) for line in old_lines)
+    added = []
+    for number, text in enumerate(new_lines, 1):
+        key = " ".join(text.split())
+        if budget[key] > 0:
+            budget[key] -= 1
+            added.append((number, text))
+    removed = sum(-n for n in budget.values() if n < 0)
+    return _File(path, old, new, [], added, len(added) + removed)
 
 
 def _file_hits(f: _File, notes: list[str]) -> list[Hit]:
