@@ -105,7 +105,11 @@ def _readme_claims() -> dict[str, set[str]]:
     for row in re.findall(r"^\| (`bastion .*?) \| ", text, re.MULTILINE):
         for span in re.findall(r"`([^`]+)`", row):
             words = span.removeprefix("bastion ").split()
-            command = " ".join(words[:2]) if words[0] in ("attest", "db", "sla") else words[0]
+            command = (
+                " ".join(words[:2])
+                if words[0] in ("attest", "db", "factory", "review", "sla", "source")
+                else words[0]
+            )
             claims.setdefault(command, set()).update(re.findall(r"(?<![\w-])--[a-z][a-z-]*", span))
     shared = text.split("Options shared by several commands:", 1)[1].split("\n\n", 1)[0]
     for item in shared.split("\n- ")[1:]:

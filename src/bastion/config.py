@@ -13,7 +13,11 @@ DEFAULT_MAX_IMAGE_SIZE = 64 * 1024**3  # 64 GiB
 #: manifest may be (it grows with each package's licence texts); the bound leaves room for images
 #: fifty times larger while keeping what one attestation makes a command hold in memory finite.
 DEFAULT_MAX_ATTESTATION_SIZE = 256 * 1024**2  # 256 MiB
+#: What one side of an upstream review (bastion.review) may hold in memory: its changed files from git,
+#: or a release tarball and its members.
+DEFAULT_MAX_REVIEW_SIZE = 512 * 1024**2  # 512 MiB
 ENV_MAX_IMAGE_SIZE = "BASTION_MAX_IMAGE_SIZE"
+ENV_MAX_REVIEW_SIZE = "BASTION_MAX_REVIEW_SIZE"
 ENV_MAX_ATTESTATION_SIZE = "BASTION_MAX_ATTESTATION_SIZE"
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
@@ -46,12 +50,16 @@ class Settings:
     """The most bytes one attestation (a Sigstore bundle or DSSE envelope) read back from the store, a
     layout or a registry may hold; manifests and indexes keep the distribution spec's 4 MiB.
     ``BASTION_MAX_ATTESTATION_SIZE`` (bytes, or with a K, M, G or T suffix)."""
+    max_review_size: int = DEFAULT_MAX_REVIEW_SIZE
+    """The most bytes one side of an upstream diff review may hold: a release tarball (compressed, and its
+    members uncompressed) or the changed files read from git. ``BASTION_MAX_REVIEW_SIZE``."""
 
     @classmethod
     def from_env(cls) -> Settings:
         limits = {
             "max_image_size": _size(ENV_MAX_IMAGE_SIZE, DEFAULT_MAX_IMAGE_SIZE),
             "max_attestation_size": _size(ENV_MAX_ATTESTATION_SIZE, DEFAULT_MAX_ATTESTATION_SIZE),
+            "max_review_size": _size(ENV_MAX_REVIEW_SIZE, DEFAULT_MAX_REVIEW_SIZE),
         }
         home = os.environ.get("BASTION_HOME")
         if home:

@@ -38,6 +38,8 @@ ANNOTATION_VULN_DATA = f"{LABEL_NAMESPACE}.vuln.data"
 
 # URIs.
 COMPLIANCE_PREDICATE_URI = f"{URI_BASE}attestations/compliance/v1"
+#: The upstream diff review (issue 22): versions compared, rules with versions, findings, verdict, reviewer.
+REVIEW_PREDICATE_URI = f"{URI_BASE}attestations/upstream-review/v1"
 SLSA_BUILD_TYPE = f"{URI_BASE}slsa/build-types/debian-image/v1"
 SLSA_BUILDER_ID = f"{URI_BASE}slsa/builders/local"
 #: SLSA ``buildDefinition.buildType`` of a Debian source package rebuilt by ``bastion source build``.
@@ -66,6 +68,7 @@ __all__ = [
     "LABEL_NAMESPACE",
     "LABEL_VARIANT",
     "OPENVEX_ID_BASE",
+    "REVIEW_PREDICATE_URI",
     "SLSA_BUILDER_ID",
     "SLSA_BUILD_TYPE",
     "SLSA_SOURCE_BUILD_TYPE",

@@ -12,6 +12,7 @@ from bastion.cli import (
     _images,
     _keys,
     _publish,
+    _review,
     _sbom,
     _schema,
     _sla,
@@ -60,3 +61,4 @@ _publish.register(app)
 _source.register(app)
 _factory.register(app)
 _sla.register(app)
+_review.register(app)

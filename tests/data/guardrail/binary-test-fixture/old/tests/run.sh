@@ -1,0 +1,3 @@
+#!/bin/sh
+set -e
+./tool < tests/files/good-1.txt

@@ -1,0 +1,18 @@
+import hashlib
+import hmac
+
+
+def verify(payload: bytes, signature: bytes, key: bytes) -> bool:
+    expected = hmac.new(key, payload, hashlib.sha256).digest()
+    if len(signature) != len(expected):
+        raise ValueError(f"signature is {len(signature)} bytes, expected {len(expected)}")
+    return hmac.compare_digest(expected, signature)
+
+
+def load(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def digest_size() -> int:
+    return hashlib.sha256().digest_size

