@@ -26,6 +26,7 @@ platform), so an unchanged build is not run again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -367,9 +368,9 @@ def _read_beneath(root: Path, relative: str, where: str) -> bytes:
             fd = next_fd
         try:
             file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        except OSError:
-            raise InputError(f"output {relative} is missing: the build left no such regular file",
-                             where=where) from None  # fmt: skip
+        except OSError as exc:
+            what = "a symbolic link, not a regular file" if exc.errno == errno.ELOOP else "missing"
+            raise InputError(f"output {relative} is {what}", where=where) from None
         with os.fdopen(file_fd, "rb") as stream:
             info = os.fstat(stream.fileno())
             if not stat.S_ISREG(info.st_mode):
