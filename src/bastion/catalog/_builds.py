@@ -39,7 +39,15 @@ UpstreamVersion = Annotated[str, Matches(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$", "ver
 SourceUrl = Annotated[
     str, Matches(r"^https?://[\x21-\x7e]+$", "http(s) URL", "https://example.org/a.tar.gz", 2048)
 ]
-Sha256 = Annotated[str, Matches(r"^[0-9a-f]{64}$", "SHA256 (64 lowercase hex digits)", "4f1c...", 64)]
+Sha256 = Annotated[
+    str,
+    Matches(
+        r"^[0-9a-f]{64}$",
+        "SHA256 (64 lowercase hex digits)",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        64,
+    ),
+]
 # Components start with a letter, digit or "_": never "..", so a path cannot leave its directory.
 RelativePath = Annotated[
     str, Matches(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*(?:/[A-Za-z0-9_][A-Za-z0-9._+-]*)*$",
