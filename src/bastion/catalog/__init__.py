@@ -34,6 +34,9 @@ a YAML syntax error gives ``file:line:col``. A key given twice in a mapping is a
 
 Variants
 --------
+``builds`` (upstream build pipelines) and ``artifacts`` (files from other images by digest) are
+top-level only: their outputs go into every variant (:mod:`bastion.catalog._builds`).
+
 ``variants`` maps a variant name (``runtime``, ``dev`` or any ``[a-z0-9-]+``) to an overlay: the
 top-level fields except ``name`` and ``variants``, all optional, plus ``kind`` (``runtime`` or ``dev``:
 what the builder enforces; it defaults to the variant's name if that is ``runtime`` or ``dev``, else
@@ -71,6 +74,7 @@ only when absent), so existing lock files still match.
 :func:`definition_schema` is the JSON schema of the format.
 """
 
+from bastion.catalog._builds import Artifact, ArtifactFile, BuildOutput, BuildSource, BuildStep, DebianOrig
 from bastion.catalog._loader import load_definition, load_package_definition
 from bastion.catalog._model import Definition, ImageFields, Overlay, Variant, VariantKind
 from bastion.catalog._package import PackageDefinition, Patch
@@ -125,12 +129,18 @@ __all__ = [
     "AbsentTest",
     "Accounts",
     "AccountsOverlay",
+    "Artifact",
+    "ArtifactFile",
+    "BuildOutput",
+    "BuildSource",
+    "BuildStep",
     "CommandTest",
     "Compliance",
     "ComplianceOverlay",
     "Contents",
     "ContentsOverlay",
     "Dates",
+    "DebianOrig",
     "DebianPackageTracker",
     "Definition",
     "DirectoryEntry",

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.catalog._builds import Artifacts, Builds
 from bastion.catalog._parts import (
     DEFAULT_PROFILE_SPEC,
     UNION_TAGS,
@@ -190,6 +191,10 @@ class Definition(ImageFields):
     """Release and end of life; the factory does not rebuild an image past its end of life."""
     from_: FromImage | None = Field(default=None, alias="from")
     """The catalog image (definition name, optionally ``:variant``) this definition starts from."""
+    builds: Builds = ()
+    """Upstream build pipelines: verified sources compiled in the sandbox, outputs copied into every variant."""
+    artifacts: Artifacts = ()
+    """Files copied into every variant from other OCI images, pinned by digest."""
 
     _path: Path = PrivateAttr(default_factory=Path)
 

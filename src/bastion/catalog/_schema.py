@@ -53,7 +53,7 @@ def normalised_digest(definition: Definition) -> str:
 #: substituted, in the templated fields).
 _NOT_DIGESTED = ("vex", "track", "dates")
 #: Top-level fields added after locks were first written, left out of the digest at their default.
-_ADDED_AT_TOP: dict[str, object] = {"from": None}
+_ADDED_AT_TOP: dict[str, object] = {"from": None, "builds": [], "artifacts": []}
 #: Fields of image tests added to the format after locks were first written, with their defaults: at the
 #: default they are left out of the digest, so that a Bastion that knows them reads existing locks as before.
 _ADDED_TO_TESTS: dict[str, object] = {"read-only": False, "platforms": None}

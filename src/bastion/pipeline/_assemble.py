@@ -35,6 +35,8 @@ Steps, in order:
 6. The dpkg database (:mod:`bastion.pipeline._dpkgdb`), last, from the finished tree: ``status.d`` for
    runtime variants, a database dpkg and apt work with for dev variants; each package lists exactly
    the paths the image still holds from it, and its conffiles with their md5.
+7. After assembly, the outputs of the definition's ``builds:`` and ``artifacts:`` (:func:`add_built`),
+   each with the origin its SBOM entry records.
 
 Every mtime in the tree is clamped to ``SOURCE_DATE_EPOCH``; what Bastion generates gets it exactly.
 """
@@ -46,6 +48,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion.catalog import DirectoryEntry, FileEntry, Variant, VariantKind
 from bastion.debian import DebEntry
@@ -67,7 +70,20 @@ from bastion.pipeline._release import OsRelease
 from bastion.pipeline._tree import materialise
 from bastion.pipeline._unpacked import Unpacked, unpack_all
 
-__all__ = ["BASTION", "Node", "OsRelease", "PackageInput", "Rootfs", "add_files", "assemble", "materialise"]
+if TYPE_CHECKING:
+    from bastion.source import UpstreamFile
+
+__all__ = [
+    "BASTION",
+    "Node",
+    "OsRelease",
+    "PackageInput",
+    "Rootfs",
+    "add_built",
+    "add_files",
+    "assemble",
+    "materialise",
+]
 
 BASTION = "bastion"  # the owner of every path Bastion generates or changes
 # DEP 17: the top-level directories merged into /usr, and the compat symlinks made for them.
@@ -534,6 +550,20 @@ def assemble(
     builder.definition_paths(variant)
     builder.dpkg_database(unpacked, dev=dev)
     return builder.fs
+
+
+def add_built(rootfs: Rootfs, files: Sequence[UpstreamFile], *, source_date_epoch: int) -> None:
+    """Write the outputs of a definition's upstream builds and artifacts, with their modes and owners,
+    into the finished tree (after the runtime removals: they are what the definition asked for)."""
+    builder = _Builder(source_date_epoch, rootfs)
+    for item in files:
+        path = _canonical(item.path)
+        if not path or path == ADMIN or path.startswith(f"{ADMIN}/"):
+            raise InputError(f"builds: {item.path}: not a path an output may take")
+        try:
+            builder.generate(path, item.data, item.mode, item.uid, item.gid, origin=item.origin)
+        except UnsafeArchiveError as err:
+            raise InputError(f"builds: {item.path}: {err.message}") from None
 
 
 def add_files(rootfs: Rootfs, files: Sequence[tuple[str, bytes, str]], *, source_date_epoch: int) -> None:

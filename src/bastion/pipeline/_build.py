@@ -42,13 +42,14 @@ from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, test
 from bastion.pipeline._platform import constant
 from bastion.pipeline._release import OsRelease, debian_release
 from bastion.pipeline._signer import BuildSigner, statements_digest
-from bastion.pipeline._stages import attest_image, default_producers, fetch, resolve, supply
+from bastion.pipeline._stages import attest_image, build_upstream, default_producers, fetch, resolve, supply
 from bastion.pipeline._tree import wait_discarded
 
 if TYPE_CHECKING:
     from bastion.attest import Fact, ProofContext
     from bastion.pipeline._imagetest import ImageCheck
     from bastion.sbom import Sbom
+    from bastion.source import Upstream
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -112,6 +113,7 @@ def build(
             )
         selection = [(v, p) for v in chosen for p in (platforms or definition.variant(v).platforms)]
         debs = fetch(planned, fetcher, selection, unpack_to=settings.cache_dir / "unpacked").debs
+        upstream = build_upstream(definition, settings, fetcher, sorted({p for _, p in selection}), progress)
     codename, debian_version = debian_release(lock)
     signer = BuildSigner(key, settings, progress) if attest else None  # after the lock: input errors first
     producers = default_producers()
@@ -138,7 +140,10 @@ def build(
             # A dev image's apt trusts what the build trusted: the lock's suites and keyring.
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
             wait_discarded()  # no removal thread runs while a platform's build forks
-            image = _build_platform(variant, platform, locked_platform, epoch, os_release, sources, job)
+            built_upstream = upstream[platform]
+            image = _build_platform(
+                variant, platform, locked_platform, epoch, os_release, sources, job, built_upstream
+            )
             result = image.built
             if signer is not None:
                 record = BuildRecord(
@@ -148,7 +153,7 @@ def build(
                     platform=platform,
                     locked=locked,
                     source_date_epoch=epoch,
-                    dependencies=_dependencies(lock, locked_platform),
+                    dependencies=_dependencies(lock, locked_platform, built_upstream),
                     invocation_id=invocation,
                     started_on=started,
                     finished_on=rfc3339(),
@@ -225,12 +230,14 @@ def _build_platform(
     os_release: OsRelease,
     sources: tuple[AptSource, ...],
     job: _Job,
+    upstream: Upstream,
 ) -> _PlatformImage:
     """One platform image: taken from the store when its recipe was built (and attested, if this
     build attests) before, else assembled and written now."""
     store, settings, cache, progress = job.store, job.settings, job.cache, job.progress
     tests = _tests_for(variant, platform, progress) if job.run_tests else ()
-    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release, sources=sources)
+    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release, sources=sources,
+                     upstream=upstream.digest if upstream.files else None)  # fmt: skip
     tested = tests_digest(tests) if tests else None
     hit = cache.get(key, tests=tested) if cache is not None else None
     # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
@@ -250,7 +257,7 @@ def _build_platform(
     )
     from bastion.sbom import image_purl
 
-    inputs = PlatformInputs(variant, platform, locked, job.debs, epoch, os_release, sources)
+    inputs = PlatformInputs(variant, platform, locked, job.debs, epoch, os_release, sources, upstream)
     with workspace(store, settings, progress, inputs) as ws:
         assembled = assemble_platform(inputs, ws, definition=job.definition)
         checked = check_platform(inputs, assembled, ws, tests, base_dir=job.base_dir, attest=job.attest)
@@ -293,9 +300,11 @@ def _proof_context(
     )
 
 
-def _dependencies(lock: LockFile, locked: LockedPlatform) -> tuple[Dependency, ...]:
-    """What the build read, by digest: every .deb, and each signed InRelease it was resolved from."""
+def _dependencies(lock: LockFile, locked: LockedPlatform, upstream: Upstream) -> tuple[Dependency, ...]:
+    """What the build read, by digest: every .deb, each signed InRelease it was resolved from, and
+    each upstream build's source and build-root packages and each artifact's image."""
     items: list[tuple[str, str, str | None]] = [(p.url, p.sha256, p.name) for p in locked.packages]
+    items += [(i.uri, i.sha256, i.name) for i in upstream.inputs]
     items += [
         (f"{s.repository.rstrip('/')}/dists/{s.suite}/InRelease", s.inrelease_sha256, None)
         for s in lock.suites

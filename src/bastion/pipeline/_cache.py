@@ -66,8 +66,10 @@ def recipe_key(
     epoch: int,
     os_release: object,
     sources: Sequence[object] = (),
+    upstream: str | None = None,
 ) -> str:
-    """The SHA256 of everything the platform image is made of (see the module docstring)."""
+    """The SHA256 of everything the platform image is made of (see the module docstring); ``upstream``
+    is the digest of what the definition's builds and artifacts put into it."""
     recipe = {
         "record": _RECORD_VERSION,
         "code": _code_digest(),
@@ -79,6 +81,8 @@ def recipe_key(
         "os-release": repr(os_release),
         "apt-sources": [repr(source) for source in sources],  # a dev image's apt sources and keyring
     }
+    if upstream is not None:
+        recipe["upstream"] = upstream
     return hashlib.sha256(canonical_json(recipe)).hexdigest()
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bastion.pipeline._imagetest import ImageCheck
     from bastion.pipeline._layers import LayerPlan, StagedLayers
     from bastion.sbom import Sbom
+    from bastion.source import Upstream
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -71,6 +72,7 @@ class PlatformInputs:
     epoch: int
     os_release: OsRelease
     sources: tuple[AptSource, ...]  # a dev image's apt sources
+    upstream: Upstream | None = None  # the build-upstream stage's outputs (builds:, artifacts:)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class Assembled:
 def assemble_platform(inputs: PlatformInputs, ws: Workspace, *, definition: Path) -> Assembled:
     """The image tree in memory, without maintainer scripts; refused, before any layer is written, if
     the image could not start; the package layers started; the SBOM made and embedded."""
-    from bastion.pipeline._assemble import PackageInput, add_files, assemble
+    from bastion.pipeline._assemble import PackageInput, add_built, add_files, assemble
     from bastion.pipeline._entrypoint import check_startable
     from bastion.pipeline._layers import plan_layers
     from bastion.pipeline._sbom import build_sbom, embedded_copy, embedded_path
@@ -136,6 +138,9 @@ def assemble_platform(inputs: PlatformInputs, ws: Workspace, *, definition: Path
         os_release=inputs.os_release,
         apt_sources=inputs.sources,
     )
+    upstream = inputs.upstream
+    if upstream is not None:
+        add_built(rootfs, upstream.files, source_date_epoch=epoch)
     runtime = runtime_config(variant, epoch)
     # Before any layer is written: an image that could not start is refused with nothing stored.
     check_startable(rootfs, runtime, variant=variant.name, where=str(definition))
@@ -151,6 +156,7 @@ def assemble_platform(inputs: PlatformInputs, ws: Workspace, *, definition: Path
         platform=platform,
         epoch=epoch,
         cache_dir=ws.settings.cache_dir,
+        upstream=upstream.components if upstream is not None else (),
     )
     embedded = to_spdx(embedded_copy(sbom))
     origin = "the build-time SPDX SBOM of this image (Bastion)"

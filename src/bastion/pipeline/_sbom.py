@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from packageurl import PackageURL
 
@@ -25,6 +26,9 @@ from bastion.lock import LockedPlatform
 from bastion.oci import LayerEntry, Slice, SliceReader, rfc3339
 from bastion.pipeline._assemble import Rootfs
 from bastion.sbom import EMBEDDED_SBOM_PATH, Package, PackageType, Sbom, SbomFile, scan
+
+if TYPE_CHECKING:
+    from bastion.source import UpstreamComponent
 
 _KINDS = {
     "file": FileKind.FILE,
@@ -106,9 +110,12 @@ def build_sbom(
     platform: str,
     epoch: int,
     cache_dir: Path | None = None,
+    upstream: Sequence[UpstreamComponent] = (),
 ) -> Sbom:
     """The SBOM of an assembled tree; see the module docstring. ``cache_dir`` keeps what the
-    catalogers derive from file contents (:attr:`~bastion.image.ImageTarget.derived_cache`)."""
+    catalogers derive from file contents (:attr:`~bastion.image.ImageTarget.derived_cache`);
+    ``upstream`` are the definition's builds and artifacts, each a package with its purl, download
+    location, checksum and files."""
     name = f"{repository}:{tag}"
     config = {"created": rfc3339(epoch)}
     with tree_target(rootfs, name=name, platform=platform, config=config, derived_cache=cache_dir) as target:
@@ -128,6 +135,13 @@ def build_sbom(
         ):
             package.sha256 = entry.sha256
             package.download_location = entry.url
+    for component in upstream:
+        kind = PackageType.OCI if component.purl.startswith("pkg:oci/") else PackageType.GENERIC
+        sbom.packages.append(
+            Package(kind, component.name, component.version, component.purl, sha256=component.sha256,
+                    download_location=component.download_location, files=list(component.files),
+                    found_by="bastion-builds", origin=component.origin)
+        )  # fmt: skip
     sbom.files = [
         _sbom_file(rootfs, path, origin)
         for path, origin in sorted(rootfs.origins.items())

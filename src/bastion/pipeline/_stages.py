@@ -1,9 +1,10 @@
 """The pipeline's stages, from a definition to a signed, published image, each a function of its inputs:
 
-    resolve → fetch → assemble → test → write image → prove → sign → attach → publish
+    resolve → fetch → build upstream → assemble → test → write image → prove → sign → attach → publish
 
 :func:`resolve` and :func:`fetch` give the verified package supply (``bastion lock``, ``fetch`` and
-``packages`` run them, and so does a build); assemble, test and write image make one platform image
+``packages`` run them, and so does a build); :func:`build_upstream` runs a definition's ``builds:``
+in the sandbox (or takes their outputs from the build cache) and reads its ``artifacts:``; assemble, test and write image make one platform image
 (:mod:`bastion.pipeline._platform`); :func:`prove` runs the registered proof producers
 (:class:`bastion.attest.ProofProducer`) for an image in the store, :func:`sign` signs what they
 return, :func:`attach` attaches it, and :func:`publish` pushes the image with its attestations.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from bastion.lock import LockFile, Planned
     from bastion.oci import Descriptor, Store, TransferStats
     from bastion.pipeline._signer import BuildSigner
+    from bastion.source import Upstream
 
 __all__ = [
     "Attached",
@@ -41,6 +43,7 @@ __all__ = [
     "SignedProof",
     "attach",
     "attest_image",
+    "build_upstream",
     "default_producers",
     "fetch",
     "outstanding",
@@ -117,6 +120,20 @@ def fetch(
         fetcher.on_fetched = early.submit
         debs = fetch_packages(planned.lock, fetcher, selection, definition=from_file)
     return Fetched(tuple(selection), debs)
+
+
+# -- build upstream ------------------------------------------------------------------------------------
+
+
+def build_upstream(
+    definition: Definition, settings: Settings, fetcher: Fetcher, platforms: Sequence[str], progress: Progress
+) -> dict[str, Upstream]:
+    """For each platform, the files a definition's ``builds:`` and ``artifacts:`` put into its images,
+    with their SBOM components and the inputs the provenance lists (:func:`bastion.source.build_upstream`:
+    verified sources, commands in the sandbox, outputs cached by the digest of their inputs)."""
+    from bastion.source import build_upstream as build_one
+
+    return {p: build_one(definition, settings, fetcher, p, progress=progress) for p in platforms}
 
 
 # -- prove, sign, attach -------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Building from source: Debian source packages rebuilt (patched, ``+bastion<N>``) in the sandbox from
-verified inputs, and Bastion's own signed APT repository that publishes them."""
+verified inputs, and Bastion's own signed APT repository that publishes them; upstream build pipelines
+(a definition's ``builds:``, compiled in the sandbox from verified tarballs) and ``artifacts:``."""
 
 from bastion.source._build import BuiltFile, SourceBuild, build_source, local_repository
-from bastion.source._buildroot import BuildRoot, build_dependencies, prepare_build_root
+from bastion.source._buildroot import BuildRoot, build_dependencies, prepare_build_root, prepare_package_root
 from bastion.source._changelog import (
     MAINTAINER,
     ChangelogFacts,
@@ -12,6 +13,7 @@ from bastion.source._changelog import (
 )
 from bastion.source._proofs import BuildFacts, make_proofs, provenance_references, source_signer
 from bastion.source._repository import SUITE, LocalRepository, Published
+from bastion.source._upstream import Upstream, UpstreamComponent, UpstreamFile, UpstreamInput, build_upstream
 
 __all__ = [
     "MAINTAINER",
@@ -23,14 +25,20 @@ __all__ = [
     "LocalRepository",
     "Published",
     "SourceBuild",
+    "Upstream",
+    "UpstreamComponent",
+    "UpstreamFile",
+    "UpstreamInput",
     "bastion_version",
     "build_dependencies",
     "build_source",
+    "build_upstream",
     "changelog_entry",
     "local_repository",
     "make_proofs",
     "parse_facts",
     "prepare_build_root",
+    "prepare_package_root",
     "provenance_references",
     "source_signer",
 ]

@@ -21,7 +21,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from bastion.debian import (
 from bastion.errors import InputError, ResolutionError
 from bastion.sandbox import Mount, Outcome, Step, give_to_sandbox, host_owner, run_step
 
-__all__ = ["BuildRoot", "build_dependencies", "prepare_build_root"]
+__all__ = ["BuildRoot", "build_dependencies", "prepare_build_root", "prepare_package_root"]
 
 # Bump when the way a root is made changes, so cached roots made the old way are not used.
 _FORMAT = 1
@@ -112,19 +112,47 @@ def prepare_build_root(
         ) from None
     packages = {p.name: p for p in resolution.packages}
     _check_versions(record, packages, index.architecture)
-    listing = "".join(f"{p.name} {p.version} {p.architecture} {p.sha256}\n" for p in resolution.packages)
+    return _made(resolution.packages, fetcher, roots, f"source {record.name}", on_line)
+
+
+def prepare_package_root(
+    packages: Sequence[str],
+    index: PackageIndex,
+    fetcher: Fetcher,
+    roots: Path,
+    *,
+    where: str,
+    on_line: Callable[[str], None] | None = None,
+) -> BuildRoot:
+    """A build root of the essential set, build-essential and ``packages`` (an upstream build's), made
+    and cached as a source package's is; ``where`` names the build in errors."""
+    try:
+        resolution = resolve(index, [*index.essential(), *_ALWAYS, *packages], prune=frozenset())
+    except ResolutionError as exc:
+        raise ResolutionError(f"missing build dependency: {exc.message}", where=where) from None
+    return _made(resolution.packages, fetcher, roots, where, on_line)
+
+
+def _made(
+    packages: tuple[PackageRecord, ...],
+    fetcher: Fetcher,
+    roots: Path,
+    where: str,
+    on_line: Callable[[str], None] | None,
+) -> BuildRoot:
+    listing = "".join(f"{p.name} {p.version} {p.architecture} {p.sha256}\n" for p in packages)
     digest = hashlib.sha256(f"format {_FORMAT}\n{listing}".encode()).hexdigest()
     target = roots / digest
     if (target / "var" / "lib" / "dpkg" / "status").is_file():
-        return BuildRoot(target, resolution.packages, digest)
+        return BuildRoot(target, packages, digest)
     debs = fetcher.fetch_all(
-        [Download(p.url, p.sha256, p.size, p.filename) for p in resolution.packages],
-        description=f"Fetching the build root of {record.name}",
+        [Download(p.url, p.sha256, p.size, p.filename) for p in packages],
+        description=f"Fetching the build root of {where}",
     )
     roots.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-root-", dir=roots))
     try:
-        _install(work, resolution.packages, debs, record.name, on_line)
+        _install(work, packages, debs, where, on_line)
         (work / "root").rename(target)
     except FileExistsError:
         pass  # another build made the same root meanwhile
@@ -133,14 +161,14 @@ def prepare_build_root(
             raise InputError(f"cannot keep the build root: {exc.strerror}", where=str(target)) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return BuildRoot(target, resolution.packages, digest)
+    return BuildRoot(target, packages, digest)
 
 
 def _install(
     work: Path,
     packages: tuple[PackageRecord, ...],
     debs: list[Path],
-    source: str,
+    label: str,
     on_line: Callable[[str], None] | None,
 ) -> None:
     root, incoming = work / "root", work / "debs"
@@ -158,7 +186,7 @@ def _install(
     (root / "var/lib/dpkg/available").write_bytes(b"")
     give_to_sandbox(root)
     os.chown(incoming, *host_owner(0, 0))
-    where = f"source {source}: build root"
+    where = f"{label}: build root"
     env = {"PATH": _PATH, "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/tmp"}  # noqa: S108
     names = " ".join(f"/debs/{p.name}.deb" for p in packages)
     unpack = Step(
