@@ -85,9 +85,9 @@ def celery_app(config: FactoryConfig, catalog: str | None = None) -> Celery:
                 raise error  # autoretry_for: Celery schedules the retry with backoff
 
             def held(wait: int) -> None:
-                # Delivered again when the holder's lease would expire; waiting is not a failure, so
-                # it counts against no retry limit.
-                raise task.retry(countdown=min(wait, config.lease), max_retries=None)
+                # Delivered again when the holder's lease would expire. Waiting is not a failure:
+                # the limit is raised past this retry (Celery reads max_retries=None as the task's).
+                raise task.retry(countdown=min(wait, config.lease), max_retries=task.request.retries + 1)
 
             config = FactoryConfig.from_env(settings)
             return execute(job_id, settings, config, state, on_transient=again, on_held=held)
