@@ -1,5 +1,5 @@
-"""Fixtures of the factory tests: PostgreSQL 15 from Debian's packages on a loopback port, and a
-loopback HTTP server that replays recorded answers (GitHub's REST API shape, hostile upstreams)."""
+"""Fixtures of the factory tests: PostgreSQL 15 and Redis from Debian's packages on loopback ports,
+and a loopback HTTP server that replays recorded answers (GitHub's REST API shape, hostile upstreams)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import http.server
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from tests.registry.conftest import free_port, registry  # noqa: F401  (the loopback docker-registry fixture)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+REDIS_SERVER = Path("/usr/bin/redis-server")
 GITHUB = Path(__file__).with_name("github")
 
 
@@ -113,3 +116,77 @@ def fresh_postgres(postgres: str) -> str:
     with psycopg.connect(postgres.replace("postgresql://", "postgresql://", 1), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return postgres.rsplit("/", 1)[0] + "/" + name
+
+
+@dataclass
+class RedisProcess:
+    """Debian's redis-server on a loopback port with its own config in a temp directory; with
+    ``persistent`` every write is in its append-only file before it is answered (appendfsync
+    always), so :meth:`restart` loses no message."""
+
+    root: Path
+    port: int
+    persistent: bool
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        config = self.root / "redis.conf"
+        config.write_text(
+            f"bind 127.0.0.1\nport {self.port}\nprotected-mode yes\ndir {self.root}\ndaemonize no\n"
+            f'logfile {self.root / "redis.log"}\nsave ""\n'
+            + ("appendonly yes\nappendfsync always\n" if self.persistent else "appendonly no\n")
+        )
+        self.process = subprocess.Popen([str(REDIS_SERVER), str(config)], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {(self.root / 'redis.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: redis-server flushes its append-only file and exits
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _redis(persistent: bool) -> Iterator[RedisProcess]:
+    if not REDIS_SERVER.is_file():
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    pytest.importorskip("redis")
+    server = RedisProcess(Path(tempfile.mkdtemp(prefix="bastion-redis-")), free_port(), persistent)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisProcess]:
+    """A Redis broker without persistence, stopped after the test."""
+    yield from _redis(persistent=False)
+
+
+@pytest.fixture
+def persistent_redis() -> Iterator[RedisProcess]:
+    """A Redis broker with an append-only file, for tests that restart it."""
+    yield from _redis(persistent=True)

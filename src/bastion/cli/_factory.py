@@ -13,7 +13,7 @@ import typer
 from bastion.cli._console import RichProgress, info, stdout, warning
 
 if TYPE_CHECKING:
-    from bastion.factory import Cycle, FactoryConfig
+    from bastion.factory import Cycle, FactoryConfig, Jobs
 
 factory_app = typer.Typer(
     name="factory",
@@ -103,7 +103,10 @@ def run_command(
                 for job in jobs.unfinished():
                     info(f"job {job.id} ({job.image}) was left unfinished: running it again")
                     with RichProgress() as progress:
-                        execute(job.id, settings, config, state, progress)
+                        if execute(job.id, settings, config, state, progress) == "held":
+                            info(
+                                f"job {job.id} is held by {job.worker} until {job.lease_until}: not run here"
+                            )
             found = cycle(catalog, settings, config, state)
             _report(found, config)
             ids = [job.id for job in found.queued]
@@ -116,8 +119,7 @@ def run_command(
             else:
                 send(celery_app(config), ids, [job.priority for job in found.queued])
                 info(f"sent {len(ids)} jobs to the broker; waiting for the workers")
-                while ids and any(jobs.get(i).status not in ("done", "failed") for i in ids):
-                    time.sleep(1)
+                _wait(jobs, ids, config)
             for job_id in ids:
                 row = jobs.get(job_id)
                 stdout.print(
@@ -126,6 +128,31 @@ def run_command(
         if once:
             return
         time.sleep(config.interval)
+
+
+def _wait(jobs: Jobs, ids: list[int], config: FactoryConfig) -> None:
+    """Until every job of ``ids`` is finished, at most ``BASTION_FACTORY_WAIT`` seconds."""
+    import time
+
+    from bastion.errors import BastionError, VerificationFailed
+    from bastion.factory import FINISHED
+
+    deadline = time.monotonic() + config.wait
+    waiting = list(ids)
+    while waiting:
+        try:
+            waiting = [i for i in waiting if jobs.get(i).status not in FINISHED]
+        except BastionError as err:  # the database restarting: asked again at the next poll
+            warning(f"waiting for the workers: {err.diagnostic()}")
+        if waiting and time.monotonic() >= deadline:
+            raise VerificationFailed(
+                f"jobs {', '.join(map(str, waiting))} not finished after {config.wait} s "
+                "(BASTION_FACTORY_WAIT); they stay queued for the workers",
+                where="factory run",
+                hint="are `bastion factory worker` processes running on this broker?",
+            )
+        if waiting:
+            time.sleep(1)
 
 
 def _report(found: Cycle, config: FactoryConfig) -> None:

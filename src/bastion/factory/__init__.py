@@ -32,7 +32,7 @@ from bastion.factory._debian import LockChange
 from bastion.factory._engine import QUEUES, celery_app, send
 from bastion.factory._graph import Catalog, Graph, load_catalog
 from bastion.factory._http import Http
-from bastion.factory._jobs import JobRow, Jobs
+from bastion.factory._jobs import FINISHED, Claim, JobRow, Jobs, LeaseLost
 from bastion.factory._plan import Plan, Poll, Rebuild, TrackerReport, plan, poll
 from bastion.factory._rescan import Reattest, Rescanned, reattest_published, rescan
 from bastion.factory._run import Cycle, QueuedJob, cycle, execute
@@ -43,10 +43,12 @@ from bastion.factory._trackers import ENV_GITHUB_API, Polled, TrackerRef
 __all__ = [
     "ENV_FACTORY_DB",
     "ENV_GITHUB_API",
+    "FINISHED",
     "HEAD_REVISION",
     "QUEUES",
     "AutoApprove",
     "Catalog",
+    "Claim",
     "ClockItem",
     "Cycle",
     "FactoryConfig",
@@ -55,6 +57,7 @@ __all__ = [
     "Http",
     "JobRow",
     "Jobs",
+    "LeaseLost",
     "LockChange",
     "Observation",
     "Plan",

@@ -15,8 +15,17 @@
 ``BASTION_FACTORY_INTERVAL``
     Seconds between two cycles of ``factory schedule`` / ``factory run`` without ``--once`` (3600).
 ``BASTION_FACTORY_VISIBILITY_TIMEOUT``
-    Seconds after which a job taken by a worker that never acknowledged it (killed) is delivered
-    again by the Redis broker (Celery's ``visibility_timeout``; default 3600).
+    Seconds after which a job taken by a worker that never acknowledged it (killed whole) is
+    delivered again by the Redis broker (Celery's ``visibility_timeout``; default 600). A job still
+    running then is not run twice: its delivery finds the lease live and waits.
+``BASTION_FACTORY_LEASE``
+    Seconds a worker's claim on a job lasts without a heartbeat (default 120; renewed every quarter
+    of it while the job runs): how long after a worker died its job waits before another takes it.
+``BASTION_FACTORY_WAIT``
+    Seconds ``factory run`` with a broker waits for the workers to finish a cycle's jobs (default
+    21600, six hours); then it stops with one line naming the jobs not finished (exit 1).
+
+docs/architecture.md (Decisions) says why these numbers.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ class FactoryConfig:
     interval: int
     visibility_timeout: int
     logs: Path
+    lease: int = 120
+    wait: int = 21600
 
     @classmethod
     def from_env(cls, settings: Settings) -> FactoryConfig:
@@ -78,8 +89,10 @@ class FactoryConfig:
             broker=broker,
             auto_approve=auto_approve,
             interval=_seconds("BASTION_FACTORY_INTERVAL", 3600),
-            visibility_timeout=_seconds("BASTION_FACTORY_VISIBILITY_TIMEOUT", 3600),
+            visibility_timeout=_seconds("BASTION_FACTORY_VISIBILITY_TIMEOUT", 600),
             logs=settings.home / "factory" / "logs",
+            lease=_seconds("BASTION_FACTORY_LEASE", 120),
+            wait=_seconds("BASTION_FACTORY_WAIT", 21600),
         )
 
 

@@ -19,7 +19,9 @@ Tables (all times RFC 3339 UTC strings from :mod:`bastion._clock`; JSON in ``Tex
     ``id``, ``key`` (unique: the idempotency key, e.g. the recipe digest, so duplicate triggers
     coalesce), ``kind``, ``proposal_id``, ``priority`` (higher first: CVE fixes before routine bumps),
     ``status``, ``attempts``, ``error``, ``created_at``, ``started_at``, ``finished_at``; since
-    revision 0003 ``image``, ``catalog`` (the catalog directory the job reads) and ``log_path``.
+    revision 0003 ``image``, ``catalog`` (the catalog directory the job reads) and ``log_path``;
+    since revision 0004 the lease: ``worker`` (who claimed the job last: ``host:pid``) and
+    ``lease_until`` (the claim holds until then; the worker's heartbeat moves it on).
 ``stages`` (revision 0003)
     ``id``, ``job_id``, ``stage`` (propose, review, build, tests, attestations, sign, publish,
     tags, cascade), ``status`` (done, failed, skipped, not-reviewed, approved), ``detail``, ``at``.
@@ -89,7 +91,7 @@ __all__ = [
 ]
 
 ENV_FACTORY_DB = "BASTION_FACTORY_DB"
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _BUSY_SECONDS = 60
 # PostgreSQL advisory lock id of the factory's migrations (any constant both writers agree on).
@@ -138,6 +140,8 @@ jobs = Table(
     Column("image", String(256)),
     Column("catalog", String(4096)),
     Column("log_path", String(4096)),
+    Column("worker", String(256)),
+    Column("lease_until", String(32)),
 )
 stages = Table(
     "stages",

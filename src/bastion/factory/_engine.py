@@ -4,7 +4,11 @@
   beat) send jobs to the broker, ``factory worker`` processes on any machine take them. Delivery is
   at least once: ``acks_late`` acknowledges a job only when it returned, ``task_reject_on_worker_lost``
   hands back the job of a worker killed mid-job, and a job taken by a worker that vanished whole is
-  delivered again after the broker's ``visibility_timeout``. Transient failures retry with
+  delivered again after the broker's ``visibility_timeout`` (unacknowledged messages are looked for
+  every ``min(10, visibility_timeout / 4)`` seconds). A delivery of a job another worker holds a live
+  lease on (:mod:`bastion.factory._lease`: the original still running, or killed less than a lease
+  ago) waits: it is retried when that lease would expire, so it either finds the job finished or
+  takes it over; it is never run beside the original. Transient failures retry with
   exponential backoff (``autoretry_for``, ``retry_backoff``). Two queues give priority: ``fixes``
   (CVE fixes) is always read before ``routine`` (kombu's ``priority`` queue order).
 * Embedded (no broker): the same task code runs eagerly in the ``factory run`` process; a job that
@@ -48,8 +52,12 @@ def celery_app(config: FactoryConfig, catalog: str | None = None) -> Celery:
         broker_transport_options={
             "visibility_timeout": config.visibility_timeout,
             "queue_order_strategy": "priority",
+            "unacked_restore_interval": max(1, min(10, config.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
+        # A broker restarting mid-run: workers and senders reconnect (with backoff) for ever.
+        broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
         beat_schedule=(
             {
@@ -76,7 +84,13 @@ def celery_app(config: FactoryConfig, catalog: str | None = None) -> Celery:
             def again(error: BaseException) -> None:
                 raise error  # autoretry_for: Celery schedules the retry with backoff
 
-            return execute(job_id, settings, FactoryConfig.from_env(settings), state, on_transient=again)
+            def held(wait: int) -> None:
+                # Delivered again when the holder's lease would expire. Waiting is not a failure:
+                # the limit is raised past this retry (Celery reads max_retries=None as the task's).
+                raise task.retry(countdown=min(wait, config.lease), max_retries=task.request.retries + 1)
+
+            config = FactoryConfig.from_env(settings)
+            return execute(job_id, settings, config, state, on_transient=again, on_held=held)
 
     @app.task(name="bastion.factory.noop")
     def noop(number: int) -> int:

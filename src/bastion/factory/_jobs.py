@@ -4,6 +4,11 @@ Idempotency (issue 20 item 5): a job's ``key`` is ``<image>@<recipe digest>`` an
 second trigger of the same rebuild finds the first job instead of making one. A publication is
 inserted in the same transaction that moves its job to ``published``, and is unique per
 (reference, digest): a redelivered job that finds its publication does not publish again.
+
+The lease (migration 0004): a worker runs a job only after :meth:`Jobs.claim` gave it the job
+(``worker``, ``lease_until``), renews the lease while it works (:meth:`Jobs.renew`), and records a
+publication only while it still holds it (:meth:`Jobs.publish`), so a delivery that took over an
+expired lease and the slow original it replaced never both publish.
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import Engine, desc, insert, select, update
 
 from bastion import _clock as clock
+from bastion.errors import BastionError
 from bastion.factory._db import builds, jobs, proposals, publications, stages, tracker_state, transaction
 
-__all__ = ["FINISHED", "JobRow", "Jobs"]
+__all__ = ["FINISHED", "Claim", "JobRow", "Jobs", "LeaseLost"]
 
 # A job in one of these states is not run again.
 FINISHED = frozenset({"done", "failed", "rejected"})
@@ -38,12 +45,28 @@ class JobRow:
     proposal_id: int | None
     created_at: str
     finished_at: str | None
+    worker: str | None = None
+    lease_until: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> JobRow:
         return cls(row["id"], row["key"], row["image"], row["catalog"], row["status"], row["attempts"],
                    row["priority"], row["error"], row["log_path"], row["proposal_id"], row["created_at"],
-                   row["finished_at"])  # fmt: skip
+                   row["finished_at"], row.get("worker"), row.get("lease_until"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :meth:`Jobs.claim` found: the job is ours now (``claimed``), another worker holds a live
+    lease on it (``held``: ``wait`` seconds until it expires), or it needs no run (``finished``)."""
+
+    outcome: Literal["claimed", "held", "finished"]
+    row: JobRow
+    wait: int = 0
+
+
+class LeaseLost(BastionError):
+    """This worker's lease on a job expired and another worker took the job over."""
 
 
 class Jobs:
@@ -98,16 +121,40 @@ class Jobs:
         with transaction(self.engine) as connection:
             connection.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
-    def start(self, job_id: int, log_path: str) -> JobRow:
-        """Count an attempt (a redelivery is the second) and mark the job running."""
+    def claim(self, job_id: int, worker: str, lease: int, log_path: str) -> Claim:
+        """Take job ``job_id`` for ``worker`` for ``lease`` seconds, unless it is finished or another
+        worker's lease on it is live; a claim counts an attempt (a takeover is the second) and marks
+        the job running. The row is read and written in one transaction, locked (PostgreSQL
+        ``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises writers), so of two
+        deliveries claiming at once exactly one gets the job."""
+        now = clock.now()
         with transaction(self.engine) as connection:
+            found = JobRow.of(dict(
+                connection.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).mappings().one()
+            ))  # fmt: skip
+            if found.status in FINISHED or found.status == "review":
+                return Claim("finished", found)
+            live = found.lease_until is not None and found.lease_until > clock.rfc3339(now)
+            if found.worker not in (None, worker) and live:
+                expires = _parse(found.lease_until or "")
+                return Claim("held", found, max(1, int((expires - now).total_seconds()) + 1))
             connection.execute(
                 update(jobs).where(jobs.c.id == job_id).values(
-                    attempts=jobs.c.attempts + 1, status="running", started_at=clock.rfc3339(),
-                    log_path=log_path)
+                    attempts=jobs.c.attempts + 1, status="running", started_at=clock.rfc3339(now),
+                    log_path=log_path, worker=worker, lease_until=clock.rfc3339(now + timedelta(seconds=lease)))
             )  # fmt: skip
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one()
-        return JobRow.of(dict(row))
+        return Claim("claimed", JobRow.of(dict(row)))
+
+    def renew(self, job_id: int, worker: str, lease: int) -> bool:
+        """Move ``worker``'s lease on ``job_id`` on by ``lease`` seconds (the heartbeat); False when
+        the job is no longer this worker's (taken over after the lease expired)."""
+        until = clock.rfc3339(clock.now() + timedelta(seconds=lease))
+        with transaction(self.engine) as connection:
+            done = connection.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.worker == worker).values(lease_until=until)
+            )
+        return bool(done.rowcount)
 
     def stage(self, job_id: int, stage: str, status: str, detail: str | None = None) -> None:
         with transaction(self.engine) as connection:
@@ -126,8 +173,16 @@ class Jobs:
             ).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def finish(self, job_id: int, status: str, error: str | None = None) -> None:
-        self.update(job_id, status=status, error=error[:2000] if error else None, finished_at=clock.rfc3339())
+    def finish(
+        self, job_id: int, status: str, error: str | None = None, *, worker: str | None = None
+    ) -> None:
+        """The job's end, its lease ended with it; with ``worker``, only while that worker holds it."""
+        condition = [jobs.c.id == job_id] + ([jobs.c.worker == worker] if worker is not None else [])
+        with transaction(self.engine) as connection:
+            connection.execute(
+                update(jobs).where(*condition).values(status=status, error=error[:2000] if error else None,
+                                                      finished_at=clock.rfc3339(), lease_until=None)
+            )  # fmt: skip
 
     def record_build(self, job_id: int, image: str, recipe: str, digest: str, log_path: str) -> int:
         moment = clock.rfc3339()
@@ -159,11 +214,25 @@ class Jobs:
         return dict(row) if row is not None else None
 
     def publish(
-        self, job_id: int, build_id: int, image: str, reference: str, digest: str, tags: Sequence[str]
+        self,
+        job_id: int,
+        build_id: int,
+        image: str,
+        reference: str,
+        digest: str,
+        tags: Sequence[str],
+        worker: str | None = None,
     ) -> bool:
         """Record the publication and the job's move to ``published`` in one transaction; False if
-        this (reference, digest) was published before (by this job's predecessor, say)."""
+        this (reference, digest) was published before (by this job's predecessor, say). With
+        ``worker``, only while that worker holds the job (else :class:`LeaseLost`, nothing written)."""
         with transaction(self.engine) as connection:
+            if worker is not None:
+                holder = connection.execute(
+                    select(jobs.c.worker).where(jobs.c.id == job_id).with_for_update()
+                ).scalar()
+                if holder != worker:
+                    raise LeaseLost(f"job {job_id}: the lease passed to {holder} before publication")
             found = connection.execute(
                 select(publications.c.id).where(
                     publications.c.reference == reference, publications.c.digest == digest
@@ -226,3 +295,7 @@ class Jobs:
         with transaction(self.engine) as connection:
             rows = connection.execute(select(publications).order_by(publications.c.id)).mappings().all()
         return [dict(r) for r in rows]
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.strptime(moment, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

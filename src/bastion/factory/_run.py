@@ -23,7 +23,8 @@ from bastion.errors import BastionError, NetworkError
 from bastion.factory import _pipeline as pipeline
 from bastion.factory._config import AutoApprove, FactoryConfig
 from bastion.factory._graph import Graph, load_catalog
-from bastion.factory._jobs import FINISHED, Jobs
+from bastion.factory._jobs import FINISHED, JobRow, Jobs, LeaseLost
+from bastion.factory._lease import Heartbeat, pause, worker_id
 from bastion.factory._plan import poll
 from bastion.factory._propose import propose
 from bastion.factory._state import FactoryState
@@ -126,8 +127,8 @@ def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: Fac
 class _JobLog:
     """The job's log file, and the caller's progress display beside it."""
 
-    def __init__(self, log: TextIO, outer: Progress, image: str) -> None:
-        self.log, self.outer, self.image = log, outer, image
+    def __init__(self, log: TextIO, outer: Progress, image: str, job_id: int) -> None:
+        self.log, self.outer, self.image, self.job_id = log, outer, image, job_id
         self.names: dict[int, str] = {}
 
     def line(self, text: str) -> None:
@@ -136,6 +137,8 @@ class _JobLog:
 
     def task(self, description: str, total: int | None = None) -> int:
         self.line(description)
+        if description.startswith("Assembling"):
+            pause(self.job_id, "build")
         number = self.outer.task(f"{self.image}: {description}", total)
         self.names[number] = description
         return number
@@ -160,36 +163,70 @@ def execute(
     progress: Progress | None = None,
     *,
     on_transient: Callable[[BastionError], None] | None = None,
+    on_held: Callable[[int], None] | None = None,
 ) -> str:
-    """Run job ``job_id`` to its end; its final status. A transient failure (the network) is handed
-    to ``on_transient`` (the task engine's retry) when given, else recorded as the failure."""
+    """Run job ``job_id`` to its end under a lease (:mod:`bastion.factory._lease`); its final status.
+    A transient failure (the network) is handed to ``on_transient`` (the task engine's retry) when
+    given, else recorded as the failure. A job another worker holds a live lease on is not run: it
+    is handed to ``on_held`` with the seconds until the lease expires (the task engine waits and
+    delivers it again), else its status is returned as ``held``."""
     jobs = Jobs(state.engine)
     row = jobs.get(job_id)
     if row.status in FINISHED or row.status == "review":
         return row.status
     config.logs.mkdir(parents=True, exist_ok=True)
     log_path = config.logs / f"job-{job_id}.log"
-    row = jobs.start(job_id, str(log_path))
-    with log_path.open("a", encoding="utf-8") as handle:
-        log = _JobLog(handle, progress or Silent(), row.image or "?")
-        log.line(f"attempt {row.attempts} of job {job_id} ({row.key})")
+    worker = worker_id()
+    claim = jobs.claim(job_id, worker, config.lease, str(log_path))
+    if claim.outcome == "finished":
+        return claim.row.status
+    if claim.outcome == "held":
+        if on_held is not None:
+            on_held(claim.wait)
+        return "held"
+    return _run_claimed(claim.row, log_path, worker, settings, config, jobs, progress, on_transient)
+
+
+def _run_claimed(
+    row: JobRow,
+    log_path: Path,
+    worker: str,
+    settings: Settings,
+    config: FactoryConfig,
+    jobs: Jobs,
+    progress: Progress | None,
+    on_transient: Callable[[BastionError], None] | None,
+) -> str:
+    job_id = row.id
+    with (
+        log_path.open("a", encoding="utf-8") as handle,
+        Heartbeat(jobs, job_id, worker, config.lease) as beat,
+    ):
+        log = _JobLog(handle, progress or Silent(), row.image or "?", job_id)
+        log.line(f"attempt {row.attempts} of job {job_id} ({row.key}) by {worker}")
         try:
-            _stages(job_id, row.image or "", Path(row.catalog or "."), settings, config, jobs, log)
+            _stages(job_id, row.image or "", Path(row.catalog or "."), settings, config, jobs, log, worker)
+        except LeaseLost as err:
+            log.line(f"stopped: {err.diagnostic()}")
+            return "taken over"
         except NetworkError as err:
             log.line(f"transient failure: {err.diagnostic()}")
             if on_transient is not None:
-                jobs.update(job_id, status="queued", error=err.diagnostic())
+                jobs.update(job_id, status="queued", error=err.diagnostic(), lease_until=None)
                 on_transient(err)
-            jobs.finish(job_id, "failed", err.diagnostic())
+            jobs.finish(job_id, "failed", err.diagnostic(), worker=worker)
             return "failed"
         except BastionError as err:
             stage = "tests" if pipeline.is_test_failure(err) else "build"
             log.line(f"{stage} failed: {err.diagnostic()}")
             jobs.stage(job_id, stage, "failed", err.diagnostic())
-            jobs.finish(job_id, "failed", f"{stage}: {err.diagnostic()}")
+            jobs.finish(job_id, "failed", f"{stage}: {err.diagnostic()}", worker=worker)
             return "failed"
+        if beat.lost:
+            log.line("stopped: the lease passed to another worker")
+            return "taken over"
         log.line("done")
-    jobs.finish(job_id, "done")
+    jobs.finish(job_id, "done", worker=worker)
     return "done"
 
 
@@ -201,6 +238,7 @@ def _stages(
     config: FactoryConfig,
     jobs: Jobs,
     log: _JobLog,
+    worker: str,
 ) -> None:
     catalog = load_catalog(directory)
     if image not in catalog.definitions:
@@ -231,10 +269,12 @@ def _stages(
         remote = f"{repository}@{b.digest}"
         log.line(f"pushing {remote}")
         attached = pipeline.push(settings, b.digest, remote)
+        pause(job_id, "pushed")
         checks = pipeline.verify(settings, remote, config.public_key)
-        new = jobs.publish(job_id, build_id, image, repository, b.digest, b.tags)
+        new = jobs.publish(job_id, build_id, image, repository, b.digest, b.tags, worker)
         jobs.stage(job_id, "publish", "done", f"{remote}: {attached} attestations, {checks} verified"
                    + ("" if new else " (published before: not again)"))  # fmt: skip
+        pause(job_id, "tags")
         for tag in b.tags:  # moving tags last, after the verification above
             pipeline.move_tag(settings, repository, tag, b.digest)
         jobs.stage(job_id, "tags", "done", f"{repository}: {', '.join(b.tags)} -> {b.digest}")
