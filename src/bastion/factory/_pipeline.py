@@ -13,7 +13,7 @@ from bastion.catalog import Definition
 from bastion.config import Settings
 from bastion.errors import BastionError, VerificationFailed
 
-__all__ = ["Built", "build", "is_test_failure", "move_tag", "push", "verify"]
+__all__ = ["Built", "build", "is_test_failure", "move_tag", "push", "resolve_lock", "verify"]
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,20 @@ class Built:
 
 
 def build(definition: Definition, settings: Settings, *, key: str | None, progress: Progress) -> list[Built]:
-    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant."""
+    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant. A
+    ``from:`` definition's lock is resolved again here, on the base image the job before it built."""
     from bastion.pipeline import build as pipeline_build
 
+    on_base = definition.from_ is not None
     results = pipeline_build(
-        definition, settings, locked=True, run_tests=True, attest=True, key=key, progress=progress
+        definition,
+        settings,
+        locked=not on_base,
+        update=on_base,
+        run_tests=True,
+        attest=True,
+        key=key,
+        progress=progress,
     )
     return [
         Built(
@@ -46,6 +55,23 @@ def build(definition: Definition, settings: Settings, *, key: str | None, progre
         )
         for r in results
     ]
+
+
+def resolve_lock(definition: Definition, settings: Settings, *, update: bool) -> str | None:
+    """The lock text the pipeline's resolve stage gives ``definition`` now; None for a ``from:``
+    definition whose base image is not in the store yet (its job resolves it on the base built first)."""
+    import json
+
+    from bastion.cache import Cache, Fetcher
+    from bastion.pipeline import base_ready, resolve
+
+    if definition.from_ is not None and not base_ready(definition, settings):
+        return None
+    with Fetcher(Cache(settings.cache_dir)) as fetcher:
+        planned = resolve(definition, settings, fetcher, locked=False, update=update)
+    return (
+        json.dumps(planned.lock.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def is_test_failure(error: BaseException) -> bool:

@@ -206,11 +206,6 @@ def _stages(
     if image not in catalog.definitions:
         raise BastionError(f"the catalog has no definition {image!r} any more", where=str(directory))
     definition = catalog.definitions[image]
-    if definition.from_ is not None:
-        raise BastionError(
-            f"from: {definition.from_}: building on another image's layers needs the pipeline's base-image stage",
-            where=str(definition.path),
-        )
     row = jobs.get(job_id)
     recipe = row.key.rsplit("@", 1)[1]
     built = pipeline.build(definition, settings, key=config.key, progress=log)

@@ -66,6 +66,7 @@ def recipe_key(
     epoch: int,
     os_release: object,
     sources: Sequence[object] = (),
+    base: str | None = None,
 ) -> str:
     """The SHA256 of everything the platform image is made of (see the module docstring)."""
     recipe = {
@@ -79,6 +80,8 @@ def recipe_key(
         "os-release": repr(os_release),
         "apt-sources": [repr(source) for source in sources],  # a dev image's apt sources and keyring
     }
+    if base is not None:  # from: the base image's platform manifest, whose layers come first
+        recipe["base"] = base
     return hashlib.sha256(canonical_json(recipe)).hexdigest()
 
 
