@@ -79,7 +79,11 @@ def test_from_image_reuses_the_base_layers_and_adds_a_package(tmp_path: Path, ca
     # The lock names the base by digest, and lists the base's packages as its own: not added again.
     lock = json.loads((catalog / "app" / "app.lock.json").read_text())
     index = json.loads(run_cli("inspect", "bastion/small:1", home=home).stdout)
-    assert lock["from"] == {"image": "small:runtime", "reference": "bastion/small:1", "digest": index["digest"]}
+    assert lock["from"] == {
+        "image": "small:runtime",
+        "reference": "bastion/small:1",
+        "digest": index["digest"],
+    }
     packages = lock["variants"]["runtime"]["linux/amd64"]["packages"]
     in_base = {p["name"] for p in packages if p.get("base")}
     assert {"base-files", "netbase", "media-types"} <= in_base

@@ -7,13 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion._progress import Progress
 from bastion.catalog import Definition
 from bastion.config import Settings
 from bastion.errors import BastionError, VerificationFailed
 
-__all__ = ["Built", "build", "is_test_failure", "move_tag", "push", "resolve_lock", "verify"]
+if TYPE_CHECKING:
+    from bastion.vuln import ScanResult
+
+__all__ = [
+    "Built",
+    "build",
+    "is_test_failure",
+    "move_tag",
+    "push",
+    "reattest",
+    "resolve_lock",
+    "scan",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -122,3 +136,31 @@ def move_tag(settings: Settings, repository: str, tag: str, digest: str) -> None
     media_type = store.resolve(digest).media_type
     with RegistryOptions().client(target.registry) as client:
         client.put_manifest(target.repository, tag, store.read_blob(digest), media_type)
+
+
+def scan(settings: Settings, remote: str) -> ScanResult | None:
+    """The CVE scan of the pushed image ``remote`` (``HOST/REPO@DIGEST``) with the current
+    vulnerability database; None without a database (nothing to start a clock from)."""
+    from bastion.vuln import database_path, load_sbom, require_database, scan_sbom
+
+    if not database_path(settings.home).exists():
+        return None
+    database = require_database(settings)
+    try:
+        return scan_sbom(load_sbom(remote, settings), database)
+    finally:
+        database.close()
+
+
+def reattest(settings: Settings, digest: str, remote: str, *, key: str | None) -> int:
+    """``bastion attest refresh`` on the stored image ``digest`` (the pipeline's prove -> sign ->
+    attach, made from the vulnerability data there is now: a new CVE scan and OpenVEX), then the new
+    attestations pushed to ``remote`` (``HOST/REPO@DIGEST``); the number of attestations attached."""
+    from bastion._progress import Silent
+    from bastion.pipeline import BuildSigner, default_producers, refresh
+
+    refreshed = refresh(digest, settings, BuildSigner(key, settings, Silent()), default_producers())
+    if not any(r.attached for r in refreshed):
+        return 0
+    push(settings, digest, remote)
+    return sum(len(r.attached) for r in refreshed)
