@@ -29,11 +29,26 @@ tests:
 """
 
 
+# Built on the net image: netbase comes from the base's layers, tzdata is its own.
+FROM_NET = """\
+name: app
+image: bastion/app
+from: net
+platforms: [linux/amd64]
+contents:
+  packages: [tzdata]
+tests:
+  - {name: services, file: /etc/services, contains: "https"}
+  - {name: zoneinfo, file: /usr/share/zoneinfo/UTC}
+"""
+
+
 def _catalog(tmp_path: Path, images: dict[str, str]) -> Path:
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     for name, expect in images.items():
         (catalog / f"{name}.yaml").write_text(DEFINITION.format(name=name, expect=expect))
+    (catalog / "app.yaml").write_text(FROM_NET)
     return catalog
 
 
@@ -46,7 +61,9 @@ def test_run_once_rebuilds_publishes_verifies_and_then_does_nothing(
     first = run_cli("factory", "run", "--once", "--catalog", str(catalog), home=home, env=env)
     assert first.code == 0, first.stderr
     outcome = dict(line.split()[:2] for line in first.stdout.splitlines())
-    assert outcome == {"broken": "failed", "mime": "done", "net": "done"}, first.stdout
+    assert outcome == {"app": "done", "broken": "failed", "mime": "done", "net": "done"}, first.stdout
+    order = [line.split()[0] for line in first.stdout.splitlines()]
+    assert order.index("net") < order.index("app")  # the from: image after the image it starts from
     # The definitions now say what was built: the tracker's value, and a lock holding it.
     assert "value: '6.4'" in (catalog / "net.yaml").read_text()
     lock = json.loads((catalog / "net.lock.json").read_text())
@@ -59,7 +76,13 @@ def test_run_once_rebuilds_publishes_verifies_and_then_does_nothing(
     assert verified.code == 0, verified.stderr
     status = run_cli("factory", "status", "--format", "json", home=home)
     document = json.loads(status.stdout)
-    assert sorted(p["image"] for p in document["publications"]) == ["mime", "net"]
+    assert sorted(p["image"] for p in document["publications"]) == ["app", "mime", "net"]
+    # The from: image was built on the net image just published, named in its lock by digest.
+    (net,) = [p for p in document["publications"] if p["image"] == "net"]
+    assert json.loads((catalog / "app.lock.json").read_text())["from"]["digest"] == net["digest"]
+    on_net = run_cli("verify", f"registry://{registry.host}/bastion/app:latest",
+                     "--key", str(home / "keys" / "bastion.pub"), home=home)  # fmt: skip
+    assert on_net.code == 0, on_net.stderr
     (failed,) = [j for j in document["jobs"] if j["status"] == "failed"]
     assert failed["image"] == "broken" and "tests: " in failed["error"] and "services" in failed["error"]
     text = run_cli("factory", "status", home=home).stdout

@@ -21,6 +21,7 @@ from bastion.oci import Store
 from bastion.vuln import load_sbom, require_database, scan_sbom
 from tests.factory.test_state import database_url_for
 from tests.image.layouts import E, add_image
+from tests.registry.conftest import RegistryProcess
 from tests.vuln.helpers import KEV, PYPI, TRACKER, run_vuln
 
 OS_RELEASE = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n'  # fmt: skip
@@ -248,3 +249,31 @@ def test_rescan_reports_an_image_it_cannot_open_and_goes_on(vuln_home: Path, tmp
     empty.mkdir()
     code, _, err = _sla("rescan", home=empty, url=url)
     assert code == 2 and "no vulnerability database" in err
+
+
+def test_rescan_reattests_the_published_image_and_pushes_the_new_attestations(
+    tmp_path: Path, registry: RegistryProcess
+) -> None:
+    """A publication in a loopback docker-registry: the re-scan that opens its clock runs the
+    pipeline's refresh stage on the stored image and pushes the new CVE scan beside its digest."""
+    home = tmp_path / "home"
+    assert run_vuln("db", "import", str(PYPI), str(KEV), str(TRACKER), home=home).code == 0
+    digest = _image(
+        Store(Settings(home).store_dir), "bastion/app:1", apparmor="2.10.95-8", pip="21.0", airflow="1.10.10"
+    )
+    remote = f"{registry.host}/bastion/app"
+    pushed = run_vuln("push", "bastion/app:1", f"{remote}:1", home=home)
+    assert pushed.code == 0, pushed.stderr
+    before = run_vuln("attest", "list", f"registry://{remote}@{digest}", "--format", "json", home=home)
+    assert "https://bastion.invalid/cve-scan" not in before.stdout
+    url = f"sqlite:///{tmp_path / 'factory.db'}"
+    _publish(url, home, "app", remote, digest, clock.now() - timedelta(hours=1))
+    code, _, err = _sla("rescan", home=home, url=url)
+    assert code == 0 and "re-attested" in err, err
+    after = run_vuln("attest", "list", f"registry://{remote}@{digest}", "--format", "json", home=home)
+    assert after.code == 0, after.stderr
+    assert "openvex" in after.stdout and after.stdout != before.stdout
+    verified = run_vuln("attest", "get", f"registry://{remote}@{digest}", "--predicate-type",
+                        "https://openvex.dev/ns/v0.2.0", "--verify", "--key", str(home / "keys" / "bastion.pub"),
+                        home=home)  # fmt: skip
+    assert verified.code == 0, verified.stderr

@@ -130,8 +130,15 @@ def rescan_command(images: ImagesOpt = None) -> None:
             f"{name}: {len(seen.open)} open, {len(seen.opened)} opened, {len(seen.closed)} closed, "
             f"{len(seen.updated)} updated"
         )
-        if seen.changed and not result.reattested:
-            warning(f"{name}: findings changed, attestations not refreshed (no re-attestation hook wired)")
+        if result.reattested:
+            info(
+                f"{name}: re-attested (new CVE scan and OpenVEX pushed beside {result.publication.reference})"
+            )
+        elif seen.changed:
+            warning(
+                f"{name}: findings changed, attestations not refreshed "
+                "(not in the local store, or not published to a registry)"
+            )
     info(f"{len(results)} published images re-scanned, {failed} failed")
     if failed:
         raise InputError(f"{failed} of {len(results)} published images could not be re-scanned")

@@ -11,6 +11,9 @@ because that is the set a Debian user expects:
   wins, then the one of highest Priority (apt prefers ``required`` over ``optional``).
 * ``:any`` and ``:native`` qualifiers are satisfied by the package of the one architecture we resolve.
 * Essential packages are never assumed present: an empty image has nothing in it.
+* A definition built ``from:`` another image starts from the base's packages instead (``installed``):
+  they satisfy relations as installed packages do for apt, and are never added again; their own
+  relations were met when the base was resolved.
 
 Two ways to leave a package out, both recorded in the result rather than silently dropped:
 
@@ -24,6 +27,7 @@ Two ways to leave a package out, both recorded in the result rather than silentl
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bastion.debian._index import PackageIndex, PackageRecord
@@ -100,9 +104,11 @@ def resolve(
     requests: list[str],
     *,
     prune: frozenset[str] = DEFAULT_PRUNE,
+    installed: Sequence[PackageRecord] = (),
 ) -> Resolution:
-    """Resolve requested names (with ``!name`` exclusions and ``name=version`` pins) for one architecture."""
-    return _Resolver(index, prune).run(requests)
+    """Resolve requested names (with ``!name`` exclusions and ``name=version`` pins) for one
+    architecture, on top of the ``installed`` packages (a base image's), which the result includes."""
+    return _Resolver(index, prune).run(requests, installed)
 
 
 class _Resolver:
@@ -115,7 +121,10 @@ class _Resolver:
         self.dropped: list[Dropped] = []
         self.queue: deque[PackageRecord] = deque()
 
-    def run(self, requests: list[str]) -> Resolution:
+    def run(self, requests: list[str], installed: Sequence[PackageRecord] = ()) -> Resolution:
+        for record in installed:  # selected, not queued: the base's relations are met already
+            self.selected[record.name] = record
+            self.reasons[record.name] = Reason(None, "in the base image")
         wanted: list[tuple[str, str | None]] = []
         for item in requests:
             name, version, excluded = parse_request(item)
@@ -127,6 +136,8 @@ class _Resolver:
             if name in self.excluded:
                 raise ResolutionError(f"package {name} is both requested and excluded (!{name})")
             relation = Relation(name, None, "=" if version else None, version)
+            if installed and self._satisfied_by_selection(relation):
+                continue  # the base image has it: not added again
             record = self._requested_candidate(relation)
             self._select(record, Reason(None))
         while self.queue:

@@ -271,3 +271,24 @@ def _parse(text: str) -> datetime:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fixed_by(state: FactoryState, image: str, package: str, version: str) -> list[str]:
+    """The open clock items of ``image`` that ``package`` at ``version`` fixes: the item names the
+    package and one of its fixed versions is at or below ``version`` (Debian's order, Policy §5.6.12).
+    A job for such a change is a CVE fix, which the task engine runs first (the ``fixes`` queue)."""
+    from bastion.debian import debian_version_key, is_debian_version
+
+    if not is_debian_version(version):
+        return []
+    found = []
+    with state.engine.connect() as connection:
+        query = select(cve_clock).where(and_(cve_clock.c.image == image, cve_clock.c.closed_at.is_(None)))
+        for row in connection.execute(query).mappings():
+            names = {n.strip() for n in (row["package"] or "").split(",")}
+            fixed = [v.strip() for v in (row["fixed_version"] or "").split(",")]
+            if package in names and any(
+                is_debian_version(v) and debian_version_key(v) <= debian_version_key(version) for v in fixed
+            ):
+                found.append(str(row["vulnerability"]))
+    return sorted(found)

@@ -7,13 +7,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion._progress import Progress
 from bastion.catalog import Definition
 from bastion.config import Settings
 from bastion.errors import BastionError, VerificationFailed
 
-__all__ = ["Built", "build", "is_test_failure", "move_tag", "push", "verify"]
+if TYPE_CHECKING:
+    from bastion.vuln import ScanResult
+
+__all__ = [
+    "Built",
+    "build",
+    "is_test_failure",
+    "move_tag",
+    "push",
+    "reattest",
+    "resolve_lock",
+    "scan",
+    "verify",
+]
 
 
 @dataclass(frozen=True)
@@ -29,11 +43,20 @@ class Built:
 
 
 def build(definition: Definition, settings: Settings, *, key: str | None, progress: Progress) -> list[Built]:
-    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant."""
+    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant. A
+    ``from:`` definition's lock is resolved again here, on the base image the job before it built."""
     from bastion.pipeline import build as pipeline_build
 
+    on_base = definition.from_ is not None
     results = pipeline_build(
-        definition, settings, locked=True, run_tests=True, attest=True, key=key, progress=progress
+        definition,
+        settings,
+        locked=not on_base,
+        update=on_base,
+        run_tests=True,
+        attest=True,
+        key=key,
+        progress=progress,
     )
     return [
         Built(
@@ -46,6 +69,23 @@ def build(definition: Definition, settings: Settings, *, key: str | None, progre
         )
         for r in results
     ]
+
+
+def resolve_lock(definition: Definition, settings: Settings, *, update: bool) -> str | None:
+    """The lock text the pipeline's resolve stage gives ``definition`` now; None for a ``from:``
+    definition whose base image is not in the store yet (its job resolves it on the base built first)."""
+    import json
+
+    from bastion.cache import Cache, Fetcher
+    from bastion.pipeline import base_ready, resolve
+
+    if definition.from_ is not None and not base_ready(definition, settings):
+        return None
+    with Fetcher(Cache(settings.cache_dir)) as fetcher:
+        planned = resolve(definition, settings, fetcher, locked=False, update=update)
+    return (
+        json.dumps(planned.lock.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def is_test_failure(error: BaseException) -> bool:
@@ -96,3 +136,31 @@ def move_tag(settings: Settings, repository: str, tag: str, digest: str) -> None
     media_type = store.resolve(digest).media_type
     with RegistryOptions().client(target.registry) as client:
         client.put_manifest(target.repository, tag, store.read_blob(digest), media_type)
+
+
+def scan(settings: Settings, remote: str) -> ScanResult | None:
+    """The CVE scan of the pushed image ``remote`` (``HOST/REPO@DIGEST``) with the current
+    vulnerability database; None without a database (nothing to start a clock from)."""
+    from bastion.vuln import database_path, load_sbom, require_database, scan_sbom
+
+    if not database_path(settings.home).exists():
+        return None
+    database = require_database(settings)
+    try:
+        return scan_sbom(load_sbom(remote, settings), database)
+    finally:
+        database.close()
+
+
+def reattest(settings: Settings, digest: str, remote: str, *, key: str | None) -> int:
+    """``bastion attest refresh`` on the stored image ``digest`` (the pipeline's prove -> sign ->
+    attach, made from the vulnerability data there is now: a new CVE scan and OpenVEX), then the new
+    attestations pushed to ``remote`` (``HOST/REPO@DIGEST``); the number of attestations attached."""
+    from bastion._progress import Silent
+    from bastion.pipeline import BuildSigner, default_producers, refresh
+
+    refreshed = refresh(digest, settings, BuildSigner(key, settings, Silent()), default_producers())
+    if not any(r.attached for r in refreshed):
+        return 0
+    push(settings, digest, remote)
+    return sum(len(r.attached) for r in refreshed)

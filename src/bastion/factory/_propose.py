@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bastion._atomic import atomic_write
-from bastion.cache import Cache, Fetcher
 from bastion.catalog import Definition, load_definition
 from bastion.config import Settings
 from bastion.errors import BastionError
@@ -47,7 +46,8 @@ class Proposal:
 
         if self.path.read_text(encoding="utf-8") != self.text:
             atomic_write(self.path, self.text.encode("utf-8"), prefix=f".{self.path.name}.")
-        atomic_write(lock_path(self.path), self.lock_text.encode("utf-8"), prefix=f".{self.path.name}.")
+        if self.lock_text:
+            atomic_write(lock_path(self.path), self.lock_text.encode("utf-8"), prefix=f".{self.path.name}.")
 
     def definition(self) -> Definition:
         return load_definition(self.path)
@@ -78,7 +78,8 @@ def propose(
     its lock resolved afresh; None when nothing would change (the lock already holds the newest).
     ``after``: the recipes of the upstream images being rebuilt first (a cascade), which are part
     of this recipe, so the rebuild happens even when this definition does not change."""
-    from bastion.lock import lock_path, plan
+    from bastion.factory._pipeline import resolve_lock
+    from bastion.lock import lock_path
 
     before = path.read_text(encoding="utf-8")
     text = before
@@ -86,13 +87,10 @@ def propose(
         text = _rewrite(text, name, old, new, str(path))
     values = {name: new for name, (_old, new) in changes.items()}
     definition = load_definition(path, variables=values)
-    with Fetcher(Cache(settings.cache_dir)) as fetcher:
-        planned = plan(definition, settings, fetcher, locked=False, update=True)
-    lock_text = (
-        json.dumps(planned.lock.model_dump(mode="json", by_alias=True), indent=2, ensure_ascii=False) + "\n"
-    )
     lock_file = lock_path(path)
     lock_before = lock_file.read_text(encoding="utf-8") if lock_file.is_file() else ""
+    # A from: image whose base is not built yet keeps its lock: its job resolves it on that base.
+    lock_text = resolve_lock(definition, settings, update=True) or lock_before
     if text == before and _packages(lock_text) == _packages(lock_before) and not after:
         return None
     diff = "".join(

@@ -31,12 +31,24 @@ Reattest = Callable[["Settings", Publication, "ScanResult"], bool]
 
 
 def reattest_published(settings: Settings, publication: Publication, scan: ScanResult) -> bool:
-    """The re-attestation hook: re-scan and re-sign ``publication``'s CVE-scan and OpenVEX
-    attestations without a rebuild. To be wired to ``bastion attest refresh`` (issue 18's stages,
-    not in this tree yet); until then nothing is re-attested and this returns False, which
-    ``sla rescan`` reports."""
-    del settings, publication, scan
-    return False
+    """The re-attestation hook: the pipeline's refresh stage (``bastion attest refresh``: prove ->
+    sign -> attach, from the vulnerability data there is now) on the published image as the local
+    store holds it, signed with the factory's key, then the new CVE-scan and OpenVEX attestations
+    pushed to the registry beside the published digest. False when nothing new was attached, the
+    reference names no registry, or the image is no longer in the local store (nothing to sign it
+    from)."""
+    from bastion.factory import _pipeline as pipeline
+    from bastion.factory._config import FactoryConfig
+    from bastion.oci import Store, is_registry_reference
+
+    del scan  # the refresh scans the stored image again with the same data
+    if not is_registry_reference(publication.reference):  # the factory publishes to registries only
+        return False
+    if Store(settings.store_dir).find(publication.digest) is None:
+        return False
+    config = FactoryConfig.from_env(settings)
+    remote = f"{publication.reference}@{publication.digest}"
+    return pipeline.reattest(settings, publication.digest, remote, key=config.key) > 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ tag ever points at an image without them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +22,8 @@ from bastion.config import Settings
 from bastion.errors import BastionError, NetworkError
 from bastion.factory import _pipeline as pipeline
 from bastion.factory._config import AutoApprove, FactoryConfig
+from bastion.factory._cveclock import fixed_by, observe
+from bastion.factory._debian import LockChange
 from bastion.factory._graph import Graph, load_catalog
 from bastion.factory._jobs import FINISHED, JobRow, Jobs, LeaseLost
 from bastion.factory._lease import Heartbeat, pause, worker_id
@@ -80,10 +82,7 @@ def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: Fac
                 )
                 packages = isinstance(ref.spec, DebianPackageTracker)
                 only_packages[ref.definition] = only_packages.get(ref.definition, True) and packages
-    for change in polled.lock_changes:
-        seeds.setdefault(change.definition, []).append(
-            f"locked {change.package} ({change.architecture}) {change.locked} -> {change.candidate}"
-        )
+    fixes = _lock_seeds(polled.lock_changes, state, seeds)
     today = clock.now().date()
     recipes: dict[str, str] = {}
     for name, reasons in graph.cascade(seeds):
@@ -104,8 +103,9 @@ def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: Fac
         approved = config.auto_approve is AutoApprove.all or (
             config.auto_approve is AutoApprove.packages and proposal.packages_only
         )
+        priority = 1 if name in fixes else 0  # a CVE fix: the fixes queue, before routine (_engine.QUEUES)
         job_id, created = jobs.open(image=name, recipe=proposal.recipe, catalog=str(directory),
-                                    reason="; ".join(reasons), diff=proposal.diff, priority=0,
+                                    reason="; ".join(reasons), diff=proposal.diff, priority=priority,
                                     approved=approved)  # fmt: skip
         if not created:
             result.coalesced.append(name)
@@ -120,8 +120,23 @@ def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: Fac
         proposal.apply()
         downstream = sorted(graph.downstream.get(name, {}))
         jobs.stage(job_id, "cascade", "done", "downstream: " + (", ".join(downstream) or "none"))
-        result.queued.append(QueuedJob(job_id, name, 0, tuple(reasons)))
+        result.queued.append(QueuedJob(job_id, name, priority, tuple(reasons)))
     return result
+
+
+def _lock_seeds(changes: Sequence[LockChange], state: FactoryState, seeds: dict[str, list[str]]) -> set[str]:
+    """Seed the images whose locked packages moved; the images among them whose update fixes an open
+    CVE clock item (their jobs are CVE fixes)."""
+    fixes = set()
+    for change in changes:
+        fixing = fixed_by(state, change.definition, change.package, change.candidate)
+        seeds.setdefault(change.definition, []).append(
+            f"locked {change.package} ({change.architecture}) {change.locked} -> {change.candidate}"
+            + (f" (fixes {', '.join(fixing)})" if fixing else "")
+        )
+        if fixing:
+            fixes.add(change.definition)
+    return fixes
 
 
 class _JobLog:
@@ -184,7 +199,7 @@ def execute(
         if on_held is not None:
             on_held(claim.wait)
         return "held"
-    return _run_claimed(claim.row, log_path, worker, settings, config, jobs, progress, on_transient)
+    return _run_claimed(claim.row, log_path, worker, settings, config, state, progress, on_transient)
 
 
 def _run_claimed(
@@ -193,11 +208,12 @@ def _run_claimed(
     worker: str,
     settings: Settings,
     config: FactoryConfig,
-    jobs: Jobs,
+    state: FactoryState,
     progress: Progress | None,
     on_transient: Callable[[BastionError], None] | None,
 ) -> str:
     job_id = row.id
+    jobs = Jobs(state.engine)
     with (
         log_path.open("a", encoding="utf-8") as handle,
         Heartbeat(jobs, job_id, worker, config.lease) as beat,
@@ -205,7 +221,7 @@ def _run_claimed(
         log = _JobLog(handle, progress or Silent(), row.image or "?", job_id)
         log.line(f"attempt {row.attempts} of job {job_id} ({row.key}) by {worker}")
         try:
-            _stages(job_id, row.image or "", Path(row.catalog or "."), settings, config, jobs, log, worker)
+            _stages(job_id, row.image or "", Path(row.catalog or "."), settings, config, state, log, worker)
         except LeaseLost as err:
             log.line(f"stopped: {err.diagnostic()}")
             return "taken over"
@@ -236,19 +252,15 @@ def _stages(
     directory: Path,
     settings: Settings,
     config: FactoryConfig,
-    jobs: Jobs,
+    state: FactoryState,
     log: _JobLog,
     worker: str,
 ) -> None:
+    jobs = Jobs(state.engine)
     catalog = load_catalog(directory)
     if image not in catalog.definitions:
         raise BastionError(f"the catalog has no definition {image!r} any more", where=str(directory))
     definition = catalog.definitions[image]
-    if definition.from_ is not None:
-        raise BastionError(
-            f"from: {definition.from_}: building on another image's layers needs the pipeline's base-image stage",
-            where=str(definition.path),
-        )
     row = jobs.get(job_id)
     recipe = row.key.rsplit("@", 1)[1]
     built = pipeline.build(definition, settings, key=config.key, progress=log)
@@ -278,3 +290,22 @@ def _stages(
         for tag in b.tags:  # moving tags last, after the verification above
             pipeline.move_tag(settings, repository, tag, b.digest)
         jobs.stage(job_id, "tags", "done", f"{repository}: {', '.join(b.tags)} -> {b.digest}")
+        _start_clock(job_id, image, remote, b.digest, settings, state, jobs)
+
+
+def _start_clock(
+    job_id: int, image: str, remote: str, digest: str, settings: Settings, state: FactoryState, jobs: Jobs
+) -> None:
+    """The CVE clock after a publication (issue 20 item 4): the published image scanned with the
+    current vulnerability data, its items opened, updated, or closed by this publication."""
+    try:
+        scan = pipeline.scan(settings, remote)
+    except BastionError as err:  # published already: the clock starts at the next rescan
+        jobs.stage(job_id, "cve-clock", "failed", err.diagnostic())
+        return
+    if scan is None:
+        jobs.stage(job_id, "cve-clock", "skipped", "no vulnerability database: no clock started")
+        return
+    seen = observe(state, image, digest, scan, now=clock.now(), published=True)
+    jobs.stage(job_id, "cve-clock", "done", f"{len(seen.opened)} opened, {len(seen.closed)} closed, "
+               f"{len(seen.open)} open")  # fmt: skip

@@ -12,7 +12,8 @@ Everything else in a definition (tests, paths, accounts, labels, tags, complianc
 image but not which packages go into it, so editing it keeps the lock. Entries for variants or
 platforms the definition no longer has do not matter (nothing builds them); ``bastion lock --update``
 drops them. A lock written before it recorded what each variant was resolved from satisfies only the
-definition whose normalised digest it names.
+definition whose normalised digest it names. A definition's ``from:`` is part of what it is resolved
+from: the lock must name the same base image (``from.image``), or none when there is no ``from:``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bastion._atomic import atomic_write
-from bastion.catalog import normalised_digest
+from bastion.catalog import normalised_digest, parse_from
 from bastion.documents import load_json
 from bastion.errors import InputError, LockMismatchError
 from bastion.lock._model import LOCK_VERSION, LockFile, Requested, RequestedRepository
@@ -101,13 +102,8 @@ def requested(variant: Variant) -> Requested:
 def unsatisfied(definition: Definition, lock: LockFile) -> str | None:
     """Why ``lock`` does not satisfy ``definition`` (the rule is in this module's docstring), or None."""
     recorded = lock.resolved_from
-    if recorded is None:
-        digest = normalised_digest(definition)
-        if digest != lock.definition.sha256:
-            return (
-                f"the definition changed since the lock was written (definition {digest}, "
-                f"lock {lock.definition.sha256}), and the lock does not record what it was resolved from"
-            )
+    if (changed := _unrecorded_change(definition, lock) or _base_changed(definition, lock)) is not None:
+        return changed
     for name in definition.variant_names():
         variant = definition.variant(name)
         entries = lock.variants.get(name)
@@ -127,6 +123,29 @@ def unsatisfied(definition: Definition, lock: LockFile) -> str | None:
                 f"for variant {name!r}"
             )
     return None
+
+
+def _unrecorded_change(definition: Definition, lock: LockFile) -> str | None:
+    if lock.resolved_from is not None:
+        return None
+    digest = normalised_digest(definition)
+    if digest == lock.definition.sha256:
+        return None
+    return (
+        f"the definition changed since the lock was written (definition {digest}, "
+        f"lock {lock.definition.sha256}), and the lock does not record what it was resolved from"
+    )
+
+
+def _base_changed(definition: Definition, lock: LockFile) -> str | None:
+    base = lock.from_.image if lock.from_ is not None else None
+    wanted = None if definition.from_ is None else ":".join(parse_from(definition.from_))
+    if base == wanted:
+        return None
+    return (
+        f"the definition changed since the lock was written: it starts from {wanted or 'no image'}, "
+        f"the lock from {base or 'no image'}"
+    )
 
 
 def _change(before: Requested, now: Requested) -> str:

@@ -7,6 +7,8 @@ size, plus the signed suites it was resolved from and the keys that signed them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +40,9 @@ class LockedPackage(_Model):
     suite: str
     required_by: str | None = None
     relation: str | None = None
+    # In the base image (the definition's ``from:``): already in the base's layers, not added again.
+    # Written only when true, so locks of definitions without ``from:`` keep their bytes.
+    base: bool = Field(default=False, exclude_if=lambda value: not value)
 
     @property
     def url(self) -> str:
@@ -100,6 +105,25 @@ class Requested(_Model):
     allow_expired: bool
 
 
+class LockedBase(_Model):
+    """The image a ``from:`` definition starts from, as it was resolved at lock time: the catalog
+    image (``name:variant``), its store reference then, and the image index's digest, which every
+    build of this lock starts from (a reproducible build: the tag may move, the digest does not)."""
+
+    image: str
+    reference: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Base:
+    """What resolving a ``from:`` definition starts from: the base image (:class:`LockedBase`) and
+    the base's locked packages per variant platform, which count as installed."""
+
+    locked: LockedBase
+    packages: Mapping[str, Sequence[LockedPackage]]  # platform -> the base lock's packages
+
+
 class LockFile(_Model):
     lock_version: int = LOCK_VERSION
     definition: DefinitionRef
@@ -110,6 +134,8 @@ class LockFile(_Model):
     source_date_epoch: int
     suites: list[LockedSuite]
     variants: dict[str, dict[str, LockedPlatform]]
+    # ``from:``: the base image every variant starts from; absent (not written) for other definitions.
+    from_: LockedBase | None = Field(default=None, alias="from", exclude_if=lambda value: value is None)
 
     def platform(self, variant: str, platform: str) -> LockedPlatform:
         try:

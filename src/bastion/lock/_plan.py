@@ -11,7 +11,7 @@ from bastion.cache import Download, Fetcher
 from bastion.config import Settings
 from bastion.errors import IntegrityError, NetworkError, UnsafeArchiveError
 from bastion.lock._file import check_lock, lock_path, read_lock, refresh_hint, unsatisfied, write_lock
-from bastion.lock._model import LockedPackage, LockFile
+from bastion.lock._model import Base, LockedPackage, LockFile
 
 if TYPE_CHECKING:
     from bastion.catalog import Definition
@@ -43,11 +43,13 @@ def plan(
     *,
     locked: bool,
     update: bool = False,
+    base: Base | None = None,
 ) -> Planned:
     """The exact package set of ``definition``.
 
     The lock file's when it satisfies the definition (:mod:`bastion.lock._file`), with no index and
-    no network; with ``locked`` it must. Otherwise (no lock file, a definition asking for something
+    no network; with ``locked`` it must. With ``base`` (a ``from:`` definition: the base image in the
+    store now and its lock), a lock resolved on another base image does not satisfy it. Otherwise (no lock file, a definition asking for something
     else, or ``update``) every variant and platform is resolved afresh from verified indices, so a
     lock is never partial; nothing is written here (:meth:`Planned.save`).
     """
@@ -62,14 +64,22 @@ def plan(
             because = "there is no lock file yet"
         else:
             lock = read_lock(path, definition_path=definition.path)
-            because = unsatisfied(definition, lock)
+            because = unsatisfied(definition, lock) or _base_moved(lock, base)
             if because is None:
                 return Planned(lock, path, definition.path, resolved=False)
     # Imported here: a build from the lock needs none of the resolver (and starts faster without it).
     from bastion.lock._resolve import create_lock, resolve_definition
 
-    resolved = resolve_definition(definition, fetcher, settings.index_cache_dir)
-    return Planned(create_lock(definition, resolved), path, definition.path, resolved=True, because=because)
+    resolved = resolve_definition(definition, fetcher, settings.index_cache_dir, base=base)
+    return Planned(
+        create_lock(definition, resolved, base), path, definition.path, resolved=True, because=because
+    )
+
+
+def _base_moved(lock: LockFile, base: Base | None) -> str | None:
+    if base is None or lock.from_ is None or lock.from_.digest == base.locked.digest:
+        return None
+    return f"the base image {base.locked.reference} is now {base.locked.digest} (the lock has {lock.from_.digest})"
 
 
 def check_deb(path: Path, where: str) -> None:

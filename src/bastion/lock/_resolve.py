@@ -29,6 +29,7 @@ from bastion.errors import InputError
 from bastion.lock._file import requested
 from bastion.lock._model import (
     LOCK_VERSION,
+    Base,
     DefinitionRef,
     DroppedRelation,
     KeyringRef,
@@ -72,8 +73,10 @@ def resolve_definition(
     variants: Sequence[str] | None = None,
     platforms: Sequence[str] | None = None,
     now: datetime | None = None,
+    base: Base | None = None,
 ) -> list[ResolvedVariant]:
-    """Resolve each variant of a definition for each of its platforms, from freshly verified indices."""
+    """Resolve each variant of a definition for each of its platforms, from freshly verified indices;
+    with ``base`` (``from:``), on top of the base image's locked packages."""
     opened: dict[tuple[tuple[Source, ...], str, bool], list[Suite]] = {}
     indices: dict[tuple[tuple[Source, ...], str, bool, str], PackageIndex] = {}
     results: list[ResolvedVariant] = []
@@ -103,12 +106,52 @@ def resolve_definition(
             # The prune list leaves out what only maintainer scripts use; a dev image runs apt and dpkg,
             # which need every dependency of what is installed met (Policy 7.2), so it prunes nothing.
             prune = DEFAULT_PRUNE if variant.kind is VariantKind.RUNTIME else frozenset()
-            resolved[platform] = resolve(index, list(variant.contents.packages), prune=prune)
+            installed = _installed(index, base, platform, str(definition.path)) if base is not None else ()
+            resolved[platform] = resolve(
+                index, list(variant.contents.packages), prune=prune, installed=installed
+            )
         results.append(ResolvedVariant(name, suites, resolved))
     return results
 
 
-def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> LockFile:
+def _installed(index: PackageIndex, base: Base, platform: str, where: str) -> list[PackageRecord]:
+    """The base image's packages on ``platform`` as index records (the index's own record when it
+    still lists that exact file, so what the package provides counts; else what the lock knows)."""
+    packages = base.packages.get(platform)
+    if packages is None:
+        raise InputError(f"from: {base.locked.image} is not built for {platform}", where=where)
+    records = []
+    for p in packages:
+        listed = [r for r in index.candidates(p.name) if r.sha256 == p.sha256]
+        records.append(
+            listed[0]
+            if listed
+            else PackageRecord(
+                p.name,
+                p.version,
+                p.architecture,
+                p.source,
+                p.source_version,
+                "",
+                "",
+                "",
+                p.filename,
+                p.size,
+                p.sha256,
+                "",
+                False,
+                "",
+                "",
+                p.repository,
+                p.suite,
+            )
+        )
+    return records
+
+
+def create_lock(
+    definition: Definition, resolved: list[ResolvedVariant], base: Base | None = None
+) -> LockFile:
     suites: dict[tuple[str, str], Suite] = {}
     for rv in resolved:
         for suite in rv.suites:
@@ -121,7 +164,7 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
         variants[rv.name] = {
             platform: LockedPlatform(
                 architecture=resolution.architecture,
-                packages=[_locked(resolution, p) for p in resolution.packages],
+                packages=[_locked(resolution, p, base, platform) for p in resolution.packages],
                 dropped=[
                     DroppedRelation(parent=d.parent, relation=d.relation, because=d.because)
                     for d in resolution.dropped
@@ -154,10 +197,15 @@ def create_lock(definition: Definition, resolved: list[ResolvedVariant]) -> Lock
             for _, s in sorted(suites.items())
         ],
         variants=variants,
+        **({"from": base.locked} if base is not None else {}),
     )
 
 
-def _locked(resolution: Resolution, record: PackageRecord) -> LockedPackage:
+def _locked(resolution: Resolution, record: PackageRecord, base: Base | None, platform: str) -> LockedPackage:
+    if base is not None:
+        for package in base.packages.get(platform, ()):
+            if package.name == record.name and package.sha256 == record.sha256:
+                return package.model_copy(update={"base": True})  # as the base's lock has it
     reason = resolution.reasons[record.name]
     return LockedPackage(
         name=record.name,

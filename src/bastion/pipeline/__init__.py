@@ -12,6 +12,7 @@ from bastion._lazy import lazy_attributes
 # Loaded on first use (PEP 562, bastion._lazy): the supply commands need only the resolve and fetch
 # stages, not the builder's imports.
 if TYPE_CHECKING:
+    from bastion.pipeline._base import base_ready
     from bastion.pipeline._build import BuiltPlatform, BuiltVariant, build
     from bastion.pipeline._platform import ImageTestFailed
     from bastion.pipeline._refresh import Refreshed, refresh
@@ -50,6 +51,7 @@ __all__ = [
     "SignedProof",
     "attach",
     "attest_image",
+    "base_ready",
     "build",
     "default_producers",
     "fetch",

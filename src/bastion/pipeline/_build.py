@@ -38,6 +38,7 @@ from bastion.oci import (
     rfc3339,
 )
 from bastion.pipeline._aptsources import AptSource, apt_sources
+from bastion.pipeline._base import BaseImage, base_image, base_variant, on_base
 from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, tests_digest
 from bastion.pipeline._platform import constant
 from bastion.pipeline._release import OsRelease, debian_release
@@ -78,6 +79,7 @@ def build(
     settings: Settings,
     *,
     locked: bool = False,
+    update: bool = False,
     variants: Sequence[str] | None = None,
     platforms: Sequence[str] | None = None,
     run_tests: bool = True,
@@ -92,7 +94,8 @@ def build(
     store, and passed the same tests) is taken as it is (:mod:`bastion.pipeline._cache`). With
     ``attest`` each platform image gets what it lacks of the registered producers' predicates
     (:func:`bastion.pipeline.default_producers`) signed with ``key`` (a key reference) or the local
-    default key (:mod:`bastion.pipeline._signer`).
+    default key (:mod:`bastion.pipeline._signer`). With ``update`` the lock is resolved afresh (for a
+    ``from:`` definition: on the base image the store holds now, which the factory just rebuilt).
     """
     progress = progress or Silent()
     started = rfc3339()
@@ -105,7 +108,7 @@ def build(
         # The lock file's packages when it satisfies the definition (bastion.lock._file says when);
         # else the whole definition is resolved (every variant and platform: cheap), so a lock is
         # never partial, and written only once every image of this build is in the store.
-        planned = resolve(definition, settings, fetcher, locked=locked)
+        planned = resolve(definition, settings, fetcher, locked=locked, update=update)
         lock = planned.lock
         if planned.resolved:
             progress.warn(
@@ -128,9 +131,13 @@ def build(
         signer is not None,
         definition.path,
     )
+    # from: the base's variant, whose accounts and paths the whole image keeps (_base.on_base).
+    below = base_variant(definition) if lock.from_ is not None else None
     results = []
     for name in chosen:
         variant = definition.variant(name)
+        if below is not None:
+            variant = on_base(variant, below)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
         os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
         chosen_platforms = tuple(platforms or variant.platforms)
@@ -141,8 +148,13 @@ def build(
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
             wait_discarded()  # no removal thread runs while a platform's build forks
             built_upstream = upstream[platform]
+            base = (
+                base_image(store, lock, name, platform, where=definition.path)
+                if lock.from_ is not None
+                else None
+            )
             image = _build_platform(
-                variant, platform, locked_platform, epoch, os_release, sources, job, built_upstream
+                variant, platform, locked_platform, epoch, os_release, sources, job, built_upstream, base
             )
             result = image.built
             if signer is not None:
@@ -153,7 +165,7 @@ def build(
                     platform=platform,
                     locked=locked,
                     source_date_epoch=epoch,
-                    dependencies=_dependencies(lock, locked_platform, built_upstream),
+                    dependencies=_dependencies(lock, locked_platform, built_upstream, base),
                     invocation_id=invocation,
                     started_on=started,
                     finished_on=rfc3339(),
@@ -231,13 +243,22 @@ def _build_platform(
     sources: tuple[AptSource, ...],
     job: _Job,
     upstream: Upstream,
+    base: BaseImage | None = None,
 ) -> _PlatformImage:
     """One platform image: taken from the store when its recipe was built (and attested, if this
     build attests) before, else assembled and written now."""
     store, settings, cache, progress = job.store, job.settings, job.cache, job.progress
     tests = _tests_for(variant, platform, progress) if job.run_tests else ()
-    key = recipe_key(variant, platform, locked, epoch=epoch, os_release=os_release, sources=sources,
-                     upstream=upstream.digest if upstream.files else None)  # fmt: skip
+    key = recipe_key(
+        variant,
+        platform,
+        locked,
+        epoch=epoch,
+        os_release=os_release,
+        sources=sources,
+        upstream=upstream.digest if upstream.files else None,
+        base=base.digest if base is not None else None,
+    )
     tested = tests_digest(tests) if tests else None
     hit = cache.get(key, tests=tested) if cache is not None else None
     # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
@@ -257,7 +278,7 @@ def _build_platform(
     )
     from bastion.sbom import image_purl
 
-    inputs = PlatformInputs(variant, platform, locked, job.debs, epoch, os_release, sources, upstream)
+    inputs = PlatformInputs(variant, platform, locked, job.debs, epoch, os_release, sources, upstream, base)
     with workspace(store, settings, progress, inputs) as ws:
         assembled = assemble_platform(inputs, ws, definition=job.definition)
         checked = check_platform(inputs, assembled, ws, tests, base_dir=job.base_dir, attest=job.attest)
@@ -300,11 +321,25 @@ def _proof_context(
     )
 
 
-def _dependencies(lock: LockFile, locked: LockedPlatform, upstream: Upstream) -> tuple[Dependency, ...]:
+def _dependencies(
+    lock: LockFile, locked: LockedPlatform, upstream: Upstream, base: BaseImage | None = None
+) -> tuple[Dependency, ...]:
     """What the build read, by digest: every .deb, each signed InRelease it was resolved from, and
-    each upstream build's source and build-root packages and each artifact's image."""
-    items: list[tuple[str, str, str | None]] = [(p.url, p.sha256, p.name) for p in locked.packages]
+    each upstream build's source and build-root packages and each artifact's image; for a ``from:``
+    image, the base image's platform manifest instead of the .debs its layers hold."""
+    items: list[tuple[str, str, str | None]] = [
+        (p.url, p.sha256, p.name) for p in locked.packages if not p.base
+    ]
     items += [(i.uri, i.sha256, i.name) for i in upstream.inputs]
+    if base is not None:
+        repository = base.reference.rsplit(":", 1)[0]
+        items.append(
+            (
+                f"pkg:oci/{repository.rsplit('/', 1)[-1]}@{base.digest}",
+                base.digest.removeprefix("sha256:"),
+                base.reference,
+            )
+        )
     items += [
         (f"{s.repository.rstrip('/')}/dists/{s.suite}/InRelease", s.inrelease_sha256, None)
         for s in lock.suites

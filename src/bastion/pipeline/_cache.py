@@ -67,6 +67,7 @@ def recipe_key(
     os_release: object,
     sources: Sequence[object] = (),
     upstream: str | None = None,
+    base: str | None = None,
 ) -> str:
     """The SHA256 of everything the platform image is made of (see the module docstring); ``upstream``
     is the digest of what the definition's builds and artifacts put into it."""
@@ -83,6 +84,8 @@ def recipe_key(
     }
     if upstream is not None:
         recipe["upstream"] = upstream
+    if base is not None:  # from: the base image's platform manifest, whose layers come first
+        recipe["base"] = base
     return hashlib.sha256(canonical_json(recipe)).hexdigest()
 
 

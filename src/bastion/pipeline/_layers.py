@@ -62,8 +62,12 @@ class LayerPlan:
         )
 
 
-def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[LayerPlan]:
-    """Split the tree into layers; ``package_order`` is the stable order packages are grouped in."""
+def plan_layers(
+    nodes: dict[str, Node], package_order: Sequence[str], *, in_base: frozenset[str] = frozenset()
+) -> list[LayerPlan]:
+    """Split the tree into layers; ``package_order`` is the stable order packages are grouped in.
+    ``in_base``: packages a base image's layers already hold (``from:``), whose files and dpkg
+    records are left out (the layers below hold the same bytes)."""
     by_owner: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
     packages = {node.owner for node in nodes.values()} - {GENERATED}
@@ -71,12 +75,14 @@ def plan_layers(nodes: dict[str, Node], package_order: Sequence[str]) -> list[La
         if node.entry.kind == "dir" and node.owner != GENERATED:
             continue  # directories travel with whatever they contain (added below as parents)
         owner = _record_of(path, packages) if node.owner == GENERATED else node.owner
+        if owner in in_base:
+            continue
         by_owner.setdefault(owner, []).append(path)
         sizes[owner] = sizes.get(owner, 0) + node.entry.size
     # Directories nothing lives under (empty dirs a package ships) still belong to their package.
     ancestors = {path.rpartition("/")[0] for path in nodes}
     for path, node in nodes.items():
-        if node.entry.kind == "dir" and node.owner != GENERATED and path not in ancestors:
+        if node.entry.kind == "dir" and node.owner not in in_base | {GENERATED} and path not in ancestors:
             by_owner.setdefault(node.owner, []).append(path)
 
     owners = [name for name in package_order if name in by_owner]

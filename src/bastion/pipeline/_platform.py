@@ -46,6 +46,7 @@ from bastion.pipeline._tree import discard_later
 if TYPE_CHECKING:
     from bastion.compliance import ClaimResult
     from bastion.pipeline._assemble import Rootfs
+    from bastion.pipeline._base import BaseImage
     from bastion.pipeline._imagetest import ImageCheck
     from bastion.pipeline._layers import LayerPlan, StagedLayers
     from bastion.sbom import Sbom
@@ -73,6 +74,12 @@ class PlatformInputs:
     os_release: OsRelease
     sources: tuple[AptSource, ...]  # a dev image's apt sources
     upstream: Upstream | None = None  # the build-upstream stage's outputs (builds:, artifacts:)
+    base: BaseImage | None = None  # from: the base image's layers, below this image's own
+
+    @property
+    def in_base(self) -> frozenset[str]:
+        """The packages the base image's layers hold (none without ``from:``)."""
+        return self.base.packages if self.base is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def assemble_platform(inputs: PlatformInputs, ws: Workspace, *, definition: Path
     check_startable(rootfs, runtime, variant=variant.name, where=str(definition))
     # The packages' layers do not depend on what follows (Bastion's own files are the last layer):
     # they are written while the SBOM, the compliance scan and the image tests run.
-    plans = plan_layers(rootfs.nodes, order)
+    plans = plan_layers(rootfs.nodes, order, in_base=inputs.in_base)
     ws.staged.start(plans[:-1])
     sbom = build_sbom(
         rootfs,
@@ -216,11 +223,14 @@ def write_image(inputs: PlatformInputs, assembled: Assembled, tested: Tested, ws
     """The last layer (Bastion's own files) and the image manifest, committed to the store."""
     from bastion.pipeline._layers import plan_layers
 
-    final = plan_layers(assembled.rootfs.nodes, assembled.order)
+    final = plan_layers(assembled.rootfs.nodes, assembled.order, in_base=inputs.in_base)
     if tuple(final[:-1]) != assembled.plans[:-1]:
         raise InternalError("Bastion's own files changed a package layer after it was started")
     layers = ws.staged.finish(final[-1:])
     history = [HistoryEntry(created_by=f"bastion {__version__}", comment=p.description) for p in final]
+    if inputs.base is not None:  # from: the base's layers first, by digest, as they are
+        layers = [*inputs.base.layers, *layers]
+        history = [*inputs.base.history, *history]
     manifest = put_image(
         ws.store,
         platform=Platform.parse(inputs.platform),

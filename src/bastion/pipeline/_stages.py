@@ -73,10 +73,17 @@ def resolve(
 ) -> Planned:
     """The exact package set of ``definition``: its lock file's when that satisfies it (``locked``
     requires it), else every variant and platform resolved afresh from verified indices; nothing is
-    written (:meth:`bastion.lock.Planned.save`, once the caller succeeded)."""
+    written (:meth:`bastion.lock.Planned.save`, once the caller succeeded). A ``from:`` definition
+    is resolved on its base image as the store holds it now (:mod:`bastion.pipeline._base`)."""
     from bastion.lock import plan
 
-    return plan(definition, settings, fetcher, locked=locked, update=update)
+    base = None
+    if definition.from_ is not None and not locked:
+        from bastion.oci import Store
+        from bastion.pipeline._base import base_supply
+
+        base = base_supply(definition, Store(settings.store_dir))
+    return plan(definition, settings, fetcher, locked=locked, update=update, base=base)
 
 
 def select_locked(
