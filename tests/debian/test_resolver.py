@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bastion.debian import PackageIndex, resolve
-from bastion.debian._index import parse_packages
+from bastion.debian._index import ParsedIndex, _rows, parse_packages
 from bastion.errors import ResolutionError
 
 _SHA = "0" * 64
@@ -114,3 +114,20 @@ def test_missing_requested_package() -> None:
 def test_pinned_request() -> None:
     index = _index("Package: a\nVersion: 2\n\nPackage: a\nVersion: 1")
     assert [p.version for p in resolve(index, ["a=1"]).packages] == ["1"]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 4096])
+def test_packages_parsed_in_chunks_as_whole(size: int) -> None:
+    """Issue 19: a Packages file streams through the parser in chunks cut anywhere (even inside a
+    multi-byte character); what it yields does not depend on where."""
+    text = (
+        "Package: a\nVersion: 1\nArchitecture: all\nDescription: caf\u00e9\n d\u00e9tail\nFilename: a.deb\n"
+        f"Size: 1\nSHA256: {_SHA}\n\nPackage: b\nVersion: 2\nArchitecture: amd64\nProvides: v (= 1)\n"
+        f"Essential: yes\nFilename: b.deb\nSize: 2\nSHA256: {_SHA}\n"
+    ).encode()
+    whole = parse_packages(text, where="test")
+    chunks = [text[i : i + size] for i in range(0, len(text), size)]
+
+    assert list(_rows(chunks, where="test")) == whole and [r[0] for r in whole] == ["a", "b"]
+    parsed = ParsedIndex.from_rows(whole)
+    assert parsed.essential == ["b"] and parsed.provides == {"v": ["b"]}

@@ -195,6 +195,31 @@ def test_lock_update_rewrites_what_lock_keeps(tmp_path: Path, mirror: Mirror) ->
     assert locked_versions(lock) == {"hello": "2.0"}
 
 
+def test_an_index_listing_a_name_apart_and_a_damaged_parsed_cache_still_lock_the_highest(
+    tmp_path: Path, mirror: Mirror
+) -> None:
+    """Issue 19: indices are parsed a chunk at a time into the parsed-index cache, grouped by name, so
+    versions of one name listed apart in the Packages file are all candidates; a cache file that does
+    not describe its records is parsed again, not trusted."""
+    home = tmp_path / "home"
+    mirror.publish(
+        make_deb(tmp_path, "hello", "1.0"),
+        make_deb(tmp_path, "extra", "1.0"),
+        make_deb(tmp_path, "hello", "2.0"),
+    )
+    spec = definition(tmp_path / "d.yaml", mirror, ["hello", "extra"])
+    assert bastion("lock", str(spec), home=home).code == 0
+    lock = spec.with_name("d.lock.json")
+    assert locked_versions(lock) == {"extra": "1.0", "hello": "2.0"}
+    (cached,) = (home / "cache" / "indices").iterdir()
+    header, records = cached.read_bytes().split(b"\n", 1)
+    cached.write_bytes(header + b"\n" + records[:-10])  # records shorter than the header says
+    again = bastion("lock", "--update", str(spec), home=home)
+    assert again.code == 0, again.stderr
+    assert locked_versions(lock) == {"extra": "1.0", "hello": "2.0"}
+    assert cached.read_bytes().endswith(records)
+
+
 @pytest.mark.parametrize("archive", ["dropped", "rebuilt"])
 def test_a_locked_file_the_mirror_no_longer_serves_says_to_refresh(
     tmp_path: Path, mirror: Mirror, archive: str

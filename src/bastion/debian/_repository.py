@@ -14,14 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bastion.cache import Download, Fetcher
-from bastion.debian._index import (
-    PackageIndex,
-    ParsedIndex,
-    decompress,
-    load_parsed,
-    parse_packages,
-    store_parsed,
-)
+from bastion.debian._index import PackageIndex, load_parsed, parse_to_cache
 from bastion.debian._release import IndexFile, Release, verify_inrelease
 from bastion.debian._sources import DEFAULT_KEYRING, Source
 from bastion.errors import InputError
@@ -108,8 +101,6 @@ def load_index(suites: list[Suite], arch: str, fetcher: Fetcher, parsed_cache: P
             [d for _, _, d in pending], description=f"Fetching package indices ({arch})"
         )
         for (suite, entry, download), path in zip(pending, paths, strict=True):
-            rows = parse_packages(decompress(path.read_bytes(), entry.path), where=download.label)
-            parsed = ParsedIndex.from_rows(rows)
-            store_parsed(parsed_cache, entry.sha256, parsed)
+            parsed = parse_to_cache(path, entry.path, parsed_cache, entry.sha256, where=download.label)
             index.add(parsed, suite.base, suite.name)
     return index
