@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion._progress import Progress, Silent
-from bastion.attest import COMPLIANCE_PREDICATE_TYPE, BuildRecord, Dependency, dependencies_from
+from bastion.attest import (
+    COMPLIANCE_PREDICATE_TYPE,
+    TEST_REPORT_PREDICATE_TYPE,
+    BuildRecord,
+    Dependency,
+    dependencies_from,
+)
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind
 from bastion.config import Settings
 from bastion.debian import debian_platform
@@ -211,7 +217,7 @@ class _PlatformImage:
     built: BuiltPlatform
     sbom: Sbom | None  # None when the image was reused: the stored image is scanned if one is needed
     # Predicate type -> what makes it, for the predicates only assembly can make (the compliance
-    # claims); for a reused image, the ones its recipe-cache record kept.
+    # claims, the test report); for a reused image, the ones its recipe-cache record kept.
     made: Mapping[str, Callable[[], dict[str, Any]]]
     # (recipe key, record) to remember once the attestations are attached; None when reused.
     record: tuple[str, CachedPlatform] | None
@@ -236,15 +242,21 @@ def _build_platform(
     # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
     # build assembles the image again (the same bytes) to make them.
     if hit is not None and (hit.predicates is not None or not job.attest):
-        made = {t: constant(dict(p)) for t, p in (hit.predicates or {}).items()}
+        # The test report the record kept is of the tests asked for now (the record passed them), and
+        # none is attached when no test was asked for (--skip-tests).
+        made = {
+            t: constant(dict(p))
+            for t, p in (hit.predicates or {}).items()
+            if tests or t != TEST_REPORT_PREDICATE_TYPE
+        }
         built = BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
         return _PlatformImage(built, None, made, None)
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.pipeline._platform import (
         PlatformInputs,
         assemble_platform,
+        assembly_attestations,
         check_platform,
-        compliance_attestation,
         workspace,
         write_image,
     )
@@ -264,18 +276,20 @@ def _build_platform(
     sbom = assembled.sbom
     sbom.manifest_digest = manifest.digest
     sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
-    return _PlatformImage(built, sbom, compliance_attestation(checked.claims), (key, record))
+    return _PlatformImage(built, sbom, assembly_attestations(checked), (key, record))
 
 
 def _proof_context(
     image: _PlatformImage, variant: Variant, record: BuildRecord, settings: Settings, store: Store
 ) -> ProofContext:
     """What the proofs of a platform image are made from: the build record, the definition's VEX
-    statements, the compliance claims assembly evaluated (or the recipe-cache record kept), and the
+    statements, the compliance claims assembly evaluated and the report of the tests it ran (or what
+    the recipe-cache record kept), and the
     SBOM assembly made (for an image reused from the store, the SBOM fact's default scans the stored
     image, which completes itself from the SBOM embedded in it)."""
     from bastion.attest import BUILD_RECORD, ProofContext
     from bastion.compliance import CLAIMS
+    from bastion.pipeline._testreport import TEST_REPORT
     from bastion.sbom import SBOM
     from bastion.vex import VEX_STATEMENTS, ImageVex
 
@@ -287,6 +301,8 @@ def _proof_context(
     for predicate_type, make in image.made.items():
         if predicate_type == COMPLIANCE_PREDICATE_TYPE:
             facts[CLAIMS] = make
+        elif predicate_type == TEST_REPORT_PREDICATE_TYPE:
+            facts[TEST_REPORT] = make
     built = image.built
     return ProofContext(
         store, built.manifest, name=variant.image, platform=built.platform, settings=settings, facts=facts

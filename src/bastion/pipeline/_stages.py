@@ -124,9 +124,11 @@ def fetch(
 
 def default_producers() -> ProducerRegistry:
     """Every proof a build attaches, in the order it attaches them: the SBOM (SPDX, CycloneDX), SLSA
-    provenance, the compliance claims, and with a vulnerability database the CVE scan and OpenVEX."""
+    provenance, the compliance claims, the report of the image tests that ran, and with a
+    vulnerability database the CVE scan and OpenVEX."""
     from bastion.attest import PROVENANCE_PRODUCER, ProducerRegistry
     from bastion.compliance import COMPLIANCE_PRODUCER
+    from bastion.pipeline._testreport import TEST_REPORT_PRODUCER
     from bastion.sbom import CYCLONEDX_PRODUCER, SPDX_PRODUCER
     from bastion.vex import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER
 
@@ -136,6 +138,7 @@ def default_producers() -> ProducerRegistry:
             CYCLONEDX_PRODUCER,
             PROVENANCE_PRODUCER,
             COMPLIANCE_PRODUCER,
+            TEST_REPORT_PRODUCER,
             CVE_SCAN_PRODUCER,
             OPENVEX_PRODUCER,
         ]
