@@ -200,6 +200,8 @@ def test_a_policy_requiring_the_test_report(tmp_path: Path, cached_home: Path) -
         "conditions:\n  - {predicate: tests, path: summary.failed, equals: 0}\n"
     )
     only = ("--locked", "--platform", "linux/amd64", "--format", "json")
+    for name in ("skipped", "tested"):
+        (tmp_path / name).mkdir()
     skipped_home = home_sharing_cache(tmp_path / "skipped", cached_home)
     skipped = run_cli("build", str(definition), *only, "--skip-tests", home=skipped_home)
     assert skipped.code == 0, skipped.stderr

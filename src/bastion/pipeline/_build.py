@@ -33,8 +33,6 @@ from bastion.attest import (
 )
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind
 from bastion.config import Settings
-from bastion.debian import debian_platform
-from bastion.errors import InputError
 from bastion.lock import LockedPlatform, LockFile
 from bastion.oci import (
     Descriptor,
@@ -48,7 +46,14 @@ from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, test
 from bastion.pipeline._platform import constant
 from bastion.pipeline._release import OsRelease, debian_release
 from bastion.pipeline._signer import BuildSigner, statements_digest
-from bastion.pipeline._stages import attest_image, default_producers, fetch, resolve, supply
+from bastion.pipeline._stages import (
+    attest_image,
+    chosen_platforms,
+    default_producers,
+    fetch,
+    resolve,
+    supply,
+)
 from bastion.pipeline._tree import wait_discarded
 
 if TYPE_CHECKING:
@@ -105,7 +110,7 @@ def build(
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
-    platforms = _chosen_platforms(definition, chosen, platforms)  # refused before anything is read
+    platforms = chosen_platforms(definition, chosen, platforms)  # refused before anything is read
     with supply(settings, progress) as fetcher:
         # The lock file's packages when it satisfies the definition (bastion.lock._file says when);
         # else the whole definition is resolved (every variant and platform: cheap), so a lock is
@@ -137,9 +142,9 @@ def build(
         variant = definition.variant(name)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
         os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
-        chosen_platforms = tuple(platforms or variant.platforms)
+        variant_platforms = tuple(platforms or variant.platforms)
         built = []
-        for platform in chosen_platforms:
+        for platform in variant_platforms:
             locked_platform = lock.platform(name, platform)
             # A dev image's apt trusts what the build trusted: the lock's suites and keyring.
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
@@ -150,7 +155,7 @@ def build(
                 record = BuildRecord(
                     definition=definition.path,
                     variant=name,
-                    platforms=chosen_platforms,
+                    platforms=variant_platforms,
                     platform=platform,
                     locked=locked,
                     source_date_epoch=epoch,
@@ -175,24 +180,6 @@ def build(
     planned.save()  # a lock resolved now, once everything it was resolved for is built
     wait_discarded()
     return results
-
-
-def _chosen_platforms(
-    definition: Definition, chosen: Sequence[str], platforms: Sequence[str] | None
-) -> list[str] | None:
-    """``--platform`` in its normal spelling, refused unless every chosen variant lists it."""
-    if not platforms:
-        return None
-    normal = [str(debian_platform(p)) for p in platforms]
-    for name in chosen:
-        listed = definition.variant(name).platforms
-        for platform in normal:
-            if platform not in listed:
-                raise InputError(
-                    f"variant {name!r} is not built for {platform} (its platforms: {', '.join(listed)})",
-                    where=str(definition.path),
-                )
-    return normal
 
 
 @dataclass(frozen=True)

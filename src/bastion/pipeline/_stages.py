@@ -41,6 +41,7 @@ __all__ = [
     "SignedProof",
     "attach",
     "attest_image",
+    "chosen_platforms",
     "default_producers",
     "fetch",
     "outstanding",
@@ -74,6 +75,43 @@ def resolve(
     from bastion.lock import plan
 
     return plan(definition, settings, fetcher, locked=locked, update=update)
+
+
+def chosen_platforms(
+    definition: Definition, variants: Sequence[str] | None, platforms: Sequence[str] | None
+) -> list[str] | None:
+    """``platforms`` (``--platform``) in the definition's spelling (``linux/armhf`` is
+    ``linux/arm/v7``), each once; each must be one that every chosen variant (all when ``variants``
+    is not given) builds, since a lock holds only what the definition lists and nothing a caller
+    passes can add to it. None when no platform was given."""
+    from bastion.debian import debian_platform
+    from bastion.errors import InputError
+
+    if not platforms:
+        return None
+    names = variants or definition.variant_names()
+    builds = {name: definition.variant(name).platforms for name in names}  # an unknown variant is refused
+    chosen: list[str] = []
+    for text in platforms:
+        try:
+            normal = str(debian_platform(text))
+        except InputError:
+            normal = text  # refused below, as a platform no variant builds
+        for name, allowed in builds.items():
+            if normal not in allowed:
+                whose = (
+                    f"definition {definition.name!r}"
+                    if len(set(builds.values())) == 1
+                    else f"variant {name!r}"
+                )
+                raise InputError(
+                    f"--platform {text}: {whose} builds {', '.join(allowed)}",
+                    where=str(definition.path),
+                    hint="to build another platform, add it to `platforms:` in the definition",
+                )
+        if normal not in chosen:
+            chosen.append(normal)
+    return chosen
 
 
 def select_locked(
