@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         public_key_pem,
         write_key_pair,
     )
+    from bastion.attest._localkey import env_password, local_key, local_key_path
     from bastion.attest._oci import (
         BUNDLE_MEDIA_TYPE,
         AttachedBundle,
@@ -176,12 +177,15 @@ __all__ = [
     "decrypt_private_key",
     "dependencies_from",
     "encrypt_private_key",
+    "env_password",
     "ephemeral_signer",
     "generate_key_pair",
     "key_hint",
     "load_private_key",
     "load_public_key",
     "load_signer",
+    "local_key",
+    "local_key_path",
     "make_statement",
     "mirror",
     "open_image",
