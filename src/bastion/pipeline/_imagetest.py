@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
-from bastion.errors import InputError, InternalError
+from bastion.errors import EnvironmentProblem, InputError
 from bastion.pipeline._hostids import host_owner, map_ids
 from bastion.sandbox import PROCESS_LIMIT, ROOT_CAPS
 
@@ -348,7 +348,7 @@ class _Sandbox:
             else []
         )
         if missing := [tool for tool in tools if shutil.which(tool) is None]:
-            raise InternalError(
+            raise EnvironmentProblem(
                 f"{', '.join(missing)} not found: image tests run in a bubblewrap sandbox",
                 hint="apt-get install bubblewrap util-linux mount",
             )

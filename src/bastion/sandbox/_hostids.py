@@ -11,7 +11,7 @@ import select
 import time
 from pathlib import Path
 
-from bastion.errors import InputError, InternalError
+from bastion.errors import EnvironmentProblem, InputError
 
 __all__ = ["HOST_ID_BASE", "HOST_ID_COUNT", "give_to_sandbox", "host_owner", "map_ids"]
 
@@ -87,7 +87,7 @@ def map_ids(info: int, deadline: float) -> None:
         try:
             Path(f"/proc/{child}/{table}").write_text(f"0 {base} {HOST_ID_COUNT}\n")
         except OSError as error:
-            raise InternalError(
+            raise EnvironmentProblem(
                 f"cannot map the sandbox's ids ({table}): {error.strerror}",
                 hint="sandboxes as root need user namespaces (sysctl user.max_user_namespaces)",
             ) from None

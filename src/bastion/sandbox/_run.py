@@ -34,7 +34,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bastion.errors import InternalError
+from bastion.errors import EnvironmentProblem
 from bastion.sandbox._hostids import host_owner, map_ids
 
 __all__ = ["LOG_LIMIT", "PROCESS_LIMIT", "ROOT_CAPS", "Mount", "Outcome", "Step", "run_step"]
@@ -101,13 +101,13 @@ class Outcome:
 def _require_tools() -> None:
     tools = ("bwrap", "unshare", "setpriv", "mount", "prlimit")
     if missing := [tool for tool in tools if shutil.which(tool) is None]:
-        raise InternalError(
+        raise EnvironmentProblem(
             f"{', '.join(missing)} not found: builds run in a bubblewrap sandbox",
             hint="apt-get install bubblewrap util-linux mount",
         )
     if os.geteuid() != 0:
         # Without root, the sandbox could map one id only, and dpkg in a build root needs 0-65535.
-        raise InternalError("source builds need root to map the sandbox's 65,536 ids onto unprivileged ones",
+        raise EnvironmentProblem("source builds need root to map the sandbox's 65,536 ids onto unprivileged ones",
                             hint="run as root, as CI does; the build itself never runs as the host's root")  # fmt: skip
 
 
