@@ -457,13 +457,7 @@ class _Sandbox:
             run = _Run(process, status, stdout, stderr)
             try:
                 if info_read is not None and block_write is not None:
-                    try:
-                        map_ids(info_read, time.monotonic() + _SPAWN)
-                    finally:
-                        os.close(info_read)
-                        with suppress(BrokenPipeError):
-                            os.write(block_write, b"1")
-                        os.close(block_write)
+                    map_ids(info_read, block_write, time.monotonic() + _SPAWN)
                 yield run
             finally:
                 run.kill()

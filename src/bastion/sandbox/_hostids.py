@@ -9,6 +9,7 @@ import json
 import os
 import select
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from bastion.errors import EnvironmentProblem, InputError
@@ -65,10 +66,23 @@ def give_to_sandbox(root: Path) -> None:
             give(Path(directory, name))
 
 
-def map_ids(info: int, deadline: float) -> None:
-    """Map every image id to its host id (user_namespaces(7): written by a process with CAP_SETUID in the
-    parent namespace, any range may be mapped) in the user namespace of the child bwrap names on its
-    ``--info-fd`` and that waits to be mapped; ``deadline`` bounds the wait for that report."""
+def map_ids(info: int, block: int, deadline: float) -> None:
+    """Map every image id to its host id in the user namespace of the child bwrap names on its
+    ``--info-fd`` (``info``) and that waits on its ``--userns-block-fd`` to be mapped, then let it go on
+    (written to ``block``) whatever happened; both descriptors are closed after. ``deadline`` bounds
+    the wait for bwrap's report."""
+    try:
+        _map(info, deadline)
+    finally:
+        os.close(info)
+        with suppress(BrokenPipeError):
+            os.write(block, b"1")
+        os.close(block)
+
+
+def _map(info: int, deadline: float) -> None:
+    """user_namespaces(7): written by a process with CAP_SETUID in the parent namespace, any range may
+    be mapped."""
     text = b""
     while (
         time.monotonic() < deadline

@@ -175,13 +175,7 @@ def _run(step: Step, staging: Path, started: float, on_line: Callable[[str], Non
     reader.start()
     timed_out = False
     try:
-        try:
-            map_ids(info_read, time.monotonic() + _SPAWN)
-        finally:
-            os.close(info_read)
-            with suppress(BrokenPipeError):
-                os.write(block_write, b"1")
-            os.close(block_write)
+        map_ids(info_read, block_write, time.monotonic() + _SPAWN)
         try:
             process.wait(timeout=max(0.0, step.timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
