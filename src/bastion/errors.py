@@ -5,9 +5,10 @@ exit codes in exactly one place (``bastion.cli._main``):
 
 * 0 — success
 * 1 — findings the user asked to fail on, or a failed verification (:class:`VerificationFailed`)
-* 2 — a usage or input error, including anything refused by a trust check (:class:`InputError`)
-* 3 — an internal error: a bug, or an environment Bastion cannot work in (:class:`InternalError`
-  and any exception that is not a :class:`BastionError`)
+* 2 — a usage or input error, including anything refused by a trust check (:class:`InputError`),
+  and an environment the user can fix: a missing tool, not root (:class:`EnvironmentProblem`)
+* 3 — an internal error: a bug (:class:`InternalError` and any exception that is not a
+  :class:`BastionError`)
 """
 
 from __future__ import annotations
@@ -84,7 +85,12 @@ class FindingsFound(BastionError):
     exit_code = ExitCode.FINDINGS
 
 
+class EnvironmentProblem(BastionError):
+    """The machine lacks something the user can provide: a tool to install, root, a kernel feature.
+    Not a bug (exit code 2); ``hint`` says what to do."""
+
+
 class InternalError(BastionError):
-    """Bastion cannot go on: a bug or a missing tool."""
+    """Bastion cannot go on: a bug."""
 
     exit_code = ExitCode.INTERNAL

@@ -35,11 +35,15 @@ ANNOTATION_PLATFORM_OF = f"{LABEL_NAMESPACE}.platform-of"
 ANNOTATION_VEX_STATEMENTS = f"{LABEL_NAMESPACE}.vex.statements"
 #: On attached CVE-scan and OpenVEX documents: the vulnerability data token they were made with.
 ANNOTATION_VULN_DATA = f"{LABEL_NAMESPACE}.vuln.data"
+#: On an attached test report: the SHA-256 of the image tests it reports on.
+ANNOTATION_TESTS = f"{LABEL_NAMESPACE}.tests"
 
 # URIs.
 COMPLIANCE_PREDICATE_URI = f"{URI_BASE}attestations/compliance/v1"
 #: The upstream diff review (issue 22): versions compared, rules with versions, findings, verdict, reviewer.
 REVIEW_PREDICATE_URI = f"{URI_BASE}attestations/upstream-review/v1"
+#: Predicate type of the report of an image's tests (``docs/attestations.md``).
+TEST_REPORT_PREDICATE_URI = f"{URI_BASE}attestations/test-report/v1"
 SLSA_BUILD_TYPE = f"{URI_BASE}slsa/build-types/debian-image/v1"
 SLSA_BUILDER_ID = f"{URI_BASE}slsa/builders/local"
 #: SLSA ``buildDefinition.buildType`` of a Debian source package rebuilt by ``bastion source build``.
@@ -58,6 +62,7 @@ TOOL_URI = URI_BASE
 __all__ = [
     "ANNOTATION_PLATFORM_OF",
     "ANNOTATION_SUBJECT",
+    "ANNOTATION_TESTS",
     "ANNOTATION_VEX_STATEMENTS",
     "ANNOTATION_VULN_DATA",
     "COMPLIANCE_PREDICATE_URI",
@@ -73,6 +78,7 @@ __all__ = [
     "SLSA_BUILD_TYPE",
     "SLSA_SOURCE_BUILD_TYPE",
     "SPDX_NAMESPACE_BASE",
+    "TEST_REPORT_PREDICATE_URI",
     "TOOL_URI",
     "URI_BASE",
 ]

@@ -1,5 +1,6 @@
-"""A build signs SBOM and provenance attestations and attaches them to each
-platform image; with a vulnerability database present it attaches the CVE scan too."""
+"""A build signs SBOM, provenance, compliance and test-report attestations and attaches them to each
+platform image; with a vulnerability database present it attaches the CVE scan too. The test report
+(issue 18 item 1: a proof producer of its own) is attached only when tests ran."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import catalog_copy, home_sharing_cache, run_cli
 from tests.vuln.helpers import KEV, PYPI, TRACKER
 
-from bastion.attest import Verifier, stored_bundles, verify_bundle
+from bastion.attest import AttachedBundle, Verifier, stored_bundles, verify_bundle
 from bastion.errors import VerificationFailed
 from bastion.oci import Store
 
@@ -26,6 +28,7 @@ SPDX, CYCLONEDX, SLSA = (
 COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
 CVE_SCAN = "https://cosign.sigstore.dev/attestation/vuln/v1"
 OPENVEX = "https://openvex.dev/ns/v0.2.0"
+TESTS = "https://bastion.invalid/attestations/test-report/v1"
 
 
 def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: Path) -> None:
@@ -41,7 +44,8 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
     for platform, built in variant["platforms"].items():
         digest = built["digest"]
         bundles = {b.predicate_type: b for b in stored_bundles(store, digest)}
-        assert set(bundles) == {SPDX, CYCLONEDX, SLSA, COMPLIANCE}  # static claims the default profile
+        # static claims the default profile, and declares tests (issue 18 item 1: their report too)
+        assert set(bundles) == {SPDX, CYCLONEDX, SLSA, COMPLIANCE, TESTS}
         for bundle in bundles.values():
             statement = verify_bundle(bundle.bundle, verifier)
             assert [s.digest["sha256"] for s in statement.subject] == [digest.removeprefix("sha256:")]
@@ -56,6 +60,7 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
         assert {s["inrelease-sha256"] for s in lock["suites"]} <= resolved
         spdx = verify_bundle(bundles[SPDX].bundle, verifier).predicate
         assert spdx is not None and spdx["spdxVersion"] == "SPDX-2.3"
+        _check_test_report(definition, platform, bundles[TESTS], verifier)
         # A key that did not sign them: refused.
         other = tmp_path / "other"
         if not other.with_suffix(".pub").exists():
@@ -132,6 +137,26 @@ def test_build_attaches_signed_sbom_and_provenance(tmp_path: Path, cached_home: 
     assert counts() == [(2, 3)] * len(digests)
 
 
+def _check_test_report(definition: Path, platform: str, attached: AttachedBundle, verifier: Verifier) -> None:
+    """The signed report lists each of the definition's tests for ``platform``, in order, with its kind
+    and result; static's are file and absent tests only, so no sandbox was started."""
+    report = verify_bundle(attached.bundle, verifier).predicate
+    assert report is not None
+    declared = [
+        t
+        for t in yaml.safe_load(definition.read_text())["tests"]
+        if platform in t.get("platforms", [platform])
+    ]
+    assert [t["name"] for t in report["tests"]] == [t["name"] for t in declared]
+    assert [t["kind"] for t in report["tests"]] == ["absent" if "absent" in t else "file" for t in declared]
+    assert {t["result"] for t in report["tests"]} == {"passed"}
+    assert all(t["detail"] == "" and 0 <= t["durationSeconds"] < 60 for t in report["tests"])
+    assert report["summary"] == {"total": len(declared), "passed": len(declared), "failed": 0}
+    assert report["platform"] == platform and report["sandbox"] is None
+    assert attached.manifest.annotations["dev.bastion.tests"] == report["testsDigest"]
+    assert report["testsDigest"].startswith("sha256:")
+
+
 def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:
     definition = catalog_copy("static", tmp_path)
     home = home_sharing_cache(tmp_path, cached_home)
@@ -163,3 +188,32 @@ def test_verify_with_a_policy(tmp_path: Path, cached_home: Path) -> None:
     policy.write_text(base + holds)
     foreign = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=home)
     assert foreign.code == 1, foreign.stderr
+
+
+def test_a_policy_requiring_the_test_report(tmp_path: Path, cached_home: Path) -> None:
+    """``verify --policy`` can require the test report: a build with ``--skip-tests`` attaches none,
+    so its image fails such a policy, naming the report; one whose tests ran passes it."""
+    definition = catalog_copy("static", tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "required: [spdx, cyclonedx, provenance, tests]\n"
+        "conditions:\n  - {predicate: tests, path: summary.failed, equals: 0}\n"
+    )
+    only = ("--locked", "--platform", "linux/amd64", "--format", "json")
+    for name in ("skipped", "tested"):
+        (tmp_path / name).mkdir()
+    skipped_home = home_sharing_cache(tmp_path / "skipped", cached_home)
+    skipped = run_cli("build", str(definition), *only, "--skip-tests", home=skipped_home)
+    assert skipped.code == 0, skipped.stderr
+    digest = json.loads(skipped.stdout)[0]["platforms"]["linux/amd64"]["digest"]
+    attached = {b.predicate_type for b in stored_bundles(Store(skipped_home / "store"), digest)}
+    assert attached == {SPDX, CYCLONEDX, SLSA, COMPLIANCE}  # no test report: no test ran
+    refused = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=skipped_home)
+    assert refused.code == 1, refused.stderr + refused.stdout
+    assert "tests" in refused.stderr + refused.stdout
+
+    tested_home = home_sharing_cache(tmp_path / "tested", cached_home)
+    assert run_cli("build", str(definition), *only, home=tested_home).code == 0
+    ok = run_cli("verify", "bastion/static:12", "--policy", str(policy), home=tested_home)
+    assert ok.code == 0, ok.stderr + ok.stdout
+    assert "linux/amd64 policy tests: summary.failed == 0: holds" in ok.stdout

@@ -22,9 +22,9 @@ PLATFORM = "linux/amd64"
 IMAGE = "bastion/static:12"
 COMPLIANCE = "https://bastion.invalid/attestations/compliance/v1"
 PREDICATE_TYPE = "dev.sigstore.bundle.predicateType"
-# The whole attestation set a signed build of `static` (which claims the default profile) is
-# responsible for without a vulnerability database.
-POLICY = "required: [spdx, cyclonedx, provenance, compliance]\n"
+# The whole attestation set a signed build of `static` (which claims the default profile and declares
+# tests: their report, issue 18 item 1) is responsible for without a vulnerability database.
+POLICY = "required: [spdx, cyclonedx, provenance, compliance, tests]\n"
 
 
 def _build(definition: Path, home: Path, *extra: str, env: dict[str, str] | None = None) -> CliResult:
@@ -69,6 +69,7 @@ def test_rebuild_with_another_key_signs_every_attestation_with_it(tmp_path: Path
     verified = _verify(tmp_path, home, "--key", str(other.with_suffix(".pub")))
     assert verified.code == 0, verified.stderr + verified.stdout  # ... and compliance is signed by B too
     assert f"{PLATFORM} compliance: verified" in verified.stdout
+    assert f"{PLATFORM} tests: verified" in verified.stdout  # the report the record kept
     # What key A signed stays attached and valid.
     assert _verify(tmp_path, home, "--key", str(home / "keys/bastion.pub")).code == 0
 

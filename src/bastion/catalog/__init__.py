@@ -79,7 +79,6 @@ from bastion.catalog._loader import load_definition, load_package_definition
 from bastion.catalog._model import Definition, ImageFields, Overlay, Variant, VariantKind
 from bastion.catalog._package import PackageDefinition, Patch
 from bastion.catalog._parts import (
-    DEFAULT_KEYRING,
     AbsentTest,
     Accounts,
     AccountsOverlay,
@@ -124,7 +123,6 @@ from bastion.catalog._track import (
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
 __all__ = [
-    "DEFAULT_KEYRING",
     "TEMPLATED_FIELDS",
     "AbsentTest",
     "Accounts",

@@ -21,9 +21,10 @@ from typing import Annotated
 
 from pydantic import Field, StrictBool
 
-from bastion.catalog._parts import DEFAULT_KEYRING, Keyring, Model, Repository
+from bastion.catalog._parts import Keyring, Model, Repository
 from bastion.catalog._types import Matches, NonEmpty, PlatformName, unique
 from bastion.catalog._vex import VulnerabilityId
+from bastion.debian import DEFAULT_KEYRING
 
 __all__ = ["PackageDefinition", "Patch"]
 
@@ -63,7 +64,7 @@ class PackageDefinition(Model):
     """Why Bastion rebuilds it: the first line of the new changelog entry."""
     repositories: Annotated[tuple[Repository, ...], NonEmpty()] | None = None
     """Where the source comes from (deb-src); absent: the host's apt sources."""
-    keyring: Keyring = DEFAULT_KEYRING
+    keyring: Keyring = str(DEFAULT_KEYRING)
     """OpenPGP keyring the repositories' InRelease must verify against."""
     allow_expired: StrictBool = False
     patches: Annotated[tuple[Patch, ...], unique(lambda p: p.file, "patch")] = ()

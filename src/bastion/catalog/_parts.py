@@ -35,9 +35,9 @@ from bastion.catalog._types import (
     UserName,
     unique,
 )
+from bastion.debian import DEFAULT_KEYRING
 
 __all__ = [
-    "DEFAULT_KEYRING",
     "REMOVAL_TAG",
     "UNION_TAGS",
     "AbsentTest",
@@ -67,8 +67,6 @@ __all__ = [
     "item_key",
     "removal_tag",
 ]
-
-DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
 def _kebab(name: str) -> str:
@@ -114,7 +112,7 @@ class Contents(Model):
 
     repositories: Annotated[tuple[Repository, ...], NonEmpty()] | None = None
     """Apt sources; when absent, the host's apt sources are used."""
-    keyring: Keyring = DEFAULT_KEYRING
+    keyring: Keyring = str(DEFAULT_KEYRING)
     """OpenPGP keyring the archive's InRelease must verify against (relative: to the definition)."""
     allow_expired: StrictBool = False
     """Accept an InRelease past its Valid-Until: only for pinned snapshots."""

@@ -318,10 +318,10 @@ def verify_command(
 
 
 def _verifier(keys: list[Path] | None, settings: Settings) -> Verifier:
-    from bastion.attest import Verifier
+    from bastion.attest import Verifier, local_key_path
 
     if not keys:
-        default = settings.home / "keys" / "bastion.pub"
+        default = local_key_path(settings.home).with_suffix(".pub")
         if not default.is_file():
             raise InputError(
                 "verification needs a public key",

@@ -151,10 +151,12 @@ def compliance(
 
 
 def _trusted_keys(given: list[Path], settings: Settings) -> list[Path]:
+    from bastion.attest import local_key_path
+
     for path in given:
         if not path.is_file():
             raise InputError("no such public key file", where=str(path))
-    local = settings.home / "keys" / "bastion.pub"
+    local = local_key_path(settings.home).with_suffix(".pub")
     return [*given, *([local] if local.is_file() and local not in given else [])]
 
 

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bastion.errors import InputError
-
 if TYPE_CHECKING:
     from bastion.catalog import Definition
     from bastion.oci import ImageRef
@@ -92,30 +90,8 @@ def split_platforms(value: str | None) -> list[str] | None:
 def definition_platforms(
     spec: Definition, variants: list[str] | None, platform: str | None
 ) -> list[str] | None:
-    """The ``--platform`` values, in the definition's spelling (``linux/armhf`` is ``linux/arm/v7``);
-    each must be one that every chosen variant builds, since a lock holds only what the definition lists
-    and nothing on the command line can add to it. None when no platform was given."""
-    from bastion.debian import debian_platform
+    """The ``--platform`` values, checked against the definition (:func:`bastion.pipeline.chosen_platforms`,
+    which every caller of the pipeline goes through); None when no platform was given."""
+    from bastion.pipeline import chosen_platforms
 
-    asked = split_platforms(platform)
-    if asked is None:
-        return None
-    names = variants or spec.variant_names()
-    builds = {name: spec.variant(name).platforms for name in names}  # an unknown variant is refused here
-    chosen: list[str] = []
-    for text in asked:
-        try:
-            normal = str(debian_platform(text))
-        except InputError:
-            normal = text
-        for name, allowed in builds.items():
-            if normal not in allowed:
-                whose = f"definition {spec.name!r}" if len(set(builds.values())) == 1 else f"variant {name!r}"
-                raise InputError(
-                    f"--platform {text}: {whose} builds {', '.join(allowed)}",
-                    where=str(spec.path),
-                    hint="to build another platform, add it to `platforms:` in the definition",
-                )
-        if normal not in chosen:
-            chosen.append(normal)
-    return chosen
+    return chosen_platforms(spec, variants, split_platforms(platform))

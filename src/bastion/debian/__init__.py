@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from bastion._lazy import lazy_attributes
+from bastion.debian._keyring import DEFAULT_KEYRING
 from bastion.debian._order import DebianVersionKey, debian_version_key, is_debian_version
 
 # Loaded on first use (PEP 562, bastion._lazy): version ordering, all the vulnerability matcher and SBOM
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
         parse_dsc_files,
     )
     from bastion.debian._sources import (
-        DEFAULT_KEYRING,
         Source,
         host_sources,
         parse_deb822_sources,

@@ -24,7 +24,7 @@ from pathlib import Path
 from debian.deb822 import Deb822
 
 from bastion import _clock as clock
-from bastion.errors import IntegrityError, InternalError
+from bastion.errors import EnvironmentProblem, IntegrityError
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def verify_inrelease(
         raise IntegrityError(f"keyring {keyring} does not exist", where=where)
     gpgv = shutil.which("gpgv")
     if gpgv is None:
-        raise InternalError("gpgv is not installed", hint="apt-get install gpgv")
+        raise EnvironmentProblem("gpgv is not installed", hint="apt-get install gpgv")
     with tempfile.TemporaryDirectory(prefix="bastion-gpgv-") as tmp:
         signed = Path(tmp) / "InRelease"
         signed.write_bytes(data)

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from bastion.cache import Download, Fetcher
 from bastion.debian._index import PackageIndex, load_parsed, parse_to_cache
+from bastion.debian._keyring import DEFAULT_KEYRING
 from bastion.debian._release import IndexFile, Release, verify_inrelease
-from bastion.debian._sources import DEFAULT_KEYRING, Source
+from bastion.debian._sources import Source
 from bastion.errors import InputError
 
 # Preference order: smallest download first; all are checked against the same signed list.

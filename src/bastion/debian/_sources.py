@@ -17,7 +17,6 @@ from debian.deb822 import Deb822
 
 from bastion.errors import InputError
 
-DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 APT_ETC = Path("/etc/apt")
 
 

@@ -65,7 +65,9 @@ class FactoryConfig:
         registry = os.environ.get("BASTION_FACTORY_REGISTRY", "").strip().rstrip("/") or None
         key = os.environ.get("BASTION_FACTORY_KEY", "").strip() or None
         if key is None:
-            public = settings.home / "keys" / "bastion.pub"
+            from bastion.attest import local_key_path
+
+            public = local_key_path(settings.home).with_suffix(".pub")
         else:
             path = Path(key.removeprefix("file://"))
             public = Path(os.environ.get("BASTION_FACTORY_PUBKEY") or path.with_suffix(".pub"))

@@ -24,11 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion._progress import Progress, Silent
-from bastion.attest import COMPLIANCE_PREDICATE_TYPE, BuildRecord, Dependency, dependencies_from
+from bastion.attest import (
+    COMPLIANCE_PREDICATE_TYPE,
+    TEST_REPORT_PREDICATE_TYPE,
+    BuildRecord,
+    Dependency,
+    dependencies_from,
+)
 from bastion.catalog import AbsentTest, Definition, FileTest, Variant, VariantKind
 from bastion.config import Settings
-from bastion.debian import debian_platform
-from bastion.errors import InputError
 from bastion.lock import LockedPlatform, LockFile
 from bastion.oci import (
     Descriptor,
@@ -43,7 +47,15 @@ from bastion.pipeline._cache import BuildCache, CachedPlatform, recipe_key, test
 from bastion.pipeline._platform import constant
 from bastion.pipeline._release import OsRelease, debian_release
 from bastion.pipeline._signer import BuildSigner, statements_digest
-from bastion.pipeline._stages import attest_image, build_upstream, default_producers, fetch, resolve, supply
+from bastion.pipeline._stages import (
+    attest_image,
+    build_upstream,
+    chosen_platforms,
+    default_producers,
+    fetch,
+    resolve,
+    supply,
+)
 from bastion.pipeline._tree import wait_discarded
 
 if TYPE_CHECKING:
@@ -103,7 +115,7 @@ def build(
     store = Store(settings.store_dir)
     cache = BuildCache(settings.home / "build-cache", store) if use_cache else None
     chosen = list(variants or definition.variant_names())
-    platforms = _chosen_platforms(definition, chosen, platforms)  # refused before anything is read
+    platforms = chosen_platforms(definition, chosen, platforms)  # refused before anything is read
     with supply(settings, progress) as fetcher:
         # The lock file's packages when it satisfies the definition (bastion.lock._file says when);
         # else the whole definition is resolved (every variant and platform: cheap), so a lock is
@@ -140,9 +152,9 @@ def build(
             variant = on_base(variant, below)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
         os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
-        chosen_platforms = tuple(platforms or variant.platforms)
+        variant_platforms = tuple(platforms or variant.platforms)
         built = []
-        for platform in chosen_platforms:
+        for platform in variant_platforms:
             locked_platform = lock.platform(name, platform)
             # A dev image's apt trusts what the build trusted: the lock's suites and keyring.
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
@@ -161,7 +173,7 @@ def build(
                 record = BuildRecord(
                     definition=definition.path,
                     variant=name,
-                    platforms=chosen_platforms,
+                    platforms=variant_platforms,
                     platform=platform,
                     locked=locked,
                     source_date_epoch=epoch,
@@ -188,24 +200,6 @@ def build(
     return results
 
 
-def _chosen_platforms(
-    definition: Definition, chosen: Sequence[str], platforms: Sequence[str] | None
-) -> list[str] | None:
-    """``--platform`` in its normal spelling, refused unless every chosen variant lists it."""
-    if not platforms:
-        return None
-    normal = [str(debian_platform(p)) for p in platforms]
-    for name in chosen:
-        listed = definition.variant(name).platforms
-        for platform in normal:
-            if platform not in listed:
-                raise InputError(
-                    f"variant {name!r} is not built for {platform} (its platforms: {', '.join(listed)})",
-                    where=str(definition.path),
-                )
-    return normal
-
-
 @dataclass(frozen=True)
 class _Job:
     """What every platform image of one build shares."""
@@ -228,7 +222,7 @@ class _PlatformImage:
     built: BuiltPlatform
     sbom: Sbom | None  # None when the image was reused: the stored image is scanned if one is needed
     # Predicate type -> what makes it, for the predicates only assembly can make (the compliance
-    # claims); for a reused image, the ones its recipe-cache record kept.
+    # claims, the test report); for a reused image, the ones its recipe-cache record kept.
     made: Mapping[str, Callable[[], dict[str, Any]]]
     # (recipe key, record) to remember once the attestations are attached; None when reused.
     record: tuple[str, CachedPlatform] | None
@@ -264,15 +258,21 @@ def _build_platform(
     # A record from a build that signed nothing lacks the predicates only assembly makes: a signing
     # build assembles the image again (the same bytes) to make them.
     if hit is not None and (hit.predicates is not None or not job.attest):
-        made = {t: constant(dict(p)) for t, p in (hit.predicates or {}).items()}
+        # The test report the record kept is of the tests asked for now (the record passed them), and
+        # none is attached when no test was asked for (--skip-tests).
+        made = {
+            t: constant(dict(p))
+            for t, p in (hit.predicates or {}).items()
+            if tests or t != TEST_REPORT_PREDICATE_TYPE
+        }
         built = BuiltPlatform(platform, hit.manifest, hit.packages, hit.layers, hit.removed, cached=True)
         return _PlatformImage(built, None, made, None)
     # Imported on a cache miss only: a no-op rebuild needs none of the assembly machinery.
     from bastion.pipeline._platform import (
         PlatformInputs,
         assemble_platform,
+        assembly_attestations,
         check_platform,
-        compliance_attestation,
         workspace,
         write_image,
     )
@@ -292,18 +292,20 @@ def _build_platform(
     sbom = assembled.sbom
     sbom.manifest_digest = manifest.digest
     sbom.root_purl = image_purl(variant.image, manifest.digest, platform)
-    return _PlatformImage(built, sbom, compliance_attestation(checked.claims), (key, record))
+    return _PlatformImage(built, sbom, assembly_attestations(checked), (key, record))
 
 
 def _proof_context(
     image: _PlatformImage, variant: Variant, record: BuildRecord, settings: Settings, store: Store
 ) -> ProofContext:
     """What the proofs of a platform image are made from: the build record, the definition's VEX
-    statements, the compliance claims assembly evaluated (or the recipe-cache record kept), and the
+    statements, the compliance claims assembly evaluated and the report of the tests it ran (or what
+    the recipe-cache record kept), and the
     SBOM assembly made (for an image reused from the store, the SBOM fact's default scans the stored
     image, which completes itself from the SBOM embedded in it)."""
     from bastion.attest import BUILD_RECORD, ProofContext
     from bastion.compliance import CLAIMS
+    from bastion.pipeline._testreport import TEST_REPORT
     from bastion.sbom import SBOM
     from bastion.vex import VEX_STATEMENTS, ImageVex
 
@@ -315,6 +317,8 @@ def _proof_context(
     for predicate_type, make in image.made.items():
         if predicate_type == COMPLIANCE_PREDICATE_TYPE:
             facts[CLAIMS] = make
+        elif predicate_type == TEST_REPORT_PREDICATE_TYPE:
+            facts[TEST_REPORT] = make
     built = image.built
     return ProofContext(
         store, built.manifest, name=variant.image, platform=built.platform, settings=settings, facts=facts

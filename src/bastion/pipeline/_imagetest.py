@@ -39,15 +39,16 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
 from bastion.catalog import AbsentTest, CommandTest, FileTest, HttpTest
-from bastion.errors import InputError, InternalError
+from bastion.errors import EnvironmentProblem, InputError
 from bastion.pipeline._hostids import host_owner, map_ids
+from bastion.sandbox import PROCESS_LIMIT, ROOT_CAPS
 
-__all__ = ["OUTPUT_LIMIT", "PROCESS_LIMIT", "ImageCheck", "TestOutcome", "run_image_tests"]
+__all__ = ["OUTPUT_LIMIT", "PROCESS_LIMIT", "ImageCheck", "TestOutcome", "kind_of", "run_image_tests"]
 
 # Linux's MAXSYMLINKS (include/linux/namei.h): more links than this in one lookup is ELOOP.
 _MAX_SYMLINKS = 40
@@ -61,22 +62,15 @@ _TMP_BYTES = 1 << 30
 _SHM_BYTES = 64 << 20
 #: Output of one test Bastion reads (each of stdout and stderr); a test that prints more fails.
 OUTPUT_LIMIT = 16 << 20
-#: As root: processes and threads all sandboxes of one image user may have at once (RLIMIT_NPROC,
-#: counted for the host id whose user namespace holds them, whatever ids they switch to inside it).
-PROCESS_LIMIT = 4096
+# As root, the bounds a source build's sandbox has too (bastion.sandbox): PROCESS_LIMIT, RLIMIT_NPROC of
+# each test's host id (counted for the host id whose user namespace holds its processes, whatever ids
+# they switch to inside it), and ROOT_CAPS, image root's capabilities (Docker's default set, confined to
+# that user namespace).
 # Mounted fresh in the sandbox over whatever the image has there. /dev stays read-only but for its
 # devices (bind mounts of their own) and /dev/shm, so no tmpfs without a bound is writable.
 _FRESH = (
     "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(_TMP_BYTES), "--tmpfs", "/tmp",  # noqa: S108
     "--perms", "1777", "--size", str(_SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",  # noqa: S108
-)  # fmt: skip
-# What a root process in the sandbox may do: Docker's default capability set (moby's
-# oci/caps/defaults.go), each confined to the sandbox's own user namespace, whose ids are all unprivileged
-# host ids; never CAP_SYS_ADMIN (mount), CAP_SYS_PTRACE or CAP_NET_ADMIN.
-_ROOT_CAPS = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
-    "CAP_AUDIT_WRITE",
 )  # fmt: skip
 # As root: the tree (bound to lower/) under a fresh overlay per test, so a test writes to a root of its own
 # (upper/, thrown away after) as in a container; the overlay's options name only paths made here.
@@ -91,17 +85,26 @@ _SPAWN = 10.0  # seconds nsenter and Python may take to start, on top of the HTT
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """The result of one test; ``detail`` says why it failed (expected against got)."""
+    """The result of one test; ``detail`` says why it failed (expected against got), ``kind`` is
+    :func:`kind_of`'s, ``seconds`` how long it took."""
 
     __test__ = False
 
     name: str
     passed: bool
     detail: str = ""
+    kind: str = ""
+    seconds: float = 0.0
 
 
 #: What :func:`run_image_tests` runs: the tests a definition declares.
 ImageCheck = FileTest | AbsentTest | CommandTest | HttpTest
+
+
+def kind_of(test: ImageCheck) -> str:
+    """``file``, ``absent``, ``command`` or ``http``: the key that makes a test of its kind."""
+    kinds = ((HttpTest, "http"), (CommandTest, "command"), (AbsentTest, "absent"), (FileTest, "file"))
+    return next(name for kind, name in kinds if isinstance(test, kind))
 
 
 class _Failed(Exception):
@@ -123,10 +126,13 @@ def run_image_tests(
     with _Sandbox.open(rootfs, env=env, workdir=workdir or "/", needed=bool(sandboxed)) as sandbox:
         outcomes = []
         for test in tests:
+            started = time.monotonic()
             try:
-                outcomes.append(_run_one(rootfs, sandbox, test, user))
+                outcome = _run_one(rootfs, sandbox, test, user)
             except _Failed as failure:
-                outcomes.append(TestOutcome(test.name, False, str(failure)))
+                outcome = TestOutcome(test.name, False, str(failure))
+            seconds = round(time.monotonic() - started, 3)
+            outcomes.append(replace(outcome, kind=kind_of(test), seconds=seconds))
         return outcomes
 
 
@@ -342,7 +348,7 @@ class _Sandbox:
             else []
         )
         if missing := [tool for tool in tools if shutil.which(tool) is None]:
-            raise InternalError(
+            raise EnvironmentProblem(
                 f"{', '.join(missing)} not found: image tests run in a bubblewrap sandbox",
                 hint="apt-get install bubblewrap util-linux mount",
             )
@@ -401,7 +407,7 @@ class _Sandbox:
             # (0-65535) to its host id.
             argv += ["--unshare-user", "--info-fd", str(fds[1]), "--userns-block-fd", str(fds[2])]
             if uid == 0:
-                argv += [part for cap in _ROOT_CAPS for part in ("--cap-add", cap)]
+                argv += [part for cap in ROOT_CAPS for part in ("--cap-add", cap)]
         argv += ["--bind", str(run / "root" if run else self.rootfs), "/", *_FRESH]
         if read_only:
             argv += ["--remount-ro", "/"]
@@ -451,13 +457,7 @@ class _Sandbox:
             run = _Run(process, status, stdout, stderr)
             try:
                 if info_read is not None and block_write is not None:
-                    try:
-                        map_ids(info_read, time.monotonic() + _SPAWN)
-                    finally:
-                        os.close(info_read)
-                        with suppress(BrokenPipeError):
-                            os.write(block_write, b"1")
-                        os.close(block_write)
+                    map_ids(info_read, block_write, time.monotonic() + _SPAWN)
                 yield run
             finally:
                 run.kill()

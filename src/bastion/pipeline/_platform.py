@@ -176,6 +176,7 @@ def assemble_platform(inputs: PlatformInputs, ws: Workspace, *, definition: Path
 class Tested:
     runtime: RuntimeConfig  # with the label naming the compliance profiles that passed
     claims: Claims | None  # None when the variant claims no profile
+    report: dict[str, Any] | None = None  # the test-report predicate; None when no test ran
 
 
 def check_platform(
@@ -190,7 +191,7 @@ def check_platform(
     """The compliance profiles the variant claims and its image tests, on the assembled tree; either
     failing fails the build. The compliance rules run in a child while this process runs the tests."""
     variant, platform, rootfs, runtime = inputs.variant, inputs.platform, assembled.rootfs, assembled.runtime
-    claims = None
+    claims = report = None
     with contextlib.ExitStack() as stack:
         checking: Forked[Claims] | None = None
         if variant.claimed_profiles and tests:
@@ -203,14 +204,14 @@ def check_platform(
             claims = _check_claims(inputs, rootfs, runtime, base_dir, attest=attest, forked=False)
         if tests:
             linked = ws.settings.cache_dir / "unpacked" / "linked"
-            _run_tests(variant, platform, rootfs, ws.tree, runtime, tests, linked)
+            report = _run_tests(variant, platform, rootfs, ws.tree, runtime, tests, linked)
             remove_abandoned(ws.work)  # what a killed build's discard_later left
             discard_later(ws.tree, ws.work)
         if checking is not None:
             claims = checking.result()
         if claims is not None:
             runtime = replace(runtime, labels={**runtime.labels, claims.label_key: claims.label})
-    return Tested(runtime, claims)
+    return Tested(runtime, claims, report)
 
 
 @dataclass(frozen=True)
@@ -288,17 +289,24 @@ def _check_claims(
     return Claims(COMPLIANCE_LABEL, claims.label, COMPLIANCE_PREDICATE_TYPE, predicate=predicate)
 
 
-def compliance_attestation(claims: Claims | None) -> dict[str, Callable[[], dict[str, Any]]]:
-    """Predicate type -> what makes the compliance predicate (made once: the attestation and the
-    recipe-cache record take the same one); empty when nothing was claimed or nothing is signed."""
+def assembly_attestations(tested: Tested) -> dict[str, Callable[[], dict[str, Any]]]:
+    """Predicate type -> what makes each predicate only assembly can make: the compliance claims (made
+    once: the attestation and the recipe-cache record take the same one; none when nothing was claimed
+    or nothing is signed) and the test report (none when no test ran)."""
+    from bastion.attest import TEST_REPORT_PREDICATE_TYPE
+
+    made: dict[str, Callable[[], dict[str, Any]]] = {}
+    if tested.report is not None:
+        made[TEST_REPORT_PREDICATE_TYPE] = constant(tested.report)
+    claims = tested.claims
     if claims is None:
-        return {}
+        return made
     predicate, result = claims.predicate, claims.result
     if predicate is not None:
-        return {claims.predicate_type: constant(predicate)}
-    if result is not None:  # made while the CycloneDX document is made in a child
-        return {claims.predicate_type: functools.cache(lambda: result.predicate)}
-    return {}
+        made[claims.predicate_type] = constant(predicate)
+    elif result is not None:  # made while the CycloneDX document is made in a child
+        made[claims.predicate_type] = functools.cache(lambda: result.predicate)
+    return made
 
 
 def constant(value: dict[str, Any]) -> Callable[[], dict[str, Any]]:
@@ -360,12 +368,14 @@ def _run_tests(
     runtime: RuntimeConfig,
     tests: Sequence[ImageCheck],
     linked: Path,
-) -> None:
+) -> dict[str, Any]:
     """Run the image tests over the tree written as the directory ``root`` (the only time a build
-    writes the image's files one by one). As root, the tests see the tree only through overlays of
-    their own, so its package files are hard links to the copies kept in ``linked``."""
+    writes the image's files one by one); their report, once every one passed. As root, the tests see
+    the tree only through overlays of their own, so its package files are hard links to the copies kept
+    in ``linked``."""
     from bastion.pipeline._assemble import materialise
     from bastion.pipeline._imagetest import run_image_tests
+    from bastion.pipeline._testreport import report_of
 
     if os.geteuid() == 0:
         materialise(rootfs, root, linked=linked, owner=host_owner)
@@ -386,3 +396,4 @@ def _run_tests(
             ),
             where=f"{variant.image} {variant.name} {platform}",
         )
+    return report_of(tests, outcomes, platform=platform)

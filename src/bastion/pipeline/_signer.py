@@ -1,8 +1,8 @@
 """The key a build (or ``bastion attest refresh``) signs attestations with.
 
-Without ``--key`` a build signs with a local key, ``BASTION_HOME/keys/bastion.key``, made on first
-use (with a warning naming its public key, which is what consumers must be given), encrypted with
-``BASTION_PASSWORD`` (or ``COSIGN_PASSWORD``), else with the empty password as cosign allows.
+Without ``--key`` a build signs with the local key (:func:`bastion.attest.local_key`,
+``BASTION_HOME/keys/bastion.key``, made on first use with a warning naming its public key, which is
+what consumers must be given), as source builds do.
 
 A rebuild of an unchanged image finds its attestations signed by the same key already attached and
 signs nothing (:func:`bastion.pipeline.outstanding`): the key's hint comes from the public key file, so
@@ -33,16 +33,9 @@ class BuildSigner:
         self._signer: Signer | None = None
         self._hint: str | None = None
         if key is None:
-            path = settings.home / "keys" / "bastion.key"
-            if not path.is_file():
-                from bastion.attest import KeyKind, generate_key_pair, write_key_pair
+            from bastion.attest import local_key
 
-                path.parent.mkdir(parents=True, exist_ok=True)
-                files = write_key_pair(generate_key_pair(KeyKind.ecdsa_p256), path.with_suffix(""), _password)
-                progress.warn(
-                    f"no --key given: created the signing key {files.private}; give consumers "
-                    f"{files.public} to verify this image's attestations"
-                )
+            path = local_key(settings.home, progress.warn, verifies="this image's attestations")
             self._ref = str(path)
             public = path.with_suffix(".pub")
             if public.is_file():
@@ -56,17 +49,11 @@ class BuildSigner:
 
     def signer(self) -> Signer:
         if self._signer is None:
-            from bastion.attest import load_signer
+            from bastion.attest import env_password, load_signer
 
             assert self._ref is not None
-            self._signer = load_signer(self._ref, _password)
+            self._signer = load_signer(self._ref, env_password)
         return self._signer
-
-
-def _password() -> bytes:
-    from bastion.attest import password_from_env
-
-    return password_from_env() or b""
 
 
 def statements_digest(vex: Sequence[VexStatement]) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "attach",
     "attest_image",
     "build_upstream",
+    "chosen_platforms",
     "default_producers",
     "fetch",
     "outstanding",
@@ -84,6 +85,43 @@ def resolve(
 
         base = base_supply(definition, Store(settings.store_dir))
     return plan(definition, settings, fetcher, locked=locked, update=update, base=base)
+
+
+def chosen_platforms(
+    definition: Definition, variants: Sequence[str] | None, platforms: Sequence[str] | None
+) -> list[str] | None:
+    """``platforms`` (``--platform``) in the definition's spelling (``linux/armhf`` is
+    ``linux/arm/v7``), each once; each must be one that every chosen variant (all when ``variants``
+    is not given) builds, since a lock holds only what the definition lists and nothing a caller
+    passes can add to it. None when no platform was given."""
+    from bastion.debian import debian_platform
+    from bastion.errors import InputError
+
+    if not platforms:
+        return None
+    names = variants or definition.variant_names()
+    builds = {name: definition.variant(name).platforms for name in names}  # an unknown variant is refused
+    chosen: list[str] = []
+    for text in platforms:
+        try:
+            normal = str(debian_platform(text))
+        except InputError:
+            normal = text  # refused below, as a platform no variant builds
+        for name, allowed in builds.items():
+            if normal not in allowed:
+                whose = (
+                    f"definition {definition.name!r}"
+                    if len(set(builds.values())) == 1
+                    else f"variant {name!r}"
+                )
+                raise InputError(
+                    f"--platform {text}: {whose} builds {', '.join(allowed)}",
+                    where=str(definition.path),
+                    hint="to build another platform, add it to `platforms:` in the definition",
+                )
+        if normal not in chosen:
+            chosen.append(normal)
+    return chosen
 
 
 def select_locked(
@@ -148,9 +186,11 @@ def build_upstream(
 
 def default_producers() -> ProducerRegistry:
     """Every proof a build attaches, in the order it attaches them: the SBOM (SPDX, CycloneDX), SLSA
-    provenance, the compliance claims, and with a vulnerability database the CVE scan and OpenVEX."""
+    provenance, the compliance claims, the report of the image tests that ran, and with a
+    vulnerability database the CVE scan and OpenVEX."""
     from bastion.attest import PROVENANCE_PRODUCER, ProducerRegistry
     from bastion.compliance import COMPLIANCE_PRODUCER
+    from bastion.pipeline._testreport import TEST_REPORT_PRODUCER
     from bastion.sbom import CYCLONEDX_PRODUCER, SPDX_PRODUCER
     from bastion.vex import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER
 
@@ -160,6 +200,7 @@ def default_producers() -> ProducerRegistry:
             CYCLONEDX_PRODUCER,
             PROVENANCE_PRODUCER,
             COMPLIANCE_PRODUCER,
+            TEST_REPORT_PRODUCER,
             CVE_SCAN_PRODUCER,
             OPENVEX_PRODUCER,
         ]

@@ -9,9 +9,10 @@ import json
 import os
 import select
 import time
+from contextlib import suppress
 from pathlib import Path
 
-from bastion.errors import InputError, InternalError
+from bastion.errors import EnvironmentProblem, InputError
 
 __all__ = ["HOST_ID_BASE", "HOST_ID_COUNT", "give_to_sandbox", "host_owner", "map_ids"]
 
@@ -65,10 +66,23 @@ def give_to_sandbox(root: Path) -> None:
             give(Path(directory, name))
 
 
-def map_ids(info: int, deadline: float) -> None:
-    """Map every image id to its host id (user_namespaces(7): written by a process with CAP_SETUID in the
-    parent namespace, any range may be mapped) in the user namespace of the child bwrap names on its
-    ``--info-fd`` and that waits to be mapped; ``deadline`` bounds the wait for that report."""
+def map_ids(info: int, block: int, deadline: float) -> None:
+    """Map every image id to its host id in the user namespace of the child bwrap names on its
+    ``--info-fd`` (``info``) and that waits on its ``--userns-block-fd`` to be mapped, then let it go on
+    (written to ``block``) whatever happened; both descriptors are closed after. ``deadline`` bounds
+    the wait for bwrap's report."""
+    try:
+        _map(info, deadline)
+    finally:
+        os.close(info)
+        with suppress(BrokenPipeError):
+            os.write(block, b"1")
+        os.close(block)
+
+
+def _map(info: int, deadline: float) -> None:
+    """user_namespaces(7): written by a process with CAP_SETUID in the parent namespace, any range may
+    be mapped."""
     text = b""
     while (
         time.monotonic() < deadline
@@ -87,7 +101,7 @@ def map_ids(info: int, deadline: float) -> None:
         try:
             Path(f"/proc/{child}/{table}").write_text(f"0 {base} {HOST_ID_COUNT}\n")
         except OSError as error:
-            raise InternalError(
+            raise EnvironmentProblem(
                 f"cannot map the sandbox's ids ({table}): {error.strerror}",
                 hint="sandboxes as root need user namespaces (sysctl user.max_user_namespaces)",
             ) from None

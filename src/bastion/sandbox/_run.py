@@ -34,7 +34,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bastion.errors import InternalError
+from bastion.errors import EnvironmentProblem
 from bastion.sandbox._hostids import host_owner, map_ids
 
 __all__ = ["LOG_LIMIT", "PROCESS_LIMIT", "ROOT_CAPS", "Mount", "Outcome", "Step", "run_step"]
@@ -101,13 +101,13 @@ class Outcome:
 def _require_tools() -> None:
     tools = ("bwrap", "unshare", "setpriv", "mount", "prlimit")
     if missing := [tool for tool in tools if shutil.which(tool) is None]:
-        raise InternalError(
+        raise EnvironmentProblem(
             f"{', '.join(missing)} not found: builds run in a bubblewrap sandbox",
             hint="apt-get install bubblewrap util-linux mount",
         )
     if os.geteuid() != 0:
         # Without root, the sandbox could map one id only, and dpkg in a build root needs 0-65535.
-        raise InternalError("source builds need root to map the sandbox's 65,536 ids onto unprivileged ones",
+        raise EnvironmentProblem("source builds need root to map the sandbox's 65,536 ids onto unprivileged ones",
                             hint="run as root, as CI does; the build itself never runs as the host's root")  # fmt: skip
 
 
@@ -175,13 +175,7 @@ def _run(step: Step, staging: Path, started: float, on_line: Callable[[str], Non
     reader.start()
     timed_out = False
     try:
-        try:
-            map_ids(info_read, time.monotonic() + _SPAWN)
-        finally:
-            os.close(info_read)
-            with suppress(BrokenPipeError):
-                os.write(block_write, b"1")
-            os.close(block_write)
+        map_ids(info_read, block_write, time.monotonic() + _SPAWN)
         try:
             process.wait(timeout=max(0.0, step.timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:

@@ -68,22 +68,13 @@ class BuildFacts:
 
 def source_signer(key: str | None, home: Path, warn: Callable[[str], None]) -> Signer:
     """The key a source build signs its provenance with: ``key`` (a key reference, as ``bastion build
-    --key`` takes), else ``BASTION_HOME/keys/bastion.key`` — the key ``bastion build`` signs with by
-    default, made here on first use in the same way (cosign format, ``BASTION_PASSWORD``)."""
-    from bastion.attest import KeyKind, generate_key_pair, load_signer, password_from_env, write_key_pair
-
-    def password() -> bytes:
-        return password_from_env() or b""
+    --key`` takes), else the local key ``bastion build`` signs with by default
+    (:func:`bastion.attest.local_key`, made on first use)."""
+    from bastion.attest import env_password, load_signer, local_key
 
     if key is None:
-        path = home / "keys" / "bastion.key"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            files = write_key_pair(generate_key_pair(KeyKind.ecdsa_p256), path.with_suffix(""), password)
-            warn(f"no --key given: created the signing key {files.private}; give consumers {files.public} "
-                 "to verify the provenance of Bastion's packages")  # fmt: skip
-        key = str(path)
-    return load_signer(key, password)
+        key = str(local_key(home, warn, verifies="the provenance of Bastion's packages"))
+    return load_signer(key, env_password)
 
 
 def _file_version(version: str) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 from bastion import _clock as clock
 from bastion._atomic import atomic_path, atomic_write
 from bastion.debian import read_control
-from bastion.errors import InputError, InternalError
+from bastion.errors import EnvironmentProblem, InputError, InternalError
 
 __all__ = ["SUITE", "LocalRepository"]
 
@@ -178,7 +178,7 @@ class LocalRepository:
     def _gpg(self, *args: str, data: bytes | None = None) -> bytes:
         gpg = shutil.which("gpg")
         if gpg is None:
-            raise InternalError(
+            raise EnvironmentProblem(
                 "gpg is not installed: it signs Bastion's APT repository", hint="apt-get install gpg"
             )
         proc = subprocess.run(
