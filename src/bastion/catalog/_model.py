@@ -191,7 +191,7 @@ class Definition(ImageFields):
     from_: FromImage | None = Field(default=None, alias="from")
     """The catalog image (definition name, optionally ``:variant``) this definition starts from."""
 
-    _path: Path = PrivateAttr(default_factory=Path)
+    _path: Path = PrivateAttr(default=Path())  # a default_factory costs an inspect.signature per instance
 
     @model_validator(mode="after")
     def _bind_path(self, info: ValidationInfo) -> Self:
