@@ -141,15 +141,17 @@ def load_definition(path: Path, *, variables: Mapping[str, str] | None = None) -
         definition = Definition.model_validate(data, context={"path": path})
     except ValidationError as err:
         raise _diagnose(err, path, lines, ()) from None
+    variants = {}
     for name in definition.variant_names():
         prefix = ("variants", name)
         try:
-            merge_variant(definition, name)
+            variants[name] = merge_variant(definition, name)
         except OverlayError as err:
             loc, line = _locate(err.loc, lines, prefix)
             raise DefinitionError(f"{field_path(loc)}: {err.message}", where=f"{path}:{line}") from None
         except ValidationError as err:
             raise _diagnose(err, path, lines, prefix) from None
+    definition.keep_variants(variants)
     return definition
 
 

@@ -191,7 +191,9 @@ class Definition(ImageFields):
     from_: FromImage | None = Field(default=None, alias="from")
     """The catalog image (definition name, optionally ``:variant``) this definition starts from."""
 
-    _path: Path = PrivateAttr(default=Path())  # a default_factory costs an inspect.signature per instance
+    # Defaults, not default_factory: pydantic inspects a factory's signature for every instance.
+    _path: Path = PrivateAttr(default=Path())
+    _variants: dict[str, Variant] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _bind_path(self, info: ValidationInfo) -> Self:
@@ -217,6 +219,8 @@ class Definition(ImageFields):
         if name not in self.variant_names():
             names = ", ".join(self.variant_names())
             raise InputError(f"definition {self.name!r} has no variant {name!r} (it has: {names})")
+        if self._variants is not None and name in self._variants:
+            return self._variants[name]
         try:
             return merge_variant(self, name)
         except OverlayError as err:
@@ -227,6 +231,10 @@ class Definition(ImageFields):
             loc = [part for part in first["loc"] if part not in UNION_TAGS]
             message = f"{field_path(('variants', name, *loc))}: {first['msg']}"
             raise DefinitionError(message, where=str(self._path)) from None
+
+    def keep_variants(self, variants: dict[str, Variant]) -> None:
+        """Remember every variant, merged once by the loader (the definition never changes)."""
+        self._variants = variants
 
 
 # --- merge ----------------------------------------------------------------------------------------
