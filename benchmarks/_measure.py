@@ -1,9 +1,10 @@
 """Wall time and peak RSS of one command, each in its own wrapper process so that ru_maxrss of
-RUSAGE_CHILDREN belongs to that command alone."""
+RUSAGE_CHILDREN belongs to that command alone; or the instructions it executes."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,16 @@ w = time.perf_counter() - t
 if p.returncode: sys.exit(p.stderr.decode()[-2000:])
 print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 """
+
+
+def instructions(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> int:
+    """Instructions the command executes (``valgrind --tool=cachegrind --cache-sim=no``): unlike wall
+    time, the same whatever else the machine runs. Child processes are not followed."""
+    out = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *cmd],
+        env=env, cwd=cwd, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+    if out.returncode or found is None:
+        sys.exit(f"{cmd}: exit {out.returncode}\n{out.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))

@@ -4,8 +4,10 @@
 The catalog: 100 chains of ``from:`` (depth 1 to 10), each definition tracking one package of a
 signed loopback repository (tests/factory/signed_repo.py) and every third holding a lock file of
 shared packages. Reported: the median wall time of the command over N runs, less the median of the
-same command over an empty catalog (start-up); the requests the server saw for a recorded poll.
-Usage: ``python3 benchmarks/factory_plan.py [--runs 5] [--definitions 1000]``.
+same command over an empty catalog (start-up); with ``--instructions``, the instructions each of
+the two executes (valgrind's cachegrind: the same however loaded the machine is); ``/proc/loadavg``
+before and after; the requests the server saw for a recorded poll.
+Usage: ``python3 benchmarks/factory_plan.py [--runs 5] [--definitions 1000] [--instructions]``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _measure import measure
+from _measure import instructions, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,7 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--definitions", type=int, default=1000)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -82,6 +86,11 @@ def main() -> None:
             measure([*bastion, str(tmpdir / "catalog")], env)  # warm the parsed-index cache
             full = [measure([*bastion, str(tmpdir / "catalog")], env)[0] for _ in range(args.runs)]
             empty = [measure([*bastion, str(tmpdir / "empty")], env)[0] for _ in range(args.runs)]
+            counted = (
+                [instructions([*bastion, str(tmpdir / d)], env) for d in ("catalog", "empty")]
+                if args.instructions
+                else None
+            )
 
             from bastion.config import Settings
             from bastion.factory import load_catalog, open_state, poll
@@ -100,6 +109,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     f, e = statistics.median(full), statistics.median(empty)
     print(f"| {args.definitions} | {trackers} | {f:.2f} s | {e:.2f} s | {f - e:.2f} s |")
+    if counted is not None:
+        full_i, empty_i = counted
+        print(f"\ninstructions: plan {full_i / 1e9:.2f} G, start-up (empty catalog) {empty_i / 1e9:.2f} G, "
+              f"beyond start-up {(full_i - empty_i) / 1e9:.2f} G")  # fmt: skip
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"/proc/loadavg before {' '.join(load_before)}, after {' '.join(load_after)}")
     print(
         f"\nrecorded poll of {trackers} debian-package trackers, unchanged repository: {len(seen)} request(s) {seen}"
     )

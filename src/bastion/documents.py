@@ -11,9 +11,12 @@ the depth and count limits before any caller looks at it. Each refusal is an
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.errors import InputError
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "MAX_YAML_NODES", "check_shape", "check_yaml", "load_json"]
 
@@ -90,14 +93,22 @@ def check_shape(value: Any, *, where: str, max_depth: int = MAX_DEPTH, max_value
         pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
-def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_YAML_NODES) -> None:
+def check_yaml(
+    text: str,
+    *,
+    where: str,
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_YAML_NODES,
+    loader: type[yaml.SafeLoader | yaml.CSafeLoader] | None = None,
+) -> None:
     """Refuse the YAML ``text`` if it nests deeper than ``max_depth`` or expands to more than
     ``max_nodes`` nodes, before anything composes it: PyYAML's composer and constructor recurse once
     per level (5,000 ``[`` are a RecursionError), and an alias is a reference that constructing
     copies out ("billion laughs": a few hundred bytes expanding to billions of nodes). Only the event
     stream is read, and PyYAML's parser is iterative. Each alias counts as the nodes its anchor named
     (YAML 1.2 §3.2.2.2); ``where`` gains the line of the refused node. Syntax errors are left to the
-    caller's own parse (``yaml.YAMLError``)."""
+    caller's own parse (``yaml.YAMLError``). ``loader`` chooses the parser (libyaml's
+    ``yaml.CSafeLoader`` is iterative too); ``SafeLoader``'s by default."""
     import yaml
 
     sizes: dict[str, int] = {}  # anchor -> the nodes it names, aliases expanded
@@ -113,7 +124,7 @@ def check_yaml(text: str, *, where: str, max_depth: int = MAX_DEPTH, max_nodes: 
                 where=_at(where, event),
             )
 
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader or yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             if len(open_) >= max_depth:
                 raise InputError(

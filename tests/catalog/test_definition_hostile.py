@@ -42,3 +42,22 @@ def test_hostile_definition_yaml_is_refused(tmp_path: Path, text: str, message: 
     assert result.code == 2, result.stderr
     assert message in result.stderr and "internal error" not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_oversized_definition_is_refused_before_parsing(tmp_path: Path) -> None:
+    # Read no more than the bound: a definition is written by hand, and a catalog holds thousands.
+    definition = tmp_path / "definition.yaml"
+    definition.write_text("name: x\n" + "# padding\n" * 110_000)
+    result = run_cli("lock", str(definition), home=tmp_path / "home")
+    assert result.code == 2, result.stderr
+    assert "definition.yaml: the file is larger than 1,048,576 bytes" in result.stderr
+
+
+def test_yaml_libyaml_refuses_gets_the_reference_parsers_message(tmp_path: Path) -> None:
+    # libyaml reads definitions when present; what it refuses is read again by PyYAML's own parser,
+    # whose message (and file:line:col) is the one documented.
+    definition = tmp_path / "definition.yaml"
+    definition.write_text("name: x\ntags: [a, b\nplatforms: [linux/amd64]\n")
+    result = run_cli("lock", str(definition), home=tmp_path / "home")
+    assert result.code == 2, result.stderr
+    assert "definition.yaml:3:10: YAML syntax error: expected ',' or ']', but got ':'" in result.stderr

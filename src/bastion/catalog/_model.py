@@ -196,7 +196,9 @@ class Definition(ImageFields):
     artifacts: Artifacts = ()
     """Files copied into every variant from other OCI images, pinned by digest."""
 
-    _path: Path = PrivateAttr(default_factory=Path)
+    # Defaults, not default_factory: pydantic inspects a factory's signature for every instance.
+    _path: Path = PrivateAttr(default=Path())
+    _variants: dict[str, Variant] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _bind_path(self, info: ValidationInfo) -> Self:
@@ -222,6 +224,8 @@ class Definition(ImageFields):
         if name not in self.variant_names():
             names = ", ".join(self.variant_names())
             raise InputError(f"definition {self.name!r} has no variant {name!r} (it has: {names})")
+        if self._variants is not None and name in self._variants:
+            return self._variants[name]
         try:
             return merge_variant(self, name)
         except OverlayError as err:
@@ -232,6 +236,10 @@ class Definition(ImageFields):
             loc = [part for part in first["loc"] if part not in UNION_TAGS]
             message = f"{field_path(('variants', name, *loc))}: {first['msg']}"
             raise DefinitionError(message, where=str(self._path)) from None
+
+    def keep_variants(self, variants: dict[str, Variant]) -> None:
+        """Remember every variant, merged once by the loader (the definition never changes)."""
+        self._variants = variants
 
 
 # --- merge ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bastion.cli._console import RichProgress, info, stdout, warning
+from bastion.cli._output import emit
 
 if TYPE_CHECKING:
     from bastion.factory import Cycle, FactoryConfig, Jobs
@@ -48,7 +49,8 @@ def plan_command(
         previous = state.trackers()
     result = plan(catalog, settings, previous)
     if output_format is PlanFormat.json:
-        stdout.print(json.dumps(result.as_json(), indent=2, sort_keys=True), markup=False)
+        # Straight to the stream: rich's renderer cost a second for the plan of 1,000 definitions.
+        emit(json.dumps(result.as_json(), indent=2, sort_keys=True).encode(), None, line_on_stdout=True)
     else:
         trackers = Table("tracker", "kind", "stored", "now", "changes", box=None)
         for report in result.trackers:

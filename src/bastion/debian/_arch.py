@@ -22,21 +22,21 @@ _DEBIAN_ARCH: dict[Platform, str] = {
 }
 # Debian's own names are accepted as spellings of the same platform (``linux/armhf``).
 _BY_DEBIAN_NAME = {f"linux/{arch}": platform for platform, arch in _DEBIAN_ARCH.items()}
+_KNOWN = ", ".join(sorted(map(str, _DEBIAN_ARCH)))  # for messages
 
 
 def debian_platform(text: str) -> Platform:
     """The platform ``text`` names, if Debian builds for it: an OCI spelling in any of its forms
     (``linux/arm64``, ``linux/arm64/v8``, ``linux/arm``) or Debian's (``linux/armhf``); any other
     text is refused with :class:`InputError`."""
-    known = ", ".join(sorted(map(str, _DEBIAN_ARCH)))
     platform = _BY_DEBIAN_NAME.get(text)
     if platform is None:
         try:
             platform = Platform.parse(text)
         except InputError:
-            raise InputError(f"{text[:80]!r} is not a platform os/arch[/variant] ({known})") from None
+            raise InputError(f"{text[:80]!r} is not a platform os/arch[/variant] ({_KNOWN})") from None
     if platform not in _DEBIAN_ARCH:
-        raise InputError(f"{text[:80]!r} is not a Debian architecture; use one of {known}")
+        raise InputError(f"{text[:80]!r} is not a Debian architecture; use one of {_KNOWN}")
     return platform
 
 

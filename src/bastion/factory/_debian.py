@@ -173,9 +173,8 @@ def poll_debian(
 
     suites = _Suites(settings, http, previous)
     poll = DebianPoll()
-    sources = {
-        name: _sources(definition) for name, definition in definitions.items() if name in _needed(refs, locks)
-    }
+    needed = _needed(refs, locks)  # once: per definition it made the poll quadratic in the catalog
+    sources = {name: _sources(definition) for name, definition in definitions.items() if name in needed}
     for ref in refs:
         spec = ref.spec
         assert isinstance(spec, DebianPackageTracker)
