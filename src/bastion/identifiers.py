@@ -35,6 +35,8 @@ ANNOTATION_PLATFORM_OF = f"{LABEL_NAMESPACE}.platform-of"
 ANNOTATION_VEX_STATEMENTS = f"{LABEL_NAMESPACE}.vex.statements"
 #: On attached CVE-scan and OpenVEX documents: the vulnerability data token they were made with.
 ANNOTATION_VULN_DATA = f"{LABEL_NAMESPACE}.vuln.data"
+#: On an attached upstream review: the id of the review-queue record it states (``bastion review show``).
+ANNOTATION_REVIEW_ID = f"{LABEL_NAMESPACE}.review.id"
 
 # URIs.
 COMPLIANCE_PREDICATE_URI = f"{URI_BASE}attestations/compliance/v1"
@@ -57,6 +59,7 @@ TOOL_URI = URI_BASE
 
 __all__ = [
     "ANNOTATION_PLATFORM_OF",
+    "ANNOTATION_REVIEW_ID",
     "ANNOTATION_SUBJECT",
     "ANNOTATION_VEX_STATEMENTS",
     "ANNOTATION_VULN_DATA",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bastion.attest._legacy import SIMPLE_SIGNING_MEDIA_TYPE
 from bastion.errors import InputError
-from bastion.identifiers import COMPLIANCE_PREDICATE_URI
+from bastion.identifiers import COMPLIANCE_PREDICATE_URI, REVIEW_PREDICATE_URI
 
 __all__ = [
     "COMPLIANCE_PREDICATE_TYPE",
@@ -25,6 +25,7 @@ __all__ = [
     "PREDICATE_ALIASES",
     "PREDICATE_TYPES",
     "PROVENANCE_PREDICATE_TYPE",
+    "REVIEW_PREDICATE_TYPE",
     "SIGNATURE_PREDICATE_TYPE",
     "SPDX_PREDICATE_TYPE",
     "PredicateType",
@@ -54,6 +55,8 @@ OPENVEX_PREDICATE_TYPE = "https://openvex.dev/ns/v0.2.0"
 CVE_SCAN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 #: Bastion's compliance result (``docs/compliance.md``).
 COMPLIANCE_PREDICATE_TYPE = COMPLIANCE_PREDICATE_URI
+#: Bastion's upstream diff review (``docs/guardrail.md``, "The review attestation").
+REVIEW_PREDICATE_TYPE = REVIEW_PREDICATE_URI
 #: A legacy cosign signature has no predicate type: its payload's media type (cosign
 #: ``specs/SIGNATURE_SPEC.md`` "Simple Signing") names it in listings and filters.
 SIGNATURE_PREDICATE_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
@@ -65,6 +68,7 @@ PREDICATE_TYPES: tuple[PredicateType, ...] = (
     PredicateType("vex", OPENVEX_PREDICATE_TYPE, ("openvex",)),
     PredicateType("cves", CVE_SCAN_PREDICATE_TYPE, ("vuln", "cve-scan")),
     PredicateType("compliance", COMPLIANCE_PREDICATE_TYPE),
+    PredicateType("upstream-review", REVIEW_PREDICATE_TYPE, ("review",)),
     PredicateType("signature", SIGNATURE_PREDICATE_TYPE),
 )
 

@@ -114,12 +114,16 @@ from bastion.catalog._track import (
     IncrementTracker,
     JsonUrlTracker,
     OciImageTracker,
+    ReviewAction,
+    ReviewPolicy,
     Tracker,
     TrackerKind,
+    UpstreamReview,
     UrlTracker,
     VarSpec,
     capture,
     parse_from,
+    review_ref,
 )
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
@@ -158,9 +162,12 @@ __all__ = [
     "PackageDefinition",
     "Patch",
     "Repository",
+    "ReviewAction",
+    "ReviewPolicy",
     "SymlinkEntry",
     "Tracker",
     "TrackerKind",
+    "UpstreamReview",
     "UrlTracker",
     "User",
     "VarSpec",
@@ -179,4 +186,5 @@ __all__ = [
     "parse_from",
     "render_package_schema",
     "render_schema",
+    "review_ref",
 ]

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion._progress import Progress
 from bastion.catalog import Definition
 from bastion.config import Settings
 from bastion.errors import BastionError, VerificationFailed
+
+if TYPE_CHECKING:
+    from bastion.review import QueueEntry
 
 __all__ = ["Built", "build", "is_test_failure", "move_tag", "push", "verify"]
 
@@ -28,12 +32,29 @@ class Built:
     reused: bool
 
 
-def build(definition: Definition, settings: Settings, *, key: str | None, progress: Progress) -> list[Built]:
-    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant."""
+def build(
+    definition: Definition,
+    settings: Settings,
+    *,
+    key: str | None,
+    progress: Progress,
+    review: QueueEntry | None = None,
+) -> list[Built]:
+    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant; with
+    ``review`` (the upstream review the change passed) the images carry it as an attestation."""
     from bastion.pipeline import build as pipeline_build
+    from bastion.review import UPSTREAM_REVIEW
 
+    facts = {UPSTREAM_REVIEW: lambda: review} if review is not None else None
     results = pipeline_build(
-        definition, settings, locked=True, run_tests=True, attest=True, key=key, progress=progress
+        definition,
+        settings,
+        locked=True,
+        run_tests=True,
+        attest=True,
+        key=key,
+        progress=progress,
+        facts=facts,
     )
     return [
         Built(

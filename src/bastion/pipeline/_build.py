@@ -85,6 +85,7 @@ def build(
     attest: bool = True,
     key: str | None = None,
     progress: Progress | None = None,
+    facts: Mapping[Fact[Any], Callable[[], Any]] | None = None,
 ) -> list[BuiltVariant]:
     """Build the chosen variants and platforms of ``definition`` into the local store and tag them.
 
@@ -92,7 +93,8 @@ def build(
     store, and passed the same tests) is taken as it is (:mod:`bastion.pipeline._cache`). With
     ``attest`` each platform image gets what it lacks of the registered producers' predicates
     (:func:`bastion.pipeline.default_producers`) signed with ``key`` (a key reference) or the local
-    default key (:mod:`bastion.pipeline._signer`).
+    default key (:mod:`bastion.pipeline._signer`). ``facts`` are what only the caller knows for the
+    proofs (the factory: the upstream review of the change), given to every platform image's producers.
     """
     progress = progress or Silent()
     started = rfc3339()
@@ -158,7 +160,8 @@ def build(
                     started_on=started,
                     finished_on=rfc3339(),
                 )
-                attest_image(_proof_context(image, variant, record, settings, store), producers, signer)
+                context = _proof_context(image, variant, record, settings, store, facts or {})
+                attest_image(context, producers, signer)
             if cache is not None and image.record is not None:
                 # Only now is the image complete: a build stopped before this point leaves no record,
                 # so the next one builds (and attests) it again instead of reusing it as it is.
@@ -275,7 +278,12 @@ def _build_platform(
 
 
 def _proof_context(
-    image: _PlatformImage, variant: Variant, record: BuildRecord, settings: Settings, store: Store
+    image: _PlatformImage,
+    variant: Variant,
+    record: BuildRecord,
+    settings: Settings,
+    store: Store,
+    given: Mapping[Fact[Any], Callable[[], Any]],
 ) -> ProofContext:
     """What the proofs of a platform image are made from: the build record, the definition's VEX
     statements, the compliance claims assembly evaluated (or the recipe-cache record kept), and the
@@ -287,7 +295,11 @@ def _proof_context(
     from bastion.vex import VEX_STATEMENTS, ImageVex
 
     vex = ImageVex(variant.vex, statements_digest(variant.vex))
-    facts: dict[Fact[Any], Callable[[], Any]] = {BUILD_RECORD: lambda: record, VEX_STATEMENTS: lambda: vex}
+    facts: dict[Fact[Any], Callable[[], Any]] = {
+        **given,
+        BUILD_RECORD: lambda: record,
+        VEX_STATEMENTS: lambda: vex,
+    }
     if image.sbom is not None:
         sbom = image.sbom
         facts[SBOM] = lambda: sbom

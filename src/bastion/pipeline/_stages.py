@@ -141,9 +141,11 @@ def build_upstream(
 
 def default_producers() -> ProducerRegistry:
     """Every proof a build attaches, in the order it attaches them: the SBOM (SPDX, CycloneDX), SLSA
-    provenance, the compliance claims, and with a vulnerability database the CVE scan and OpenVEX."""
+    provenance, the compliance claims, with a vulnerability database the CVE scan and OpenVEX, and
+    for an image built from a reviewed upstream change (the factory) the upstream review."""
     from bastion.attest import PROVENANCE_PRODUCER, ProducerRegistry
     from bastion.compliance import COMPLIANCE_PRODUCER
+    from bastion.review import REVIEW_PRODUCER
     from bastion.sbom import CYCLONEDX_PRODUCER, SPDX_PRODUCER
     from bastion.vex import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER
 
@@ -155,6 +157,7 @@ def default_producers() -> ProducerRegistry:
             COMPLIANCE_PRODUCER,
             CVE_SCAN_PRODUCER,
             OPENVEX_PRODUCER,
+            REVIEW_PRODUCER,
         ]
     )
 
