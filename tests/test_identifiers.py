@@ -30,6 +30,7 @@ RELEASED = {
     "vex": "https://openvex.dev/ns/v0.2.0",
     "cves": "https://cosign.sigstore.dev/attestation/vuln/v1",
     "compliance": "https://bastion.invalid/attestations/compliance/v1",
+    "upstream-review": "https://bastion.invalid/attestations/upstream-review/v1",
     "signature": "application/vnd.dev.cosign.simplesigning.v1+json",
 }
 
