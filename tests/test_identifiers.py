@@ -31,6 +31,7 @@ RELEASED = {
     "cves": "https://cosign.sigstore.dev/attestation/vuln/v1",
     "compliance": "https://bastion.invalid/attestations/compliance/v1",
     "tests": "https://bastion.invalid/attestations/test-report/v1",
+    "upstream-review": "https://bastion.invalid/attestations/upstream-review/v1",
     "signature": "application/vnd.dev.cosign.simplesigning.v1+json",
 }
 

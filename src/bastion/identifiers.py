@@ -37,6 +37,8 @@ ANNOTATION_VEX_STATEMENTS = f"{LABEL_NAMESPACE}.vex.statements"
 ANNOTATION_VULN_DATA = f"{LABEL_NAMESPACE}.vuln.data"
 #: On an attached test report: the SHA-256 of the image tests it reports on.
 ANNOTATION_TESTS = f"{LABEL_NAMESPACE}.tests"
+#: On an attached upstream review: the id of the review-queue record it states (``bastion review show``).
+ANNOTATION_REVIEW_ID = f"{LABEL_NAMESPACE}.review.id"
 
 # URIs.
 COMPLIANCE_PREDICATE_URI = f"{URI_BASE}attestations/compliance/v1"
@@ -61,6 +63,7 @@ TOOL_URI = URI_BASE
 
 __all__ = [
     "ANNOTATION_PLATFORM_OF",
+    "ANNOTATION_REVIEW_ID",
     "ANNOTATION_SUBJECT",
     "ANNOTATION_TESTS",
     "ANNOTATION_VEX_STATEMENTS",

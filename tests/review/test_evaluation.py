@@ -103,3 +103,42 @@ def test_the_predicate_names_versions_rules_findings_and_verdict(tmp_path: Path)
         and unchanged.verdict.value == "pass"
         and len(Git(Path(args[3])).commit("v2")) == 40
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "counted"), [("2023-12-20T00:00:00Z", True), ("2023-06-01T00:00:00Z", False)]
+)
+def test_a_recently_added_author_counts_as_new_and_an_established_one_does_not(
+    tmp_path: Path, first: str, counted: bool
+) -> None:
+    """Issue 22: "a first-time or recently-added contributor" — an author whose first commit is within
+    90 days (RECENT_DAYS) before the range's start raises the weight of the findings in their files."""
+    from tests.review.cases import MAINTAINER, _copy, _git
+
+    case = {c.name: c for c in CASES}["known-author-weakens-build"]
+    repo, newcomer = tmp_path / "repo", "Jia Recent <recent@example.net>"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "AUTHORS").write_text("Alice Maintainer\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "start", when="2023-01-01T00:00:00Z")
+    (repo / "README").write_text("typo fixed\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "docs", author=newcomer, when=first)
+    _copy(case.root / "old", repo)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "release 1.0", author=MAINTAINER, when="2024-01-01T00:00:00Z")
+    _git(repo, "tag", "v1")
+    _copy(case.root / "new", repo)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "release 1.1", author=newcomer, when="2024-02-01T00:00:00Z")
+    _git(repo, "tag", "v2")
+    result = run_cli("review", "diff", "v1", "v2", "--repo", str(repo), "--format", "json", home=tmp_path)
+    doc = json.loads(result.stdout)
+    signal = [f for f in doc["findings"] if f["rule"] == "CT001"]
+    if counted:
+        assert len(signal) == 1 and "recent@example.net" in signal[0]["text"], doc["findings"]
+        assert "first commit 12 days before this range" in signal[0]["detail"]
+        assert all(f["multiplier"] == 1.5 for f in doc["findings"] if f["rule"] != "CT001")
+    else:
+        assert signal == [] and all(f["multiplier"] == 1 for f in doc["findings"]), doc["findings"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bastion.attest._legacy import SIMPLE_SIGNING_MEDIA_TYPE
 from bastion.errors import InputError
-from bastion.identifiers import COMPLIANCE_PREDICATE_URI, TEST_REPORT_PREDICATE_URI
+from bastion.identifiers import COMPLIANCE_PREDICATE_URI, REVIEW_PREDICATE_URI, TEST_REPORT_PREDICATE_URI
 
 __all__ = [
     "COMPLIANCE_PREDICATE_TYPE",
@@ -25,6 +25,7 @@ __all__ = [
     "PREDICATE_ALIASES",
     "PREDICATE_TYPES",
     "PROVENANCE_PREDICATE_TYPE",
+    "REVIEW_PREDICATE_TYPE",
     "SIGNATURE_PREDICATE_TYPE",
     "SPDX_PREDICATE_TYPE",
     "TEST_REPORT_PREDICATE_TYPE",
@@ -57,6 +58,8 @@ CVE_SCAN_PREDICATE_TYPE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 COMPLIANCE_PREDICATE_TYPE = COMPLIANCE_PREDICATE_URI
 #: Bastion's report of an image's tests (``docs/attestations.md``).
 TEST_REPORT_PREDICATE_TYPE = TEST_REPORT_PREDICATE_URI
+#: Bastion's upstream diff review (``docs/guardrail.md``, "The review attestation").
+REVIEW_PREDICATE_TYPE = REVIEW_PREDICATE_URI
 #: A legacy cosign signature has no predicate type: its payload's media type (cosign
 #: ``specs/SIGNATURE_SPEC.md`` "Simple Signing") names it in listings and filters.
 SIGNATURE_PREDICATE_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
@@ -69,6 +72,7 @@ PREDICATE_TYPES: tuple[PredicateType, ...] = (
     PredicateType("cves", CVE_SCAN_PREDICATE_TYPE, ("vuln", "cve-scan")),
     PredicateType("compliance", COMPLIANCE_PREDICATE_TYPE),
     PredicateType("tests", TEST_REPORT_PREDICATE_TYPE, ("test-report",)),
+    PredicateType("upstream-review", REVIEW_PREDICATE_TYPE, ("review",)),
     PredicateType("signature", SIGNATURE_PREDICATE_TYPE),
 )
 

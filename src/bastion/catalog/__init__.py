@@ -113,12 +113,16 @@ from bastion.catalog._track import (
     IncrementTracker,
     JsonUrlTracker,
     OciImageTracker,
+    ReviewAction,
+    ReviewPolicy,
     Tracker,
     TrackerKind,
+    UpstreamReview,
     UrlTracker,
     VarSpec,
     capture,
     parse_from,
+    review_ref,
 )
 from bastion.catalog._vex import VexJustification, VexStatement, VexStatus
 
@@ -156,9 +160,12 @@ __all__ = [
     "PackageDefinition",
     "Patch",
     "Repository",
+    "ReviewAction",
+    "ReviewPolicy",
     "SymlinkEntry",
     "Tracker",
     "TrackerKind",
+    "UpstreamReview",
     "UrlTracker",
     "User",
     "VarSpec",
@@ -177,4 +184,5 @@ __all__ = [
     "parse_from",
     "render_package_schema",
     "render_schema",
+    "review_ref",
 ]

@@ -31,13 +31,17 @@ __all__ = [
     "IncrementTracker",
     "JsonUrlTracker",
     "OciImageTracker",
+    "ReviewAction",
+    "ReviewPolicy",
     "Tracker",
     "TrackerKind",
     "Trackers",
+    "UpstreamReview",
     "UrlTracker",
     "VarSpec",
     "capture",
     "parse_from",
+    "review_ref",
 ]
 
 #: The fields ``${NAME}`` is substituted in, as field paths (``*`` is any key or index), at the top
@@ -115,6 +119,66 @@ class _Tracker(Model):
     """Variables set from what the tracker reports."""
 
 
+#: What the factory does with a proposal whose upstream review has a verdict: let it through
+#: (``merge``), let it wait in the review queue for ``bastion review approve`` (``wait``), or close it
+#: at once as rejected by the policy (``block``).
+ReviewAction = Literal["merge", "wait", "block"]
+
+_TEMPLATE_NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+# A git ref template: printable, no spaces; ${NAME} takes a variable of the tracker.
+RefTemplate = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+# A local clone or bare mirror: a path, relative to the definition's directory unless absolute.
+RepoPath = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class ReviewPolicy(Model):
+    """Issue 22 item 5: what each guardrail verdict does (default: pass merges, review and block wait)."""
+
+    pass_: ReviewAction = Field("merge", alias="pass")
+    review: ReviewAction = "wait"
+    block: ReviewAction = "wait"
+
+    def action(self, verdict: str) -> ReviewAction:
+        return self.pass_ if verdict == "pass" else self.review if verdict == "review" else self.block
+
+
+class UpstreamReview(Model):
+    """Where the upstream source of a tracked project is, for the factory's review gate: the
+    guardrail (``bastion review diff``) runs between the ref of the value the definition is built
+    with and the ref of the proposed one (docs/definitions.md, "The review gate")."""
+
+    repo: RepoPath
+    """A local git clone or bare mirror holding both refs (kept current by whoever runs the factory)."""
+    ref: RefTemplate | None = None
+    """The git ref of a version, with ``${NAME}`` for the tracker's variables (``v${VERSION}``);
+    default: the value of the tracker's one variable."""
+    policy: ReviewPolicy = Field(default_factory=lambda: ReviewPolicy.model_validate({}))
+
+
+def review_ref(tracker: _Tracker, review: UpstreamReview, values: dict[str, str]) -> str:
+    """The git ref ``review`` names for the tracker's variables set to ``values``."""
+    template = review.ref if review.ref is not None else "${" + next(iter(tracker.vars)) + "}"
+    return _TEMPLATE_NAME.sub(lambda m: values[m.group(1)], template)
+
+
+class _Reviewed(_Tracker):
+    review: UpstreamReview | None = None
+    """The upstream source the factory's review gate compares versions in (absent: no review)."""
+
+    @model_validator(mode="after")
+    def _review_ref(self) -> Self:
+        if self.review is None:
+            return self
+        if self.review.ref is None:
+            if len(self.vars) != 1:
+                raise ValueError("review.ref is needed when the tracker sets more than one variable")
+            return self
+        unknown = sorted(set(_TEMPLATE_NAME.findall(self.review.ref)) - set(self.vars))
+        if unknown:
+            raise ValueError(f"review.ref names {', '.join(unknown)}, which this tracker does not set")
+        return self
+
+
 class DebianPackageTracker(_Tracker):
     """The candidate version of a package in the definition's verified repositories."""
 
@@ -124,7 +188,7 @@ class DebianPackageTracker(_Tracker):
     """Default: the architecture of the definition's first platform."""
 
 
-class _Github(_Tracker):
+class _Github(_Reviewed):
     owner: GithubName
     repo: GithubName
     match: Regex | None = None
@@ -152,7 +216,7 @@ class OciImageTracker(_Tracker):
     image: Annotated[str, Matches(r"^[^\s@]+:[A-Za-z0-9_][A-Za-z0-9._-]*$", "image reference with a tag", "registry.example/library/debian:12", 512)]  # fmt: skip
 
 
-class UrlTracker(_Tracker):
+class UrlTracker(_Reviewed):
     """A version file at a URL (its text, stripped; or what ``match`` finds in it)."""
 
     kind: Literal["url"]
@@ -217,6 +281,10 @@ def _check_trackers(trackers: tuple[Tracker, ...]) -> tuple[Tracker, ...]:
             if name in seen:
                 raise ValueError(f"variable {name} is set by trackers {seen[name]} and {index}")
             seen[name] = index
+    reviewed = [i for i, t in enumerate(trackers) if getattr(t, "review", None) is not None]
+    if len(reviewed) > 1:
+        # One upstream review per proposal: the image carries one review attestation.
+        raise ValueError(f"trackers {', '.join(map(str, reviewed))} both have review: one tracker may")
     for tracker in trackers:
         if isinstance(tracker, IncrementTracker):
             for name in (*tracker.on, tracker.reset_on):

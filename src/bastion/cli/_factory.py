@@ -164,6 +164,8 @@ def _report(found: Cycle, config: FactoryConfig) -> None:
         info(f"{image}: past its end of life, not rebuilt")
     for image in found.coalesced:
         info(f"{image}: this rebuild is already a job (the same recipe): nothing new")
+    for line in found.reviews:
+        info(line)
     for image in found.waiting_review:
         info(f"{image}: proposal waiting for review (BASTION_FACTORY_AUTO_APPROVE={config.auto_approve})")
     if not found.queued:
@@ -218,10 +220,13 @@ def status_command(
     with open_state(Settings.from_env()) as state:
         jobs = Jobs(state.engine)
         recent, errors, published = jobs.recent(), jobs.tracker_errors(), jobs.publications()
+        # A job at the review gate: the review it waits for (the last ``review`` stage).
+        gated = {j.id: next((d or "" for s, _, d, _ in reversed(jobs.stages(j.id)) if s == "review"), "")
+                 for j in recent if j.status == "review"}  # fmt: skip
     if output_format is PlanFormat.json:
         document = {
             "jobs": [{"id": j.id, "image": j.image, "status": j.status, "attempts": j.attempts,
-                      "error": j.error, "log": j.log_path} for j in recent],
+                      "error": j.error, "log": j.log_path, "review": gated.get(j.id)} for j in recent],
             "trackers": [{"tracker": key, "error": error} for key, error in errors],
             "publications": [{"image": p["image"], "reference": p["reference"], "digest": p["digest"],
                               "tags": json.loads(p["tags"])} for p in published],
@@ -230,7 +235,8 @@ def status_command(
         return
     for job in recent:
         line = f"job {job.id} {job.image} {job.status} (attempts: {job.attempts})"
-        stdout.print(line + (f": {job.error}" if job.error else ""), markup=False)
+        detail = job.error or gated.get(job.id)
+        stdout.print(line + (f": {detail}" if detail else ""), markup=False)
         if job.status == "failed" and job.log_path:
             for text in _tail(Path(job.log_path)):
                 stdout.print(f"    {text}", markup=False)

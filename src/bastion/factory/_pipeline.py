@@ -15,6 +15,7 @@ from bastion.config import Settings
 from bastion.errors import BastionError, VerificationFailed
 
 if TYPE_CHECKING:
+    from bastion.review import QueueEntry
     from bastion.vuln import ScanResult
 
 __all__ = [
@@ -42,11 +43,21 @@ class Built:
     reused: bool
 
 
-def build(definition: Definition, settings: Settings, *, key: str | None, progress: Progress) -> list[Built]:
-    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant. A
+def build(
+    definition: Definition,
+    settings: Settings,
+    *,
+    key: str | None,
+    progress: Progress,
+    review: QueueEntry | None = None,
+) -> list[Built]:
+    """Build (from the lock, which the proposal refreshed), test, attest and sign every variant; with
+    ``review`` (the upstream review the change passed) the images carry it as an attestation. A
     ``from:`` definition's lock is resolved again here, on the base image the job before it built."""
     from bastion.pipeline import build as pipeline_build
+    from bastion.review import UPSTREAM_REVIEW
 
+    facts = {UPSTREAM_REVIEW: lambda: review} if review is not None else None
     on_base = definition.from_ is not None
     results = pipeline_build(
         definition,
@@ -57,6 +68,7 @@ def build(definition: Definition, settings: Settings, *, key: str | None, progre
         attest=True,
         key=key,
         progress=progress,
+        facts=facts,
     )
     return [
         Built(

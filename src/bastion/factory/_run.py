@@ -21,9 +21,10 @@ from bastion.catalog import DebianPackageTracker
 from bastion.config import Settings
 from bastion.errors import BastionError, NetworkError
 from bastion.factory import _pipeline as pipeline
-from bastion.factory._config import AutoApprove, FactoryConfig
+from bastion.factory._config import FactoryConfig
 from bastion.factory._cveclock import fixed_by, observe
 from bastion.factory._debian import LockChange
+from bastion.factory._gate import Outcome, job_review, review_gate
 from bastion.factory._graph import Graph, load_catalog
 from bastion.factory._jobs import FINISHED, JobRow, Jobs, LeaseLost
 from bastion.factory._lease import Heartbeat, pause, worker_id
@@ -51,10 +52,21 @@ class Cycle:
     coalesced: list[str] = field(default_factory=list)
     """Images whose rebuild was already a job (the same recipe): nothing new."""
     waiting_review: list[str] = field(default_factory=list)
+    reviews: list[str] = field(default_factory=list)
+    """One line per proposal at the upstream review gate: its review, verdict and decision."""
     tracker_errors: list[str] = field(default_factory=list)
     end_of_life: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     """Images whose proposal could not be made (one line each); the others go on."""
+
+    def note(self, image: str, outcome: Outcome, review: str | None) -> None:
+        """What the review gate did with ``image``'s proposal (``review``: its upstream review)."""
+        if outcome == "known":
+            self.coalesced.append(image)
+        elif review is not None:
+            self.reviews.append(f"{image}: {review}")
+        elif outcome == "wait":
+            self.waiting_review.append(image)
 
 
 def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: FactoryState) -> Cycle:
@@ -100,22 +112,18 @@ def cycle(directory: Path, settings: Settings, config: FactoryConfig, state: Fac
         if proposal is None:
             continue
         recipes[name] = proposal.recipe
-        approved = config.auto_approve is AutoApprove.all or (
-            config.auto_approve is AutoApprove.packages and proposal.packages_only
-        )
         priority = 1 if name in fixes else 0  # a CVE fix: the fixes queue, before routine (_engine.QUEUES)
+        try:  # the review gate: the upstream diff guardrail, or the auto-approve policy (factory/_gate.py)
+            gate = review_gate(definition, changes.get(name, {}), settings, config, proposal.packages_only)
+        except BastionError as err:
+            result.failed.append(f"{name}: upstream review: {err.diagnostic()}")
+            continue
         job_id, created = jobs.open(image=name, recipe=proposal.recipe, catalog=str(directory),
                                     reason="; ".join(reasons), diff=proposal.diff, priority=priority,
-                                    approved=approved)  # fmt: skip
-        if not created:
-            result.coalesced.append(name)
-            continue
-        jobs.stage(job_id, "propose", "done", proposal.diff or "(no change: rebuilt after its base)")
-        # The review gate: the upstream-diff guardrail will decide here; until then nothing is reviewed.
-        jobs.stage(job_id, "review", "not-reviewed", f"auto-approve policy {config.auto_approve}: "
-                   + ("approved" if approved else "waiting for review"))  # fmt: skip
-        if not approved:
-            result.waiting_review.append(name)
+                                    approved=gate.approved)  # fmt: skip
+        outcome = gate.enter(jobs, job_id, created, proposal.diff)
+        result.note(name, outcome, gate.line)
+        if outcome != "go":
             continue
         proposal.apply()
         downstream = sorted(graph.downstream.get(name, {}))
@@ -263,7 +271,8 @@ def _stages(
     definition = catalog.definitions[image]
     row = jobs.get(job_id)
     recipe = row.key.rsplit("@", 1)[1]
-    built = pipeline.build(definition, settings, key=config.key, progress=log)
+    built = pipeline.build(definition, settings, key=config.key, progress=log,
+                           review=job_review(jobs, job_id, settings))  # fmt: skip
     for b in built:
         jobs.stage(job_id, "build", "done", f"{b.variant}: {b.image} {b.digest} ({b.platforms} platforms"
                    + (", the same recipe: reused from the store)" if b.reused else ")"))  # fmt: skip

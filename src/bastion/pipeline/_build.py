@@ -99,6 +99,7 @@ def build(
     attest: bool = True,
     key: str | None = None,
     progress: Progress | None = None,
+    facts: Mapping[Fact[Any], Callable[[], Any]] | None = None,
 ) -> list[BuiltVariant]:
     """Build the chosen variants and platforms of ``definition`` into the local store and tag them.
 
@@ -108,6 +109,8 @@ def build(
     (:func:`bastion.pipeline.default_producers`) signed with ``key`` (a key reference) or the local
     default key (:mod:`bastion.pipeline._signer`). With ``update`` the lock is resolved afresh (for a
     ``from:`` definition: on the base image the store holds now, which the factory just rebuilt).
+    ``facts`` are what only the caller knows for the proofs (the factory: the upstream review of the
+    change), given to every platform image's producers.
     """
     progress = progress or Silent()
     started = rfc3339()
@@ -147,9 +150,7 @@ def build(
     below = base_variant(definition) if lock.from_ is not None else None
     results = []
     for name in chosen:
-        variant = definition.variant(name)
-        if below is not None:
-            variant = on_base(variant, below)
+        variant = definition.variant(name) if below is None else on_base(definition.variant(name), below)
         epoch = variant.source_date_epoch if variant.source_date_epoch is not None else lock.source_date_epoch
         os_release = OsRelease(variant.image, variant.tags[0], debian_version, codename)
         variant_platforms = tuple(platforms or variant.platforms)
@@ -160,11 +161,7 @@ def build(
             sources = apt_sources(lock, locked_platform, variant) if variant.kind is VariantKind.DEV else ()
             wait_discarded()  # no removal thread runs while a platform's build forks
             built_upstream = upstream[platform]
-            base = (
-                base_image(store, lock, name, platform, where=definition.path)
-                if lock.from_ is not None
-                else None
-            )
+            base = base_image(store, lock, name, platform, where=definition.path) if lock.from_ else None
             image = _build_platform(
                 variant, platform, locked_platform, epoch, os_release, sources, job, built_upstream, base
             )
@@ -182,7 +179,8 @@ def build(
                     started_on=started,
                     finished_on=rfc3339(),
                 )
-                attest_image(_proof_context(image, variant, record, settings, store), producers, signer)
+                context = _proof_context(image, variant, record, settings, store, facts or {})
+                attest_image(context, producers, signer)
             if cache is not None and image.record is not None:
                 # Only now is the image complete: a build stopped before this point leaves no record,
                 # so the next one builds (and attests) it again instead of reusing it as it is.
@@ -296,7 +294,12 @@ def _build_platform(
 
 
 def _proof_context(
-    image: _PlatformImage, variant: Variant, record: BuildRecord, settings: Settings, store: Store
+    image: _PlatformImage,
+    variant: Variant,
+    record: BuildRecord,
+    settings: Settings,
+    store: Store,
+    given: Mapping[Fact[Any], Callable[[], Any]],
 ) -> ProofContext:
     """What the proofs of a platform image are made from: the build record, the definition's VEX
     statements, the compliance claims assembly evaluated and the report of the tests it ran (or what
@@ -310,7 +313,11 @@ def _proof_context(
     from bastion.vex import VEX_STATEMENTS, ImageVex
 
     vex = ImageVex(variant.vex, statements_digest(variant.vex))
-    facts: dict[Fact[Any], Callable[[], Any]] = {BUILD_RECORD: lambda: record, VEX_STATEMENTS: lambda: vex}
+    facts: dict[Fact[Any], Callable[[], Any]] = {
+        **given,
+        BUILD_RECORD: lambda: record,
+        VEX_STATEMENTS: lambda: vex,
+    }
     if image.sbom is not None:
         sbom = image.sbom
         facts[SBOM] = lambda: sbom

@@ -186,11 +186,13 @@ def build_upstream(
 
 def default_producers() -> ProducerRegistry:
     """Every proof a build attaches, in the order it attaches them: the SBOM (SPDX, CycloneDX), SLSA
-    provenance, the compliance claims, the report of the image tests that ran, and with a
-    vulnerability database the CVE scan and OpenVEX."""
+    provenance, the compliance claims, the report of the image tests that ran, with a vulnerability
+    database the CVE scan and OpenVEX, and for an image built from a reviewed upstream change (the
+    factory) the upstream review."""
     from bastion.attest import PROVENANCE_PRODUCER, ProducerRegistry
     from bastion.compliance import COMPLIANCE_PRODUCER
     from bastion.pipeline._testreport import TEST_REPORT_PRODUCER
+    from bastion.review import REVIEW_PRODUCER
     from bastion.sbom import CYCLONEDX_PRODUCER, SPDX_PRODUCER
     from bastion.vex import CVE_SCAN_PRODUCER, OPENVEX_PRODUCER
 
@@ -203,6 +205,7 @@ def default_producers() -> ProducerRegistry:
             TEST_REPORT_PRODUCER,
             CVE_SCAN_PRODUCER,
             OPENVEX_PRODUCER,
+            REVIEW_PRODUCER,
         ]
     )
 

@@ -56,9 +56,10 @@ class ReviewQueue:
     def __init__(self, home: Path) -> None:
         self.root = home / "reviews"
 
-    def submit(self, review: Review, subject: str) -> QueueEntry:
+    def submit(self, review: Review, subject: str, *, hold: bool = False) -> QueueEntry:
         """Record ``review`` of ``subject`` (what the change is: a proposal, an image, a project). The same
-        review of the same subject is the same entry (its id is the digest of both)."""
+        review of the same subject is the same entry (its id is the digest of both). With ``hold`` even a
+        ``pass`` waits as ``pending``, for a caller whose policy decides every verdict (the factory)."""
         body = predicate(review)
         digest = hashlib.sha256(json.dumps([subject, body], sort_keys=True).encode()).hexdigest()[:12]
         path = self.root / f"{digest}.json"
@@ -69,7 +70,7 @@ class ReviewQueue:
             "id": digest,
             "subject": subject,
             "created": rfc3339(),
-            "status": "passed" if review.verdict is Verdict.PASS else "pending",
+            "status": "passed" if review.verdict is Verdict.PASS and not hold else "pending",
             "predicate": body,
             "decision": None,
         }

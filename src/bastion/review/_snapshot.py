@@ -168,11 +168,21 @@ class Git:
             commits.append((email.strip().lower(), name.strip(), [f for f in files.splitlines() if f]))
         return commits
 
-    def authors(self, ref: str) -> set[str]:
+    def authors(self, ref: str) -> tuple[dict[str, int], int]:
+        """Each author of ``ref``'s history (email) with the time of their first commit, and the time of
+        the newest commit (Unix seconds, author dates)."""
         out = self.run(
-            "log", f"--max-count={MAX_COMMITS * 10}", "--format=%ae", ref, "--", what="the history"
+            "log", f"--max-count={MAX_COMMITS * 10}", "--format=%ae %at", ref, "--", what="the history"
         )
-        return {line.strip().lower() for line in out.decode("utf-8", "replace").splitlines()}
+        first: dict[str, int] = {}
+        newest = 0
+        for line in out.decode("utf-8", "replace").splitlines():
+            email, _, when = line.strip().rpartition(" ")
+            moment = int(when) if when.isdigit() else 0
+            key = email.lower()
+            first[key] = min(first.get(key, moment), moment)
+            newest = max(newest, moment)
+        return first, newest
 
 
 # -- tarballs -----------------------------------------------------------------------------------------
