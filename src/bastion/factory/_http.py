@@ -89,7 +89,8 @@ class Http:
                 self.requests += len(response.history)
                 body = bytearray()
                 if response.status_code != 304:
-                    for chunk in response.iter_bytes(65536):
+                    # Each network read, not each 64 KiB: a peer dripping bytes meets the deadline.
+                    for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > limit:
                             raise NetworkError(f"{url}: the answer is larger than {limit:,} bytes")

@@ -44,8 +44,12 @@ __all__ = [
 #: The GitHub REST API's base URL (tests point it at a loopback server replaying recorded answers).
 ENV_GITHUB_API = "BASTION_GITHUB_API"
 _GITHUB_API = "https://api.github.com"
-# A result becomes a variable's value, substituted into pins and tags: printable ASCII, no spaces.
-_VERSION = re.compile(r"[\x21-\x7e]{1,256}")
+# A result becomes a variable's value: written into the definition's YAML text as a quoted scalar
+# (_propose._rewrite) and substituted into pins, tags, URLs and build commands. So only what versions,
+# tags and digests are made of (semver 2.0.0 §9-10, Debian Policy §5.6.12, OCI digests, `release/1.2`):
+# no quote, brace, bracket, comma, `#`, `$`, backslash or other YAML or shell syntax, no `..`, no leading
+# `-` — an upstream answer `1',X:{...` would otherwise add keys to the definition it is written into.
+_VERSION = re.compile(r"(?!-)(?!.*\.\.)[A-Za-z0-9._+~:@/-]{1,256}")
 
 
 @dataclass(frozen=True)

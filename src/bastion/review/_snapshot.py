@@ -4,8 +4,11 @@ memory, never extracted)."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
+import lzma
 import os
 import stat
 import subprocess
@@ -13,6 +16,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from bastion.config import DEFAULT_MAX_REVIEW_SIZE
 from bastion.errors import InputError, InternalError, UnsafeArchiveError
@@ -77,6 +81,11 @@ class Git:
             "GIT_NO_REPLACE_OBJECTS": "1",
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_OPTIONAL_LOCKS": "0",
+            # git(1) GIT_ALLOW_PROTOCOL: set, it overrides every protocol.<name>.allow, which the reviewed
+            # repository's own config could set to let a promisor remote (a partial clone's lazy fetch
+            # of a missing object) run `ext::` commands; empty, no transport is allowed at all.
+            "GIT_ALLOW_PROTOCOL": "",
+            "GIT_NO_LAZY_FETCH": "1",
             "HOME": "/nonexistent",
             "LC_ALL": "C",
         }
@@ -245,12 +254,91 @@ def _common_top(names: list[str]) -> str:
     return ""
 
 
+#: An extended header (pax, GNU long name or link) longer than this is refused: tarfile reads one whole
+#: into memory before the member it describes is seen, so a gzip bomb of one would pass every other bound.
+#: 64 KiB holds any path (PATH_MAX is 4 KiB) and any one extended attribute (XATTR_SIZE_MAX).
+MAX_EXTENDED_HEADER = 64 * 1024
+#: Extended headers one member may carry in a row (pax, global pax, long name, long link); tarfile reads
+#: each chain by recursion, so an unbounded chain is a RecursionError.
+MAX_EXTENDED_CHAIN = 8
+#: Tar's own bytes beyond the members' (POSIX.1-2001 ustar: a 512-byte header and padding to 512 per
+#: member, two zero blocks at the end; a pax header), allowed per member on top of ``max_bytes``.
+_HEADER_BYTES = 2048
+_EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+             tarfile.GNUTYPE_LONGLINK)  # fmt: skip
+
+
+class _ExtendedHeaderTooLong(tarfile.HeaderError):
+    pass
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        chain = getattr(tarfile, "_bastion_chain", 0) + 1 if self.type in _EXTENDED else 0
+        tarfile._bastion_chain = chain  # type: ignore[attr-defined]
+        if self.type in _EXTENDED and self.size > MAX_EXTENDED_HEADER:
+            raise _ExtendedHeaderTooLong(
+                f"an extended header of {self.size} bytes (more than {MAX_EXTENDED_HEADER})"
+            )
+        if chain > MAX_EXTENDED_CHAIN:
+            raise _ExtendedHeaderTooLong(f"more than {MAX_EXTENDED_CHAIN} extended headers in a row")
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
+class _Capped(io.RawIOBase):
+    """The decompressed stream, refused once it runs past ``cap`` bytes: what a compressed tarball
+    expands to is bounded, not only what its member headers declare."""
+
+    def __init__(self, raw: IO[bytes], cap: int, where: str) -> None:
+        super().__init__()
+        self._raw, self._cap, self._where = raw, cap, where
+
+    def _check(self, position: int) -> None:
+        if position > self._cap:
+            raise InputError(f"decompresses to more than {self._cap} bytes", where=self._where)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        here = self._raw.tell()
+        limit = self._cap + 1 - here
+        data = self._raw.read(limit if size is None or size < 0 else min(size, max(limit, 0)))
+        self._check(here + len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = {io.SEEK_SET: offset, io.SEEK_CUR: self._raw.tell() + offset}.get(whence)
+        if target is None:  # SEEK_END would decompress everything to find the end
+            raise io.UnsupportedOperation("seek from the end")
+        self._check(target)
+        return self._raw.seek(target)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+def _decompressed(data: bytes) -> IO[bytes]:
+    raw = io.BytesIO(data)
+    if data.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]  # typeshed: GzipFile is a BufferedIOBase
+    if data.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if data.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
+
+
 def _members(data: bytes, where: str, max_bytes: int) -> tuple[dict[str, bytes], dict[str, str]]:
     files: dict[str, bytes] = {}
     links: dict[str, str] = {}
     total = 0
+    stream = _Capped(_decompressed(data), max_bytes + (MAX_FILES + 2) * _HEADER_BYTES, where)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        with tarfile.open(fileobj=stream, mode="r:", tarinfo=_BoundedInfo) as archive:
             for count, member in enumerate(archive, 1):
                 if count > MAX_FILES:
                     raise InputError(f"more than {MAX_FILES} members", where=where)
@@ -268,6 +356,8 @@ def _members(data: bytes, where: str, max_bytes: int) -> tuple[dict[str, bytes],
                     raise InputError(f"members hold more than {max_bytes} bytes", where=where)
                 handle = archive.extractfile(member)
                 files[name] = handle.read() if handle is not None else b""
+    except _ExtendedHeaderTooLong as exc:
+        raise InputError(f"{exc} before member {len(files) + len(links) + 1}", where=where) from exc
     # zlib, bz2 and lzma report corrupt streams as OSError, EOFError or ValueError.
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
