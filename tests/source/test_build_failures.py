@@ -20,6 +20,8 @@ from tests.source import srcrepo
 pytestmark = [
     pytest.mark.mirror,
     pytest.mark.slow,
+    # The first run makes the tiny package's build root (essential + build-essential), ~4 min.
+    pytest.mark.timeout(1200),
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("bwrap") is None or shutil.which("dpkg-source") is None,
         reason="source builds run in the sandbox as root (bwrap) and need dpkg-source",
