@@ -19,6 +19,11 @@ DEFAULT_MAX_REVIEW_SIZE = 512 * 1024**2  # 512 MiB
 ENV_MAX_IMAGE_SIZE = "BASTION_MAX_IMAGE_SIZE"
 ENV_MAX_REVIEW_SIZE = "BASTION_MAX_REVIEW_SIZE"
 ENV_MAX_ATTESTATION_SIZE = "BASTION_MAX_ATTESTATION_SIZE"
+#: Bastion's own APT repository (``Settings.repository_dir``): its one suite, its component and the file
+#: name of its published key (what ``gpgv --keyring``, apt's Signed-By and definitions use).
+REPOSITORY_SUITE = "bastion"
+REPOSITORY_COMPONENT = "main"
+REPOSITORY_KEYRING = "bastion-archive-keyring.gpg"
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 

@@ -40,39 +40,49 @@ _CHANGELOG = f"""{NAME} ({VERSION}) unstable; urgency=medium
 """
 
 
-def make_source(dest: Path) -> Path:
-    """``dpkg-source -b`` of the tiny package in ``dest``; returns the directory holding the .dsc."""
+def make_source(
+    dest: Path, *, control: str = _CONTROL, rules: str = "#!/usr/bin/make -f\n%:\n\tdh $@\n"
+) -> Path:
+    """``dpkg-source -b`` of the tiny package in ``dest`` (its ``debian/control`` and ``debian/rules``
+    replaceable); returns the directory holding the .dsc."""
     out = dest / "src"
     tree = out / f"{NAME}-1.0"
     (tree / "debian" / "source").mkdir(parents=True)
     (tree / "hello.txt").write_text("hello from the upstream source\n")
     with tarfile.open(out / f"{NAME}_1.0.orig.tar.gz", "w:gz") as tar:
         tar.add(tree / "hello.txt", arcname=f"{NAME}-1.0/hello.txt")
-    (tree / "debian" / "control").write_text(_CONTROL)
+    (tree / "debian" / "control").write_text(control)
     (tree / "debian" / "changelog").write_text(_CHANGELOG)
     (tree / "debian" / "source" / "format").write_text("3.0 (quilt)\n")
-    (tree / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
+    (tree / "debian" / "rules").write_text(rules)
     (tree / "debian" / "rules").chmod(0o755)
     subprocess.run(["dpkg-source", "-b", tree.name], cwd=out, check=True, capture_output=True)
     return out
 
 
-def stanza(src: Path) -> str:
+def stanza(src: Path, build_depends: str = "debhelper-compat (= 13)") -> str:
     """The package's Sources stanza, from the files ``dpkg-source -b`` made."""
     files = sorted(p for p in src.iterdir() if p.is_file())
     sums = "".join(
         f" {hashlib.sha256(p.read_bytes()).hexdigest()} {p.stat().st_size} {p.name}\n" for p in files
     )
     return (f"Package: {NAME}\nBinary: {NAME}\nVersion: {VERSION}\nMaintainer: Bastion tests <tests@example.invalid>\n"
-            f"Build-Depends: debhelper-compat (= 13)\nArchitecture: all\nFormat: 3.0 (quilt)\n"
+            + (f"Build-Depends: {build_depends}\n" if build_depends else "")
+            + f"Architecture: all\nFormat: 3.0 (quilt)\n"
             f"Directory: {POOL}\nChecksums-Sha256:\n{sums}")  # fmt: skip
 
 
 def publish(
-    root: Path, src: Path, clearsign: Callable[[bytes], bytes], *, sources: str | None = None
+    root: Path,
+    src: Path,
+    clearsign: Callable[[bytes], bytes],
+    *,
+    sources: str | None = None,
+    binary: bool = False,
 ) -> Path:
     """Lay the repository out under ``root``: the pool, ``dists/bookworm/main/source/Sources`` (``sources``,
-    or the stanza of the files in ``src``) and the signed InRelease; returns ``root``."""
+    or the stanza of the files in ``src``), with ``binary`` an empty ``binary-amd64/Packages`` (so that
+    another repository gives the build root), and the signed InRelease; returns ``root``."""
     pool = root / POOL
     pool.mkdir(parents=True, exist_ok=True)
     for path in src.iterdir():
@@ -82,10 +92,15 @@ def publish(
     directory = root / "dists" / "bookworm" / "main" / "source"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "Sources").write_bytes(index)
+    listed = f" {hashlib.sha256(index).hexdigest()} {len(index)} main/source/Sources\n"
+    if binary:
+        (root / "dists" / "bookworm" / "main" / "binary-amd64").mkdir(parents=True, exist_ok=True)
+        (root / "dists" / "bookworm" / "main" / "binary-amd64" / "Packages").write_bytes(b"")
+        listed += f" {hashlib.sha256(b'').hexdigest()} 0 main/binary-amd64/Packages\n"
     release = (
         f"Origin: Bastion tests\nSuite: bookworm\nCodename: bookworm\n"
         f"Date: {format_datetime(datetime.now(UTC), usegmt=True)}\nArchitectures: amd64 source\nComponents: main\n"
-        f"SHA256:\n {hashlib.sha256(index).hexdigest()} {len(index)} main/source/Sources\n"
+        f"SHA256:\n{listed}"
     ).encode()
     (root / "dists" / "bookworm" / "InRelease").write_bytes(clearsign(release))
     return root

@@ -329,7 +329,9 @@ def merge_variant(definition: Definition, name: str) -> Variant:
     top_contents, top_accounts = definition.contents, definition.accounts
     # Plain dicts, not models, so that an error in a merged value is located in the variant.
     contents = {
-        **_replaced(top_contents, overlay.contents, ("repositories", "keyring", "allow_expired")),
+        **_replaced(
+            top_contents, overlay.contents, ("repositories", "keyring", "allow_expired", "bastion_repository")
+        ),
         "packages": _merge_packages(top_contents.packages, overlay.contents.packages),
     }
     accounts = {

@@ -116,6 +116,10 @@ class Contents(Model):
     """OpenPGP keyring the archive's InRelease must verify against (relative: to the definition)."""
     allow_expired: StrictBool = False
     """Accept an InRelease past its Valid-Until: only for pinned snapshots."""
+    bastion_repository: StrictBool = False
+    """Also take packages from Bastion's own APT repository (``bastion source build`` publishes it under
+    ``BASTION_HOME/repository``), verified with its published key: its ``+bastion<N>`` versions sort
+    above the versions they rebuild, so they are the ones installed."""
     packages: Packages = ()
     """Packages to install with their dependencies; ``!name`` excludes a package."""
 
@@ -463,6 +467,7 @@ class ContentsOverlay(Model):
     repositories: Annotated[tuple[Repository, ...], NonEmpty()] | None = None
     keyring: Keyring | None = None
     allow_expired: StrictBool | None = None
+    bastion_repository: StrictBool | None = None
     packages: Packages = ()
 
 

@@ -57,6 +57,9 @@ _ADDED_AT_TOP: dict[str, object] = {"from": None, "builds": [], "artifacts": []}
 #: Fields of image tests added to the format after locks were first written, with their defaults: at the
 #: default they are left out of the digest, so that a Bastion that knows them reads existing locks as before.
 _ADDED_TO_TESTS: dict[str, object] = {"read-only": False, "platforms": None}
+#: Fields of ``contents`` added after locks were first written, left out of the digest at their
+#: default (``None`` in an overlay that does not set them).
+_ADDED_TO_CONTENTS: dict[str, tuple[object, ...]] = {"bastion-repository": (False, None)}
 
 
 def _dump(model: Definition | Variant) -> dict[str, Any]:
@@ -68,6 +71,12 @@ def _dump(model: Definition | Variant) -> dict[str, Any]:
     for key, default in _ADDED_AT_TOP.items():
         if key in dumped and dumped[key] == default:
             del dumped[key]
+    for part in (dumped, *overlays):
+        contents = part.get("contents")
+        if isinstance(contents, dict):
+            for key, defaults in _ADDED_TO_CONTENTS.items():
+                if key in contents and any(contents[key] is d for d in defaults):
+                    del contents[key]
     _drop_added_defaults(dumped)
     return dumped
 

@@ -5,7 +5,7 @@ A lock satisfies a definition when, for every variant of the definition:
 
 * the variant asks for exactly what the lock's packages were resolved from: the same
   ``contents.packages`` (in the same order: exclusions and pins included), ``repositories``,
-  ``keyring`` (as written) and ``allow-expired``; and
+  ``keyring`` (as written), ``allow-expired`` and ``bastion-repository``; and
 * the lock has an entry for every platform the variant lists.
 
 Everything else in a definition (tests, paths, accounts, labels, tags, compliance, VEX) changes the
@@ -96,6 +96,7 @@ def requested(variant: Variant) -> Requested:
         repositories=repositories,
         keyring=contents.keyring,
         allow_expired=contents.allow_expired,
+        bastion_repository=contents.bastion_repository,
     )
 
 
@@ -160,6 +161,8 @@ def _change(before: Requested, now: Requested) -> str:
         return "names other repositories"
     if before.keyring != now.keyring:
         return f"names another keyring ({now.keyring})"
+    if before.bastion_repository != now.bastion_repository:
+        return "changed bastion-repository"
     return "changed allow-expired"
 
 

@@ -103,6 +103,7 @@ class Requested(_Model):
     repositories: list[RequestedRepository] | None  # None: the host's apt sources
     keyring: str  # as the definition writes it
     allow_expired: bool
+    bastion_repository: bool = False  # also Bastion's own APT repository (contents.bastion-repository)
 
 
 class LockedBase(_Model):

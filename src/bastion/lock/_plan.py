@@ -70,7 +70,9 @@ def plan(
     # Imported here: a build from the lock needs none of the resolver (and starts faster without it).
     from bastion.lock._resolve import create_lock, resolve_definition
 
-    resolved = resolve_definition(definition, fetcher, settings.index_cache_dir, base=base)
+    resolved = resolve_definition(
+        definition, fetcher, settings.index_cache_dir, base=base, repository=settings.repository_dir
+    )
     return Planned(
         create_lock(definition, resolved, base), path, definition.path, resolved=True, because=because
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bastion.cache import Fetcher
 from bastion.catalog import VariantKind, normalised_digest
+from bastion.config import REPOSITORY_COMPONENT, REPOSITORY_KEYRING, REPOSITORY_SUITE
 from bastion.debian import (
     DEFAULT_PRUNE,
     PackageIndex,
@@ -50,6 +51,20 @@ class ResolvedVariant:
     platforms: dict[str, Resolution]
 
 
+def bastion_source(repository: Path, origin: str) -> Source:
+    """Bastion's own APT repository at ``repository`` (``Settings.repository_dir``) as an apt source,
+    signed by its published key; an :class:`InputError` when nothing was published there yet."""
+    keyring = repository / REPOSITORY_KEYRING
+    if not (repository / "dists" / REPOSITORY_SUITE / "InRelease").is_file() or not keyring.is_file():
+        raise InputError(
+            f"the definition takes packages from Bastion's repository ({repository}), which has none yet",
+            where=f"{origin}: contents.bastion-repository",
+            hint="publish them first with 'bastion source build PACKAGE-DEFINITION'",
+        )
+    return Source(uri=repository.resolve().as_uri(), suites=(REPOSITORY_SUITE,),
+                  components=(REPOSITORY_COMPONENT,), keyring=keyring, origin=origin)  # fmt: skip
+
+
 def variant_sources(variant: Variant, origin: str) -> list[Source]:
     contents = variant.contents
     if not contents.repositories:
@@ -74,11 +89,13 @@ def resolve_definition(
     platforms: Sequence[str] | None = None,
     now: datetime | None = None,
     base: Base | None = None,
+    repository: Path | None = None,
 ) -> list[ResolvedVariant]:
     """Resolve each variant of a definition for each of its platforms, from freshly verified indices;
-    with ``base`` (``from:``), on top of the base image's locked packages."""
-    opened: dict[tuple[tuple[Source, ...], str, bool], list[Suite]] = {}
-    indices: dict[tuple[tuple[Source, ...], str, bool, str], PackageIndex] = {}
+    with ``base`` (``from:``), on top of the base image's locked packages; ``repository`` is Bastion's
+    own APT repository, for the variants that ask for it."""
+    opened: dict[tuple[tuple[Source, ...], str, bool, Source | None], list[Suite]] = {}
+    indices: dict[tuple[tuple[Source, ...], str, bool, Source | None, str], PackageIndex] = {}
     results: list[ResolvedVariant] = []
     for name in variants or definition.variant_names():
         variant = definition.variant(name)
@@ -86,7 +103,13 @@ def resolve_definition(
         # The definition's keyring (default: Debian's archive keyring) is the trust anchor for every
         # suite it names, including the host's sources.
         keyring = str(definition.resolve_file(variant.contents.keyring))
-        key = (sources, keyring, variant.contents.allow_expired)
+        local = None
+        if variant.contents.bastion_repository:
+            if repository is None:
+                raise InputError("Bastion's repository is not known to this command",
+                                 where=f"{definition.path}: contents.bastion-repository")  # fmt: skip
+            local = bastion_source(repository, str(definition.path))
+        key = (sources, keyring, variant.contents.allow_expired, local)
         if key not in opened:
             opened[key] = open_suites(
                 list(sources),
@@ -95,6 +118,10 @@ def resolve_definition(
                 allow_expired=variant.contents.allow_expired,
                 now=now,
             )
+            if local is not None:
+                # Bastion's repository is verified with its own published key, never with the
+                # definition's (which vouches for Debian's archive): each source its own Signed-By.
+                opened[key] += open_suites([local], fetcher, keyring=local.keyring, now=now)
         suites = opened[key]
         resolved: dict[str, Resolution] = {}
         for platform in platforms or variant.platforms:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bastion.config import REPOSITORY_SUITE
 from bastion.lock import LockFile
 
 
@@ -24,7 +25,10 @@ _DEBIAN_VERSIONS = {"bullseye": "11", "bookworm": "12", "trixie": "13", "forky":
 
 def debian_release(lock: LockFile) -> tuple[str, str]:
     """The Debian codename and version the packages came from, read from the locked suites
-    (``bookworm-security`` and ``bookworm-updates`` belong to ``bookworm``)."""
-    codenames = sorted({s.codename.split("-", 1)[0] for s in lock.suites if s.codename})
+    (``bookworm-security`` and ``bookworm-updates`` belong to ``bookworm``). Bastion's own repository
+    (suite ``bastion``) holds rebuilds of that release's packages and names no release of its own."""
+    codenames = sorted(
+        {s.codename.split("-", 1)[0] for s in lock.suites if s.codename and s.codename != REPOSITORY_SUITE}
+    )
     codename = codenames[0] if len(codenames) == 1 else "+".join(codenames)
     return codename, _DEBIAN_VERSIONS.get(codename, "")

@@ -282,8 +282,54 @@ class _Work:
             workdir="/build", timeout=float(self.definition.timeout), log=self.work / "build.log",
         )  # fmt: skip
         outcome = run_step(build, on_line)
+        if not outcome.ok and not outcome.timed_out:
+            _diagnose_build(self.work / "build.log", f"{self.label}: build")
         _require(outcome, f"{self.label}: build", "dpkg-buildpackage failed")
         return _collect(self.out, self.label)
+
+
+#: What a failed step prints when it tried the network: the sandbox has only loopback, so a connection
+#: elsewhere fails with ENETUNREACH, and a name lookup (no resolver reachable) with getaddrinfo's
+#: EAI_AGAIN / EAI_NONAME / EAI_NODATA texts, or the words curl, wget and git use for them.
+_NETWORK = re.compile(
+    r"Network is unreachable|Temporary failure in name resolution|Name or service not known"
+    r"|No address associated with hostname|Could not resolve host|unable to resolve host address"
+)
+#: dpkg-checkbuilddeps(1), which dpkg-buildpackage runs first, on what debian/control asks for.
+_UNMET = re.compile(r"dpkg-checkbuilddeps: error: (Unmet build dependencies|Build conflicts): (.+)")
+#: The most bytes of a failed build's log read back to say why it failed (the end of it).
+_LOG_READ = 4 << 20
+
+
+def _diagnose_build(log: Path, where: str) -> None:
+    """Name the two failures a build log shows plainly: build dependencies debian/control asks for that
+    the build root lacks (it was made from the ``Sources`` index's ``Build-Depends``: a patch that adds
+    one to debian/control is the usual cause), and an attempt to reach the network."""
+    try:
+        with log.open("rb") as stream:
+            stream.seek(max(0, log.stat().st_size - _LOG_READ))
+            text = stream.read(_LOG_READ).decode("utf-8", "replace")
+    except OSError:
+        return
+    if unmet := _UNMET.search(text):
+        what = "missing build dependencies" if unmet.group(1).startswith("Unmet") else "build conflicts"
+        raise InputError(
+            f"{what}: {_printable(unmet.group(2))} (debian/control asks for them; the build root has what "
+            "the signed Sources index's Build-Depends lists)",
+            where=where,
+        )
+    for line in reversed(text.splitlines()):
+        if _NETWORK.search(line):
+            raise InputError(
+                f"the build tried to reach the network, which the sandbox does not have: {_printable(line)}",
+                where=where,
+                hint="a build must use only its source and the build root; vendor what it downloads",
+            )
+
+
+def _printable(text: str) -> str:
+    """One line of a build's output, fit for a diagnostic: printable characters only, at most 300."""
+    return "".join(c if c.isprintable() else "?" for c in text.strip())[:300]
 
 
 def _last(outcome: Outcome) -> str:

@@ -10,9 +10,9 @@ Laid out as the Debian Repository Format describes a suite, under ``BASTION_HOME
     bastion-archive-keyring.gpg, .asc      # the public key, for gpgv, apt's Signed-By and definitions
 
 The key is an OpenPGP key made with ``gpg`` in a private ``GNUPGHOME`` (``BASTION_HOME/keys/apt``,
-mode 0700), never seen by a build's sandbox. A definition consumes the packages through
-``contents.repositories`` (``file://`` URI, suite ``bastion``) with ``contents.keyring`` naming the
-published keyring: InRelease → Packages → .deb, as for Debian's archive.
+mode 0700), never seen by a build's sandbox. A definition consumes the packages with
+``contents.bastion-repository: true`` (its InRelease verified with the published keyring only):
+InRelease → Packages → .deb, as for Debian's archive.
 
 Publishing is atomic: pool files are added under new names only (a name already published with other
 bytes is refused), and the suite's indices are written to a fresh directory that a symbolic link,
@@ -35,15 +35,16 @@ from pathlib import Path
 
 from bastion import _clock as clock
 from bastion._atomic import atomic_path, atomic_write
+from bastion.config import REPOSITORY_COMPONENT, REPOSITORY_KEYRING, REPOSITORY_SUITE
 from bastion.debian import read_control
 from bastion.errors import EnvironmentProblem, InputError, InternalError
 
 __all__ = ["SUITE", "LocalRepository"]
 
-SUITE = "bastion"
-_COMPONENT = "main"
+SUITE = REPOSITORY_SUITE
+_COMPONENT = REPOSITORY_COMPONENT
 _KEY_USER = "Bastion APT repository <apt@bastion.invalid>"
-_KEYRING = "bastion-archive-keyring.gpg"
+_KEYRING = REPOSITORY_KEYRING
 
 
 @dataclass(frozen=True)
