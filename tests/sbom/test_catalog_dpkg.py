@@ -126,6 +126,24 @@ def test_status_d_paragraphs_and_md5sums(tmp_path: Path) -> None:
     assert tz.locations[0].path == "/var/lib/dpkg/status.d/tzdata"
 
 
+def test_a_malformed_paragraph_hides_no_package_after_it(tmp_path: Path) -> None:
+    """deb822(5): paragraphs end at blank lines. A paragraph of lines that are not fields must not end
+    the file (python-debian's Deb822 stopped there, dropping every package after it from the SBOM)."""
+    root = tmp_path / "root"
+    write(root, "/etc/os-release", 'ID=debian\nVERSION_ID="12"\n')
+    status = (
+        "Package: first\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n"
+        "Description: one\n\n"
+        "not a field\n\n"
+        "Package: hidden\nStatus: install ok installed\nVersion: 2\nArchitecture: amd64\n"
+    )
+    write(root, "/var/lib/dpkg/status", status)
+    result = run_cli("sbom", f"fs://{root}", "--format", "cyclonedx-json", home=tmp_path / "home")
+    assert result.code == 0, result.stderr
+    names = sorted(c["name"] for c in json.loads(result.stdout)["components"])
+    assert names == ["first", "hidden"]
+
+
 # -- the real python runtime image ------------------------------------------------------------------
 
 

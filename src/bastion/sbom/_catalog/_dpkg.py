@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from debian.deb822 import Deb822, PkgRelation
 from packageurl import PackageURL
 
 from bastion.errors import InputError
@@ -38,6 +37,21 @@ _ADMIN = "/var/lib/dpkg"
 _MD5SUM_LINE = re.compile(r"^[0-9a-f]{32}\s+\S")
 _PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+", re.IGNORECASE)
 _SOURCE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?$")
+# deb822(5): a field is its name (no whitespace, no colon), a colon and the value; continuation lines
+# begin with a space or tab. The same expressions python-debian's Deb822 parser uses, without its import
+# (and charset-normalizer's) on every scan: the status file is text already decoded.
+_FIELD = re.compile(r"^(?P<key>[^: \t\n\r\f\v]+)\s*:\s*(?P<data>(?:\S+(\s+\S+)*)?)\s*$")
+# Debian Policy §7.1: ``name[:archqual] [(op version)] [[archs]] [<profiles>]``, alternatives split by
+# ``|``, relations by ``,`` (python-debian's PkgRelation expressions).
+_RELATION = re.compile(
+    r"^\s*(?P<name>[a-zA-Z0-9][a-zA-Z0-9.+\-]*)"
+    r"(:(?P<archqual>([a-zA-Z0-9][a-zA-Z0-9-]*)))?"
+    r"(\s*\(\s*(?P<relop>[>=<]+)\s*(?P<version>[0-9a-zA-Z:\-+~.]+)\s*\))?"
+    r"(\s*\[(?P<archs>[\s!\w\-]+)\])?\s*"
+    r"((?P<restrictions><.+>))?\s*$"
+)
+_COMMA = re.compile(r"\s*,\s*")
+_PIPE = re.compile(r"\s*\|\s*")
 
 
 @dataclass
@@ -133,19 +147,43 @@ class DpkgCataloger:
 
 def _paragraphs(text: str, target: ImageTarget, path: str) -> list[dict[str, str]]:
     paragraphs = []
-    lines = text.splitlines(keepends=True)
-    for number, paragraph in enumerate(Deb822.iter_paragraphs(lines, use_apt_pkg=False), 1):
-        fields = dict(paragraph)
-        if "Package" in fields:
+    for number, paragraph in enumerate(_deb822(text), 1):
+        if "Package" in paragraph:
             # deb-control(5) "Package": at least two characters of [a-z0-9+.-]; an empty one would
             # make a package without a name (and without a purl).
-            name = fields["Package"].strip()
+            name = paragraph["Package"].strip()
             if not _PACKAGE_NAME.fullmatch(name):
                 raise InputError(
                     f"paragraph {number}: Package {name!r} is not a package name",
                     where=f"{target.name}:{path}",
                 )
-            fields["Package"] = name
+            paragraph["Package"] = name
+        paragraphs.append(paragraph)
+    return paragraphs
+
+
+def _deb822(text: str) -> list[dict[str, str]]:
+    """The paragraphs of a deb822(5) text as python-debian's Deb822 reads them: paragraphs end at lines
+    that are empty or whitespace only, ``#`` lines are comments, a continuation line (starting with
+    whitespace) extends the field before it on a new line, and other lines are ignored; a repeated
+    field keeps its last value."""
+    paragraphs: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    key: str | None = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if not line or line.isspace():
+            if fields:
+                paragraphs.append(fields)
+            fields, key = {}, None
+            continue
+        if (match := _FIELD.match(line)) is not None:
+            key = match.group("key")
+            fields[key] = match.group("data")
+        elif key is not None and line[0].isspace():
+            fields[key] += "\n" + line
+    if fields:
         paragraphs.append(fields)
     return paragraphs
 
@@ -217,8 +255,11 @@ def _link_depends(packages: list[Package], entries: list[_Entry]) -> None:
 
 
 def _relations(text: str) -> list[list[str]]:
-    """The package names of a deb-control(5) relation field, one list of alternatives per relation
-    (parsed by python-debian, which warns on empty text)."""
+    """The package names of a deb-control(5) relation field, one list of alternatives per relation; an
+    alternative that is not a relation is kept whole (it names no installed package)."""
     if not text.strip():
         return []
-    return [[str(alt["name"]) for alt in group] for group in PkgRelation.parse_relations(text)]
+    return [
+        [(match.group("name") if (match := _RELATION.match(alt)) else alt) for alt in _PIPE.split(relation)]
+        for relation in _COMMA.split(text.strip())
+    ]
