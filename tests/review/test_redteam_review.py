@@ -75,8 +75,9 @@ def test_an_extended_header_bomb_is_refused_before_it_is_read(tmp_path: Path) ->
                 out.write(zeros)
         result = run_cli("review", "diff", str(good), str(bomb), home=tmp_path / "home")
         assert result.code == 2, result.stderr
+        # Refused by the header-size check, so before the header's body is read. (No RSS bound here:
+        # a child's ru_maxrss starts from the pytest process's own peak across fork and exec.)
         assert "bomb.tar.gz: an extended header of 629145600 bytes" in result.stderr
-        assert result.max_rss_kib < 200_000
 
 
 def test_a_chain_of_extended_headers_is_refused_not_a_crash(tmp_path: Path) -> None:
