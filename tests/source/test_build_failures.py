@@ -20,6 +20,7 @@ from tests.source import srcrepo
 pytestmark = [
     pytest.mark.mirror,
     pytest.mark.slow,
+    pytest.mark.buildroot,
     # The first run makes the tiny package's build root (essential + build-essential), ~4 min.
     pytest.mark.timeout(1200),
     pytest.mark.skipif(

@@ -21,6 +21,7 @@ from tests.conftest import REPO_ROOT, home_sharing_cache, run_cli
 pytestmark = [
     pytest.mark.mirror,
     pytest.mark.slow,
+    pytest.mark.buildroot,
     # A source build (the zlib build root cached by test_zlib_build, else made: docs/benchmarks.md),
     # the image on it and python's runtime image: more than the suite's 600 s default on a loaded machine.
     pytest.mark.timeout(1500),

@@ -20,6 +20,7 @@ from tests.conftest import REPO_ROOT, SigningKey, home_sharing_cache, run_cli, s
 pytestmark = [
     pytest.mark.mirror,
     pytest.mark.slow,
+    pytest.mark.buildroot,
     pytest.mark.skipif(
         os.geteuid() != 0 or shutil.which("bwrap") is None, reason="builds run as root in bwrap"
     ),
