@@ -67,17 +67,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         gc.freeze()
 
 
-def _end_if_threads_linger(code: int) -> None:
-    """End an interrupted command now when worker threads are still running. The main thread has
-    unwound (its ``with`` blocks and ``finally`` clauses ran); a worker blocked on a server that does not
-    answer would otherwise hold the interpreter's exit, which joins every non-daemon thread, until its
-    network deadline: Ctrl-C must end the command at once."""
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-
-
 def _run(argv: Sequence[str] | None) -> None:
     command = typer.main.get_command(app)
     try:
@@ -87,14 +76,12 @@ def _run(argv: Sequence[str] | None) -> None:
         )
         if returned == INTERRUPTED:  # typer turns a KeyboardInterrupt in a command into Exit(130)
             stderr.print("bastion: interrupted")
-            _end_if_threads_linger(INTERRUPTED)
         if isinstance(returned, int) and returned != 0:
             sys.exit(returned)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         stderr.print("bastion: interrupted")
-        _end_if_threads_linger(INTERRUPTED)
         sys.exit(INTERRUPTED)
     except _Terminated:
         stderr.print("bastion: terminated")
