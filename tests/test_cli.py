@@ -88,8 +88,15 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:  # a registry that never answers
         server.settimeout(60)
         port = server.getsockname()[1]
+        # As from a terminal: a shell starts background jobs (this suite under `cmd &`) with SIGINT
+        # ignored, and a process that inherits an ignored SIGINT keeps it ignored (POSIX), so the
+        # command is started with SIGINT at its default, as a foreground job is.
+        as_foreground = (
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+        )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bastion", "pull", f"127.0.0.1:{port}/x/y:1"],
+            [sys.executable, "-c", as_foreground, "-m", "bastion", "pull", f"127.0.0.1:{port}/x/y:1"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         try:
